@@ -1,0 +1,822 @@
+//! The cube: an Icechunk repository holding one Zarr v3 group in the
+//! smart-geocubes layout, opened through zarrs.
+//!
+//! Every write is one atomic Icechunk commit that carries the pixels of a
+//! batch of patches *and* their ids in the root attribute `loaded_patches`:
+//! both or neither.
+
+mod layout;
+mod lock;
+mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use icechunk::format::format_constants::SpecVersionBin;
+use icechunk::repository::VersionInfo;
+use icechunk::session::SessionErrorKind;
+use icechunk::{Repository, Storage};
+use ndarray::{ArrayD, Ix2, IxDyn};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::RwLock;
+use zarrs::array::Array;
+use zarrs::storage::{ListableStorageTraits, ReadableStorageTraits, StoreKey, WritableStorageTraits};
+
+pub use self::layout::{CubeLayout, VariableLayout};
+use self::layout::{ArrayMeta, decode_time, epsg_from_wkt, geobox_from_coords, group_json, parse_array_meta};
+pub(crate) use self::store::block_on;
+use self::store::IcechunkSyncStore;
+use crate::dataset::{CubeElement, Dataset, Variable};
+use crate::patch::Patch;
+use crate::spec::{CubeSpec, DType};
+use crate::toi::{TimeMethod, Toi};
+use crate::{Aoi, Crs, Error, Result, Window, with_dtype};
+
+/// The branch every cube lives on.
+pub const BRANCH: &str = "main";
+
+/// Where a cube's Icechunk repository lives.
+#[derive(Clone)]
+pub enum CubeStorage {
+    /// A directory on local disk. Writers (threads and processes) are
+    /// serialised with an advisory file lock, because Icechunk's local
+    /// storage silently loses concurrent commits.
+    Local(PathBuf),
+    /// Any other Icechunk storage (in-memory, S3, GCS, ...), whose
+    /// conditional writes make concurrent commits safe.
+    Icechunk {
+        /// The storage.
+        storage: Arc<dyn Storage + Send + Sync>,
+        /// How to name it in messages.
+        description: String,
+    },
+}
+
+impl CubeStorage {
+    /// A repository directory on local disk.
+    pub fn local(path: impl Into<PathBuf>) -> Self {
+        Self::Local(path.into())
+    }
+
+    /// A fresh in-memory repository (gone when the last clone is dropped).
+    ///
+    /// # Errors
+    /// [`Error::Icechunk`] if the storage cannot be set up.
+    pub fn in_memory() -> Result<Self> {
+        let storage = block_on(icechunk::new_in_memory_storage())?.map_err(ic)?;
+        Ok(Self::Icechunk { storage, description: "memory://".into() })
+    }
+
+    fn icechunk_storage(&self) -> Result<Arc<dyn Storage + Send + Sync>> {
+        match self {
+            Self::Local(path) => {
+                block_on(icechunk::new_local_filesystem_storage(path))?.map_err(ic)
+            }
+            Self::Icechunk { storage, .. } => Ok(Arc::clone(storage)),
+        }
+    }
+
+    fn lock(&self) -> Result<Option<lock::WriteLock>> {
+        match self {
+            Self::Local(path) => lock::WriteLock::acquire(path).map(Some),
+            Self::Icechunk { .. } => Ok(None),
+        }
+    }
+
+    fn local_path(&self) -> Option<&Path> {
+        match self {
+            Self::Local(p) => Some(p),
+            Self::Icechunk { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for CubeStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(p) => write!(f, "{}", p.display()),
+            Self::Icechunk { description, .. } => f.write_str(description),
+        }
+    }
+}
+
+impl fmt::Debug for CubeStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CubeStorage({self})")
+    }
+}
+
+/// On-disk format of a new repository.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum IcechunkFormat {
+    /// Icechunk 1 format: readable by Icechunk 1.x (smart-geocubes pins
+    /// `icechunk>=1.1,<2`) and by Icechunk 2. The default.
+    #[default]
+    V1,
+    /// Icechunk 2 format: not readable by Icechunk 1.x.
+    V2,
+}
+
+fn ic(err: impl fmt::Display) -> Error {
+    Error::Icechunk(err.to_string())
+}
+
+fn zarr_err(err: impl fmt::Display) -> Error {
+    Error::Zarr(err.to_string())
+}
+
+/// What a write did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Ids written (and recorded) by this commit, in order.
+    pub written: Vec<String>,
+    /// Ids skipped because the cube already had them.
+    pub already_loaded: Vec<String>,
+    /// The new snapshot, if a commit was made.
+    pub snapshot: Option<String>,
+}
+
+/// Builder for [`Cube::create`].
+#[must_use = "call .execute()"]
+pub struct CreateCube<'a> {
+    storage: CubeStorage,
+    spec: &'a CubeSpec,
+    overwrite: bool,
+    exists_ok: bool,
+    format: IcechunkFormat,
+}
+
+impl CreateCube<'_> {
+    /// Replace an existing cube (its history included for local storage).
+    pub fn overwrite(mut self, yes: bool) -> Self {
+        self.overwrite = yes;
+        self
+    }
+
+    /// Open an existing cube instead of failing.
+    pub fn exists_ok(mut self, yes: bool) -> Self {
+        self.exists_ok = yes;
+        self
+    }
+
+    /// Repository format for a new repository (default [`IcechunkFormat::V1`]).
+    pub fn format(mut self, format: IcechunkFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Create the cube: one commit "Initialize empty datacube".
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] when a cube exists and neither `overwrite` nor
+    /// `exists_ok` is set; [`Error::InvalidSpec`]; storage errors.
+    pub fn execute(self) -> Result<Cube> {
+        let spec_layout = layout::new_cube(self.spec)?;
+        let _lock = self.storage.lock()?;
+        let storage = self.storage.icechunk_storage()?;
+        let exists = repo_exists(&storage)?;
+        let spec_version = match self.format {
+            IcechunkFormat::V1 => SpecVersionBin::V1,
+            IcechunkFormat::V2 => SpecVersionBin::V2,
+        };
+        let repo = match (exists, self.overwrite, self.exists_ok) {
+            (true, false, true) => return Cube::open_unlocked(self.storage),
+            (true, false, false) => {
+                return Err(Error::AlreadyExists { location: self.storage.to_string() });
+            }
+            (true, true, _) if self.storage.local_path().is_some() => {
+                let path = self.storage.local_path().unwrap_or(Path::new("."));
+                clear_local_repository(path)?;
+                let storage = self.storage.icechunk_storage()?;
+                create_repo(storage, spec_version)?
+            }
+            (true, true, _) => {
+                let repo = block_on(Repository::open(storage).execute())?.map_err(ic)?;
+                clear_branch(&repo)?;
+                repo
+            }
+            (false, _, _) => create_repo(storage, spec_version)?,
+        };
+        write_new_cube(&repo, &spec_layout)?;
+        Cube::from_repo(self.storage, repo)
+    }
+}
+
+fn repo_exists(storage: &Arc<dyn Storage + Send + Sync>) -> Result<bool> {
+    let version = block_on(Repository::fetch_spec_version(Arc::clone(storage), None))?.map_err(ic)?;
+    Ok(version.is_some())
+}
+
+fn create_repo(storage: Arc<dyn Storage + Send + Sync>, version: SpecVersionBin) -> Result<Repository> {
+    // The lock file may already sit in the directory, so skip icechunk's
+    // clean-root check; `repo_exists` has told us no repository is there.
+    block_on(Repository::create(storage).spec_version(version).check_clean_root(false).execute())?
+        .map_err(ic)
+}
+
+/// Remove a local repository, keeping the lock file we hold.
+fn clear_local_repository(path: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Io { path: path.into(), source })?;
+        if entry.file_name() == lock::LOCK_FILE {
+            continue;
+        }
+        let p = entry.path();
+        let res = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        res.map_err(|source| Error::Io { path: p.clone(), source })?;
+    }
+    Ok(())
+}
+
+fn clear_branch(repo: &Repository) -> Result<()> {
+    block_on(async {
+        let mut session = repo.writable_session(BRANCH).await.map_err(ic)?;
+        session.clear().await.map_err(ic)?;
+        session.commit("Clear datacube for overwrite").execute().await.map_err(ic)?;
+        Ok(())
+    })?
+}
+
+fn session_store(session: icechunk::session::Session) -> Result<(icechunk::Store, Arc<IcechunkSyncStore>)> {
+    let store = block_on(icechunk::Store::from_session(Arc::new(RwLock::new(session))))?;
+    Ok((store.clone(), IcechunkSyncStore::new(store)))
+}
+
+fn key(s: &str) -> Result<StoreKey> {
+    StoreKey::new(s).map_err(zarr_err)
+}
+
+fn meta_key(node: &str) -> String {
+    if node.is_empty() { "zarr.json".into() } else { format!("{node}/zarr.json") }
+}
+
+fn write_new_cube(repo: &Repository, new: &layout::NewCube) -> Result<()> {
+    let session = block_on(repo.writable_session(BRANCH))?.map_err(ic)?;
+    let (store, sync) = session_store(session)?;
+    for (node, doc) in &new.nodes {
+        let bytes = serde_json::to_vec_pretty(doc).map_err(zarr_err)?;
+        sync.set(&key(&meta_key(node))?, bytes.into()).map_err(zarr_err)?;
+    }
+    let open = |name: &str| Array::open(Arc::clone(&sync), &format!("/{name}")).map_err(zarr_err);
+    open("x")?.store_chunk(&[0], new.xs.as_slice()).map_err(zarr_err)?;
+    open("y")?.store_chunk(&[0], new.ys.as_slice()).map_err(zarr_err)?;
+    open("spatial_ref")?.store_chunk(&[], [0_i32].as_slice()).map_err(zarr_err)?;
+    if let Some(t) = &new.time {
+        open("time")?.store_chunk(&[0], t.as_slice()).map_err(zarr_err)?;
+    }
+    commit(&store, "Initialize empty datacube").map(|_| ())
+}
+
+/// Commit the store's session; a lost race becomes [`Error::Conflict`].
+fn commit(store: &icechunk::Store, message: &str) -> Result<String> {
+    block_on(async {
+        let session = store.session();
+        let mut session = session.write().await;
+        match session.commit(message).execute().await {
+            Ok(id) => Ok(id.to_string()),
+            Err(e) if matches!(e.kind(), SessionErrorKind::Conflict { .. }) => {
+                Err(Error::Conflict { branch: BRANCH.into(), tries: 1 })
+            }
+            Err(e) => Err(ic(e)),
+        }
+    })?
+}
+
+fn read_json(store: &IcechunkSyncStore, k: &str) -> Result<Option<Value>> {
+    match store.get(&key(k)?).map_err(zarr_err)? {
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(zarr_err),
+        None => Ok(None),
+    }
+}
+
+fn loaded_patches_of(root: &Value) -> Vec<String> {
+    root.pointer("/attributes/loaded_patches")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// A geocube / smart-geocubes datacube in an Icechunk repository.
+///
+/// `Cube` is `Send + Sync`: share one between threads. Reads see the branch
+/// tip at the time of the call; writes are atomic commits.
+pub struct Cube {
+    storage: CubeStorage,
+    repo: Repository,
+    layout: CubeLayout,
+}
+
+impl fmt::Debug for Cube {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cube").field("storage", &self.storage).field("title", &self.layout.title).finish()
+    }
+}
+
+impl Cube {
+    /// Start creating a cube for `spec` at `storage`.
+    pub fn create(storage: CubeStorage, spec: &CubeSpec) -> CreateCube<'_> {
+        CreateCube { storage, spec, overwrite: false, exists_ok: false, format: IcechunkFormat::V1 }
+    }
+
+    /// Whether a cube exists at `storage` (a repository whose `main` branch
+    /// holds a group with `loaded_patches`).
+    ///
+    /// # Errors
+    /// Storage errors other than "nothing there".
+    pub fn exists(storage: &CubeStorage) -> Result<bool> {
+        if let Some(p) = storage.local_path()
+            && !p.exists()
+        {
+            return Ok(false);
+        }
+        match Self::open(storage.clone()) {
+            Ok(_) => Ok(true),
+            Err(Error::NotCreated { .. } | Error::NotACube { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Open an existing cube.
+    ///
+    /// # Errors
+    /// [`Error::NotCreated`] when there is no repository or it is empty;
+    /// [`Error::NotACube`] when the repository holds something else.
+    pub fn open(storage: CubeStorage) -> Result<Self> {
+        Self::open_unlocked(storage)
+    }
+
+    fn open_unlocked(storage: CubeStorage) -> Result<Self> {
+        let not_created = || Error::NotCreated { location: storage.to_string() };
+        if let Some(p) = storage.local_path()
+            && !p.join("refs").exists()
+            && !p.join("repo").exists()
+        {
+            return Err(not_created());
+        }
+        let ic_storage = storage.icechunk_storage()?;
+        if !repo_exists(&ic_storage)? {
+            return Err(not_created());
+        }
+        let repo = block_on(Repository::open(ic_storage).execute())?.map_err(ic)?;
+        Self::from_repo(storage, repo)
+    }
+
+    fn from_repo(storage: CubeStorage, repo: Repository) -> Result<Self> {
+        let layout = read_layout(&repo).map_err(|e| match e {
+            Error::NotACube { reason, .. } => Error::NotACube { location: storage.to_string(), reason },
+            other => other,
+        })?;
+        Ok(Self { storage, repo, layout })
+    }
+
+    /// The cube's layout (grid, time axis, variables, chunking).
+    #[must_use]
+    pub fn layout(&self) -> &CubeLayout {
+        &self.layout
+    }
+
+    /// Where the cube lives.
+    #[must_use]
+    pub fn storage(&self) -> &CubeStorage {
+        &self.storage
+    }
+
+    /// The repository's format version.
+    #[must_use]
+    pub fn format(&self) -> IcechunkFormat {
+        if self.repo.spec_version() == SpecVersionBin::V1 { IcechunkFormat::V1 } else { IcechunkFormat::V2 }
+    }
+
+    fn readonly_store(&self) -> Result<Arc<IcechunkSyncStore>> {
+        let session = block_on(self.repo.readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())))?
+            .map_err(ic)?;
+        Ok(session_store(session)?.1)
+    }
+
+    /// Ids of the patches in the cube, in the order they were written.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn loaded_patches(&self) -> Result<Vec<String>> {
+        let store = self.readonly_store()?;
+        let root = read_json(&store, "zarr.json")?.ok_or_else(|| Error::NotACube {
+            location: self.storage.to_string(),
+            reason: "no root group".into(),
+        })?;
+        Ok(loaded_patches_of(&root))
+    }
+
+    /// Read the pixels of `window` (in cube pixel indices, clipped to the
+    /// cube) at the time indices `time` (all steps when `None`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidAoi`] when the window misses the cube; storage errors.
+    pub fn read_window(&self, window: Window, time: Option<&[usize]>) -> Result<Dataset> {
+        let full = Window { row: 0, col: 0, height: self.layout.geobox.height(), width: self.layout.geobox.width() };
+        let w = window
+            .intersection(&full)
+            .filter(|w| !w.is_empty())
+            .ok_or_else(|| Error::InvalidAoi(format!("window {window:?} lies outside the cube")))?;
+        let geobox = self.layout.geobox.window(w)?;
+        let time_idx: Option<Vec<usize>> = match (&self.layout.time, time) {
+            (Some(axis), Some(sel)) => {
+                if let Some(bad) = sel.iter().find(|i| **i >= axis.len()) {
+                    return Err(Error::InvalidToi(format!("time index {bad} out of range 0..{}", axis.len())));
+                }
+                Some(sel.to_vec())
+            }
+            (Some(axis), None) => Some((0..axis.len()).collect()),
+            (None, Some(_)) => return Err(Error::InvalidToi("the cube has no time axis".into())),
+            (None, None) => None,
+        };
+        let store = self.readonly_store()?;
+        let variables = self
+            .layout
+            .variables
+            .par_iter()
+            .map(|v| {
+                let array = Array::open(Arc::clone(&store), &format!("/{}", v.name)).map_err(zarr_err)?;
+                let data = with_dtype!(v.dtype, |T| T::wrap(read_region::<T>(&array, w, time_idx.as_deref())?));
+                Ok((v.name.clone(), Variable { data, attributes: v.attributes.clone() }))
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        let time = self
+            .layout
+            .time
+            .as_ref()
+            .zip(time_idx.as_ref())
+            .map(|(axis, idx)| idx.iter().map(|i| axis[*i]).collect());
+        Ok(Dataset { geobox, time, variables })
+    }
+
+    /// Read the cube cropped to the bounding box of `aoi` (every pixel the
+    /// box touches, rounded outward), at the steps `toi` selects (nearest).
+    ///
+    /// # Errors
+    /// [`Error::AoiOutsideExtent`], [`Error::NoMatchingTime`], storage errors.
+    pub fn read_aoi(&self, aoi: &Aoi, toi: &Toi) -> Result<Dataset> {
+        let window = self.aoi_window(aoi)?;
+        let time = self.select_time(toi)?;
+        self.read_window(window, time.as_deref())
+    }
+
+    /// The cube window holding every pixel the AOI's bounding box (in the
+    /// cube CRS) touches.
+    ///
+    /// # Errors
+    /// [`Error::AoiOutsideExtent`]; CRS errors.
+    pub fn aoi_window(&self, aoi: &Aoi) -> Result<Window> {
+        let gb = &self.layout.geobox;
+        let bounds = aoi.bounds_in(gb.crs())?;
+        gb.crop_bbox(&bounds)
+            .map(|(w, _)| w)
+            .ok_or_else(|| Error::AoiOutsideExtent { aoi: bounds.to_string(), extent: gb.bbox().to_string() })
+    }
+
+    /// Time indices `toi` selects (nearest), `None` for a spatial cube.
+    ///
+    /// # Errors
+    /// [`Error::NoMatchingTime`]; [`Error::InvalidToi`] for a time on a spatial cube.
+    pub fn select_time(&self, toi: &Toi) -> Result<Option<Vec<usize>>> {
+        match (&self.layout.time, toi) {
+            (None, Toi::None) => Ok(None),
+            (None, _) => Err(Error::InvalidToi("the cube has no time axis; give no time of interest".into())),
+            (Some(axis), toi) => toi.select(axis, TimeMethod::Nearest).map(Some),
+        }
+    }
+
+    /// Write one patch (see [`Cube::write_patches`]).
+    ///
+    /// # Errors
+    /// As [`Cube::write_patches`].
+    pub fn write_patch(&self, patch: &Patch) -> Result<WriteOutcome> {
+        self.write_patches(std::slice::from_ref(patch))
+    }
+
+    /// Write a batch of patches in one commit with their ids appended to
+    /// `loaded_patches`: all or nothing.
+    ///
+    /// Ids the cube already has are skipped (no-op). Each touched chunk is
+    /// decoded and encoded once for the whole batch; chunks are processed in
+    /// parallel. NaN and nodata pixels never overwrite data already in the
+    /// cube. On a local repository the write holds the repository's lock, so
+    /// concurrent writers (threads or processes) queue instead of losing
+    /// commits; on other storage a lost race returns [`Error::Conflict`] and
+    /// nothing is written: call again to retry on the new branch tip.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPatch`] (before anything is written), [`Error::Conflict`],
+    /// storage and codec errors.
+    pub fn write_patches(&self, patches: &[Patch]) -> Result<WriteOutcome> {
+        let plans = patches.iter().map(|p| self.plan_patch(p)).collect::<Result<Vec<_>>>()?;
+        let _lock = self.storage.lock()?;
+        let session = block_on(self.repo.writable_session(BRANCH))?.map_err(ic)?;
+        let (store, sync) = session_store(session)?;
+        let mut root = read_json(&sync, "zarr.json")?
+            .ok_or_else(|| Error::NotACube { location: self.storage.to_string(), reason: "no root group".into() })?;
+        let mut loaded = loaded_patches_of(&root);
+        let loaded_set: BTreeSet<&str> = loaded.iter().map(String::as_str).collect();
+        let mut outcome = WriteOutcome::default();
+        let mut todo: Vec<(usize, &PatchPlan)> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, (patch, plan)) in patches.iter().zip(&plans).enumerate() {
+            if loaded_set.contains(patch.id.as_str()) {
+                outcome.already_loaded.push(patch.id.clone());
+            } else if seen.insert(patch.id.as_str()) {
+                todo.push((i, plan));
+            }
+        }
+        if todo.is_empty() {
+            return Ok(outcome);
+        }
+
+        // (variable, time index, chunk row, chunk col) -> patches touching it, in batch order.
+        let (cy, cx) = self.layout.chunk_shape;
+        let mut jobs: BTreeMap<(&str, Option<usize>, usize, usize), Vec<usize>> = BTreeMap::new();
+        for (i, plan) in &todo {
+            let w = plan.cube_window;
+            for ty in w.row / cy..=(w.row + w.height - 1) / cy {
+                for tx in w.col / cx..=(w.col + w.width - 1) / cx {
+                    for name in patches[*i].layers.keys() {
+                        jobs.entry((name.as_str(), plan.time_index, ty, tx)).or_default().push(*i);
+                    }
+                }
+            }
+        }
+        let arrays = self
+            .layout
+            .variables
+            .iter()
+            .map(|v| {
+                Array::open(Arc::clone(&sync), &format!("/{}", v.name))
+                    .map(|a| (v.name.as_str(), (v.dtype, a)))
+                    .map_err(zarr_err)
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        let jobs: Vec<_> = jobs.into_iter().collect();
+        jobs.par_iter().try_for_each(|((name, t, ty, tx), members)| {
+            let (dtype, array) = &arrays[name];
+            let chunk = ChunkJob { ty: *ty, tx: *tx, t: *t, chunk_shape: (cy, cx) };
+            with_dtype!(*dtype, |T| merge_chunk::<T>(array, &chunk, name, members, patches, &plans))
+        })?;
+
+        for (i, _) in &todo {
+            loaded.push(patches[*i].id.clone());
+            outcome.written.push(patches[*i].id.clone());
+        }
+        if let Some(attrs) = root.get_mut("attributes").and_then(Value::as_object_mut) {
+            attrs.insert("loaded_patches".into(), json!(loaded));
+        } else {
+            let mut attrs = serde_json::Map::new();
+            attrs.insert("loaded_patches".into(), json!(loaded));
+            root = group_json(attrs);
+        }
+        let bytes = serde_json::to_vec_pretty(&root).map_err(zarr_err)?;
+        sync.set(&key("zarr.json")?, bytes.into()).map_err(zarr_err)?;
+        let message = format!("Write patches {}", outcome.written.join(", "));
+        outcome.snapshot = Some(commit(&store, &message)?);
+        Ok(outcome)
+    }
+
+    /// Check a patch against the cube before anything is written.
+    fn plan_patch(&self, patch: &Patch) -> Result<PatchPlan> {
+        let bad = |reason: String| Error::InvalidPatch { id: patch.id.clone(), reason };
+        if patch.id.is_empty() {
+            return Err(bad("empty patch id".into()));
+        }
+        if patch.layers.is_empty() {
+            return Err(bad("the patch has no variables".into()));
+        }
+        for (name, layer) in &patch.layers {
+            let v = self
+                .layout
+                .variable(name)
+                .ok_or_else(|| bad(format!("the cube has no variable `{name}`")))?;
+            if layer.data.dtype() != v.dtype {
+                return Err(bad(format!(
+                    "variable `{name}` is {:?} in the patch but {:?} in the cube",
+                    layer.data.dtype(),
+                    v.dtype
+                )));
+            }
+            let (h, w) = patch.geobox.shape();
+            if layer.data.shape() != [h, w] {
+                return Err(bad(format!(
+                    "variable `{name}` has shape {:?} but the patch grid is {h}x{w}",
+                    layer.data.shape()
+                )));
+            }
+        }
+        let (cube_window, patch_window) = self
+            .layout
+            .geobox
+            .overlap_roi(&patch.geobox)
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(|| bad("the patch lies outside the cube extent".into()))?;
+        let time_index = match (&self.layout.time, patch.time) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(bad("a spatial cube takes patches without time".into())),
+            (Some(_), None) => return Err(bad("a temporal cube needs the patch's time step".into())),
+            (Some(axis), Some(t)) => Some(
+                axis.iter()
+                    .position(|s| *s == t)
+                    .ok_or_else(|| bad(format!("time {t} is not a step of the cube")))?,
+            ),
+        };
+        Ok(PatchPlan { cube_window, patch_window, time_index })
+    }
+}
+
+/// Where one patch lands in the cube.
+struct PatchPlan {
+    cube_window: Window,
+    patch_window: Window,
+    time_index: Option<usize>,
+}
+
+struct ChunkJob {
+    ty: usize,
+    tx: usize,
+    t: Option<usize>,
+    chunk_shape: (usize, usize),
+}
+
+#[allow(clippy::cast_possible_truncation)]
+fn u64s(v: &[usize]) -> Vec<u64> {
+    v.iter().map(|x| *x as u64).collect()
+}
+
+/// Decode a chunk once, merge every member patch into it in order, encode it once.
+fn merge_chunk<T: CubeElement>(
+    array: &Array<IcechunkSyncStore>,
+    job: &ChunkJob,
+    name: &str,
+    members: &[usize],
+    patches: &[Patch],
+    plans: &[PatchPlan],
+) -> Result<()> {
+    let (ch, cw) = job.chunk_shape;
+    let chunk_window = Window { row: job.ty * ch, col: job.tx * cw, height: ch, width: cw };
+    let mut idx = vec![job.ty, job.tx];
+    let mut full_shape = vec![ch, cw];
+    if let Some(t) = job.t {
+        idx.insert(0, t);
+        full_shape.insert(0, 1);
+    }
+    let idx = u64s(&idx);
+    let mut chunk: ArrayD<T> = array
+        .retrieve_chunk_if_exists::<ArrayD<T>>(&idx)
+        .map_err(zarr_err)?
+        .unwrap_or_else(|| ArrayD::from_elem(IxDyn(&full_shape), T::fill()));
+    {
+        let mut view = chunk
+            .view_mut()
+            .into_shape_with_order((ch, cw))
+            .map_err(|e| Error::Zarr(format!("chunk of `{name}` has an unexpected shape: {e}")))?;
+        for &i in members {
+            let (patch, plan) = (&patches[i], &plans[i]);
+            let Some(layer) = patch.layers.get(name) else { continue };
+            let Some(data) = layer.data.as_array::<T>() else { continue };
+            let data = data.view().into_dimensionality::<Ix2>().map_err(|e| Error::InvalidPatch {
+                id: patch.id.clone(),
+                reason: format!("variable `{name}` is not 2-D: {e}"),
+            })?;
+            let Some(inter) = plan.cube_window.intersection(&chunk_window) else { continue };
+            let nodata = layer.nodata;
+            for r in 0..inter.height {
+                let cube_r = inter.row + r;
+                let pr = cube_r - plan.cube_window.row + plan.patch_window.row;
+                let cr = cube_r - chunk_window.row;
+                for c in 0..inter.width {
+                    let cube_c = inter.col + c;
+                    let pc = cube_c - plan.cube_window.col + plan.patch_window.col;
+                    let cc = cube_c - chunk_window.col;
+                    let new = data[(pr, pc)];
+                    let invalid = new.is_fill() || nodata.is_some_and(|n| new.is_nodata(n));
+                    let old = &mut view[(cr, cc)];
+                    if !invalid || old.is_fill() {
+                        *old = new;
+                    }
+                }
+            }
+        }
+    }
+    array.store_chunk(&idx, chunk).map_err(zarr_err)
+}
+
+/// Read `window` (and time indices) of one variable; fill where never written.
+fn read_region<T: CubeElement>(
+    array: &Array<IcechunkSyncStore>,
+    w: Window,
+    time: Option<&[usize]>,
+) -> Result<ArrayD<T>> {
+    use zarrs::array::ArraySubset;
+    let ranges = |t: Option<usize>| {
+        let mut r = vec![w.row as u64..(w.row + w.height) as u64, w.col as u64..(w.col + w.width) as u64];
+        if let Some(t) = t {
+            r.insert(0, t as u64..t as u64 + 1);
+        }
+        ArraySubset::new_with_ranges(&r)
+    };
+    match time {
+        None => array.retrieve_array_subset::<ArrayD<T>>(&ranges(None)).map_err(zarr_err),
+        Some(steps) => {
+            // Contiguous selections are one read; others are read step by step.
+            let contiguous = steps.windows(2).all(|p| p[1] == p[0] + 1);
+            if contiguous && let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+                let mut r = ranges(None).to_ranges();
+                r.insert(0, *first as u64..*last as u64 + 1);
+                return array.retrieve_array_subset::<ArrayD<T>>(&ArraySubset::new_with_ranges(&r)).map_err(zarr_err);
+            }
+            let parts = steps
+                .iter()
+                .map(|t| array.retrieve_array_subset::<ArrayD<T>>(&ranges(Some(*t))).map_err(zarr_err))
+                .collect::<Result<Vec<_>>>()?;
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            ndarray::concatenate(ndarray::Axis(0), &views).map_err(zarr_err)
+        }
+    }
+}
+
+fn read_layout(repo: &Repository) -> Result<CubeLayout> {
+    let not_a_cube = |reason: String| Error::NotACube { location: String::new(), reason };
+    let session = block_on(repo.readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())))?.map_err(ic)?;
+    let (_, store) = session_store(session)?;
+    let root = read_json(&store, "zarr.json")?.ok_or_else(|| not_a_cube("no root group".into()))?;
+    if root.pointer("/attributes/loaded_patches").is_none() {
+        return Err(not_a_cube("the root group has no `loaded_patches` attribute".into()));
+    }
+    let title = root.pointer("/attributes/title").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let listing = store
+        .list_dir(&zarrs::storage::StorePrefix::root())
+        .map_err(zarr_err)?;
+    let mut metas: BTreeMap<String, ArrayMeta> = BTreeMap::new();
+    for prefix in listing.prefixes() {
+        let name = prefix.as_str().trim_end_matches('/').to_owned();
+        if let Some(meta) = read_json(&store, &meta_key(&name))?.as_ref().and_then(parse_array_meta) {
+            metas.insert(name, meta);
+        }
+    }
+    let coord = |name: &str| metas.get(name).ok_or_else(|| not_a_cube(format!("no `{name}` coordinate")));
+    let (xm, ym) = (coord("x")?, coord("y")?);
+    let read_f64 = |name: &str| -> Result<Vec<f64>> {
+        let a = Array::open(Arc::clone(&store), &format!("/{name}")).map_err(zarr_err)?;
+        let subset = a.subset_all();
+        a.retrieve_array_subset::<Vec<f64>>(&subset).map_err(zarr_err)
+    };
+    let xs = read_f64("x")?;
+    let ys = read_f64("y")?;
+    let crs_str = xm.attributes.get("crs").and_then(Value::as_str).map(str::to_owned);
+    let crs = match crs_str {
+        Some(s) => s.parse::<Crs>()?,
+        None => {
+            let wkt = metas
+                .get("spatial_ref")
+                .and_then(|m| m.attributes.get("crs_wkt").or_else(|| m.attributes.get("spatial_ref")))
+                .and_then(Value::as_str)
+                .ok_or_else(|| not_a_cube("no CRS: neither x.attrs.crs nor spatial_ref.crs_wkt".into()))?;
+            let code = epsg_from_wkt(wkt).ok_or_else(|| not_a_cube("the CRS WKT carries no EPSG code".into()))?;
+            Crs::from_epsg(code)?
+        }
+    };
+    let geobox = geobox_from_coords(&xs, &ys, &xm.attributes, &ym.attributes, crs)?;
+    let time = match metas.get("time") {
+        Some(tm) => {
+            let a = Array::open(Arc::clone(&store), "/time").map_err(zarr_err)?;
+            let values: Vec<i64> = a.retrieve_array_subset::<Vec<i64>>(&a.subset_all()).map_err(zarr_err)?;
+            let units = tm.attributes.get("units").and_then(Value::as_str).unwrap_or_default();
+            Some(decode_time(&values, units)?)
+        }
+        None => None,
+    };
+    let (ny, nx) = geobox.shape();
+    let mut variables = vec![];
+    let mut chunk_shape = None;
+    for (name, m) in &metas {
+        if ["x", "y", "time", "spatial_ref"].contains(&name.as_str()) {
+            continue;
+        }
+        let spatial = match (m.dims.as_slice(), time.as_ref()) {
+            ([y, x], None) if y == "y" && x == "x" => m.shape == [ny, nx],
+            ([t, y, x], Some(axis)) if t == "time" && y == "y" && x == "x" => m.shape == [axis.len(), ny, nx],
+            _ => false,
+        };
+        if !spatial {
+            continue;
+        }
+        let dtype = DType::from_zarr_name(&m.data_type)?;
+        let cs = &m.chunk_shape;
+        let this = (cs[cs.len() - 2], cs[cs.len() - 1]);
+        if chunk_shape.is_some_and(|c| c != this) {
+            return Err(not_a_cube(format!("variable `{name}` is chunked differently from the others")));
+        }
+        chunk_shape = Some(this);
+        variables.push(VariableLayout { name: name.clone(), dtype, attributes: m.attributes.clone() });
+    }
+    let chunk_shape = chunk_shape.ok_or_else(|| not_a_cube("no data variables on (y, x)".into()))?;
+    Ok(CubeLayout { title, geobox, time, chunk_shape, variables })
+}

@@ -1,0 +1,120 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `geocube-core`.
+///
+/// Variants carry the values that matter so a message can say what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- CRS, grids, AOI, TOI -------------------------------------------------
+    /// A CRS string or EPSG code we cannot interpret.
+    #[error("unknown or unsupported CRS `{crs}`: {reason}; use `EPSG:<code>` (e.g. EPSG:3413) or a PROJ string")]
+    UnknownCrs {
+        /// What the user gave.
+        crs: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A coordinate transformation failed (point outside the projection's domain, ...).
+    #[error("cannot transform coordinates from {from} to {to}: {reason}")]
+    Transform {
+        /// Source CRS.
+        from: String,
+        /// Target CRS.
+        to: String,
+        /// What PROJ said.
+        reason: String,
+    },
+    /// A grid definition that is not a valid north-up raster grid.
+    #[error("invalid grid: {0}")]
+    InvalidGrid(String),
+    /// Two grids that should share a pixel lattice do not.
+    #[error("grids do not line up: {0}")]
+    GridMismatch(String),
+    /// An area of interest that is empty, malformed or does not touch the cube.
+    #[error("invalid area of interest: {0}")]
+    InvalidAoi(String),
+    /// The area of interest lies entirely outside the cube's extent.
+    #[error("the area of interest {aoi} lies outside the cube extent {extent}; pick an area inside it")]
+    AoiOutsideExtent {
+        /// The AOI's bounds in the cube CRS.
+        aoi: String,
+        /// The cube's bounds.
+        extent: String,
+    },
+    /// A time of interest that matches no step of the cube's time axis.
+    #[error("no time step of the cube matches {requested}; the cube has {available}")]
+    NoMatchingTime {
+        /// What was asked for.
+        requested: String,
+        /// A summary of the cube's time axis.
+        available: String,
+    },
+    /// A time of interest was given for a cube without a time axis, or the reverse.
+    #[error("invalid time of interest: {0}")]
+    InvalidToi(String),
+
+    // ---- spec, patches -------------------------------------------------------
+    /// A cube specification that cannot be turned into a cube.
+    #[error("invalid cube spec: {0}")]
+    InvalidSpec(String),
+    /// A patch that does not fit the cube (wrong variables, dtype, grid, time).
+    #[error("patch `{id}` does not fit the cube: {reason}")]
+    InvalidPatch {
+        /// Patch id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    // ---- the cube on Icechunk ------------------------------------------------
+    /// No cube at this location.
+    #[error("no geocube datacube at {location}; create it first (`Cube::create`, or `geocube create <dataset> --store {location}`)")]
+    NotCreated {
+        /// Where we looked.
+        location: String,
+    },
+    /// `create` on an existing cube without `overwrite` or `exists_ok`.
+    #[error("a cube already exists at {location}; pass exists_ok to reuse it or overwrite to replace it")]
+    AlreadyExists {
+        /// Where.
+        location: String,
+    },
+    /// The repository exists but does not hold a cube of the expected layout.
+    #[error("the repository at {location} is not a geocube/smart-geocubes cube: {reason}")]
+    NotACube {
+        /// Where.
+        location: String,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// Another writer committed first and the commit could not be reconciled.
+    /// Retrying the whole write on a fresh session resolves it.
+    #[error("commit conflict on branch `{branch}` after {tries} tries; another writer changed the cube concurrently")]
+    Conflict {
+        /// Branch.
+        branch: String,
+        /// How many times the write was tried.
+        tries: u32,
+    },
+    /// An Icechunk repository/session/storage error.
+    #[error("icechunk: {0}")]
+    Icechunk(String),
+    /// A zarrs array/group/codec error.
+    #[error("zarr: {0}")]
+    Zarr(String),
+    /// Local file-system I/O (repository directory, lock file).
+    #[error("I/O error at {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,26 @@
+//! geocube-core: grid and CRS maths, areas and times of interest, patch
+//! bookkeeping, cube specifications and the Icechunk/Zarr v3 cube itself.
+//!
+//! The cube layout is the one the Python library smart-geocubes writes, so
+//! cubes are interchangeable with it and open in xarray.
+
+pub mod aoi;
+pub mod crs;
+pub mod error;
+pub mod grid;
+pub mod toi;
+
+pub use crate::aoi::Aoi;
+pub use crate::crs::Crs;
+pub use crate::error::{Error, Result};
+pub use crate::grid::{Affine, BoundingBox, GeoBox, Window};
+pub use crate::toi::Toi;
+pub mod cube;
+pub mod dataset;
+pub mod patch;
+pub mod spec;
+
+pub use crate::cube::{Cube, CubeLayout, CubeStorage, IcechunkFormat, WriteOutcome};
+pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
+pub use crate::patch::{Patch, PatchIndex, PatchLayer};
+pub use crate::spec::{ChannelSpec, ChunkCodec, CubeSpec, DType};

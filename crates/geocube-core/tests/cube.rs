@@ -1,0 +1,295 @@
+//! The cube on a real local Icechunk repository: create/open, write/read,
+//! merge rules, atomicity and concurrent writers.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use geocube_core::{
+    Affine, BoundingBox, ChannelSpec, ChunkCodec, Crs, Cube, CubeSpec, CubeStorage, DType, Error,
+    GeoBox, IcechunkFormat, Patch, TypedArray, Window,
+};
+use ndarray::{Array2, ArrayD};
+
+const RES: f64 = 32.0;
+
+fn crs() -> Crs {
+    Crs::from_epsg(3413).expect("EPSG:3413")
+}
+
+/// A 300 x 250 px cube at 32 m with 64 px chunks (edge chunks partial).
+fn spec() -> CubeSpec {
+    let geobox = GeoBox::new(
+        250,
+        300,
+        Affine { x0: -1_600_000.0, res_x: RES, y0: 1_600_000.0, res_y: -RES },
+        crs(),
+    )
+    .expect("geobox");
+    CubeSpec {
+        title: "Test".into(),
+        geobox,
+        time: None,
+        chunk_size: 64,
+        channels: vec![
+            ChannelSpec::new("dem", DType::Float32)
+                .with_nodata(-9999.0)
+                .with_attribute("long_name", "Digital Elevation Model")
+                .with_attribute("units", "m"),
+            ChannelSpec::new("datamask", DType::Bool).with_attribute("long_name", "Data Mask"),
+        ],
+        codec: ChunkCodec::Default,
+    }
+}
+
+fn new_cube(dir: &tempfile::TempDir) -> Cube {
+    Cube::create(CubeStorage::local(dir.path().join("cube")), &spec())
+        .execute()
+        .expect("create cube")
+}
+
+/// A patch whose top-left pixel is cube pixel (row, col), values `f(r, c)` in cube pixels.
+fn patch(id: &str, row: i64, col: i64, h: usize, w: usize, f: impl Fn(i64, i64) -> f32) -> Patch {
+    let s = spec();
+    let a = s.geobox.affine();
+    #[allow(clippy::cast_precision_loss)]
+    let gb = GeoBox::new(
+        w,
+        h,
+        Affine { x0: a.x0 + col as f64 * RES, res_x: RES, y0: a.y0 - row as f64 * RES, res_y: -RES },
+        crs(),
+    )
+    .expect("patch geobox");
+    #[allow(clippy::cast_possible_wrap)]
+    let dem = Array2::from_shape_fn((h, w), |(r, c)| f(row + r as i64, col + c as i64));
+    let mask = dem.mapv(|v| !v.is_nan() && v != -9999.0);
+    Patch::new(id, gb)
+        .with_layer("dem", TypedArray::Float32(dem.into_dyn()), Some(-9999.0))
+        .with_layer("datamask", TypedArray::Bool(mask.into_dyn()), None)
+}
+
+fn dem(ds: &geocube_core::Dataset) -> ArrayD<f32> {
+    ds.variable("dem").and_then(|v| v.data.as_array::<f32>()).expect("dem f32").clone()
+}
+
+fn full(cube: &Cube) -> Window {
+    let (h, w) = cube.layout().geobox.shape();
+    Window { row: 0, col: 0, height: h, width: w }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn terrain(r: i64, c: i64) -> f32 {
+    (r * 1000 + c) as f32 * 0.25
+}
+
+#[test]
+fn create_open_and_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cube = new_cube(&dir);
+    assert_eq!(cube.format(), IcechunkFormat::V1);
+    let again = Cube::open(CubeStorage::local(dir.path().join("cube"))).expect("open");
+    let layout = again.layout();
+    assert_eq!(layout.title, "Test");
+    assert_eq!(layout.geobox, spec().geobox);
+    assert_eq!(layout.chunk_shape, (64, 64));
+    let names: Vec<_> = layout.variables.iter().map(|v| (v.name.as_str(), v.dtype)).collect();
+    assert_eq!(names, [("datamask", DType::Bool), ("dem", DType::Float32)]);
+    assert!(again.loaded_patches().expect("ids").is_empty());
+    let ds = again.read_window(full(&again), None).expect("read");
+    assert!(dem(&ds).iter().all(|v| v.is_nan()), "unloaded cube reads as NaN");
+    assert_eq!(ds.xs().len(), 250);
+    assert!((ds.xs()[0] - (-1_600_000.0 + 16.0)).abs() < 1e-9);
+    assert!((ds.ys()[0] - (1_600_000.0 - 16.0)).abs() < 1e-9);
+}
+
+#[test]
+fn create_respects_exists_ok_and_overwrite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = CubeStorage::local(dir.path().join("cube"));
+    assert!(!Cube::exists(&storage).expect("exists"));
+    let cube = new_cube(&dir);
+    assert!(Cube::exists(&storage).expect("exists"));
+    cube.write_patch(&patch("a", 0, 0, 10, 10, terrain)).expect("write");
+    let err = Cube::create(storage.clone(), &spec()).execute().expect_err("exists");
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    let kept = Cube::create(storage.clone(), &spec()).exists_ok(true).execute().expect("exists_ok");
+    assert_eq!(kept.loaded_patches().expect("ids"), ["a"]);
+    let fresh = Cube::create(storage, &spec()).overwrite(true).execute().expect("overwrite");
+    assert!(fresh.loaded_patches().expect("ids").is_empty());
+    assert!(dem(&fresh.read_window(full(&fresh), None).expect("read")).iter().all(|v| v.is_nan()));
+}
+
+#[test]
+fn open_missing_cube_says_how_to_create() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = Cube::open(CubeStorage::local(dir.path().join("nope"))).expect_err("missing");
+    assert!(matches!(err, Error::NotCreated { .. }), "{err}");
+    assert!(err.to_string().contains("create"), "{err}");
+}
+
+#[test]
+fn write_then_read_back_across_chunks_and_edges() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cube = new_cube(&dir);
+    // Starts outside the cube (negative row/col) and spans many chunks.
+    let p = patch("p1", -10, -20, 150, 130, terrain);
+    let out = cube.write_patch(&p).expect("write");
+    assert_eq!(out.written, ["p1"]);
+    assert_eq!(cube.loaded_patches().expect("ids"), ["p1"]);
+    let d = dem(&cube.read_window(full(&cube), None).expect("read"));
+    for r in 0..300_i64 {
+        for c in 0..250_i64 {
+            let v = d[[usize::try_from(r).expect("r"), usize::try_from(c).expect("c")]];
+            if r < 140 && c < 110 {
+                assert_eq!(v.to_bits(), terrain(r, c).to_bits(), "pixel {r},{c}");
+            } else {
+                assert!(v.is_nan(), "pixel {r},{c} should be unloaded, is {v}");
+            }
+        }
+    }
+    // Writing the same id again is a no-op.
+    let out = cube.write_patch(&patch("p1", 0, 0, 5, 5, |_, _| 1.0)).expect("rewrite");
+    assert!(out.written.is_empty() && out.already_loaded == ["p1"]);
+    assert_eq!(dem(&cube.read_window(full(&cube), None).expect("read"))[[0, 0]], terrain(0, 0));
+}
+
+#[test]
+fn nan_and_nodata_never_overwrite_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cube = new_cube(&dir);
+    cube.write_patch(&patch("a", 0, 0, 100, 100, terrain)).expect("a");
+    // b overlaps a on rows 50..100; its left half is NaN, its right half nodata.
+    let b = patch("b", 50, 0, 100, 100, |_, c| if c < 50 { f32::NAN } else { -9999.0 });
+    cube.write_patch(&b).expect("b");
+    let d = dem(&cube.read_window(full(&cube), None).expect("read"));
+    assert_eq!(d[[75, 10]], terrain(75, 10), "NaN kept a's value");
+    assert_eq!(d[[75, 80]], terrain(75, 80), "nodata kept a's value");
+    assert!(d[[120, 10]].is_nan(), "NaN written where nothing was");
+    assert_eq!(d[[120, 80]], -9999.0, "source nodata kept bit-exact where nothing was");
+    // Valid data does overwrite nodata.
+    cube.write_patch(&patch("c", 110, 70, 20, 20, |_, _| 5.5)).expect("c");
+    assert_eq!(dem(&cube.read_window(full(&cube), None).expect("read"))[[120, 80]], 5.5);
+    let mask = cube.read_window(full(&cube), None).expect("read");
+    let mask = mask.variable("datamask").and_then(|v| v.data.as_array::<bool>()).expect("mask").clone();
+    assert!(mask[[75, 80]], "false mask of b did not erase a's true");
+}
+
+#[test]
+fn a_batch_is_one_commit_and_coalesces_shared_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cube = new_cube(&dir);
+    let ps = vec![
+        patch("t1", 0, 0, 70, 70, terrain),
+        patch("t2", 0, 70, 70, 70, terrain),
+        patch("t2", 0, 0, 1, 1, |_, _| -1.0), // duplicate id in the batch: first wins
+        patch("t3", 70, 0, 70, 70, terrain),
+    ];
+    let out = cube.write_patches(&ps).expect("batch");
+    assert_eq!(out.written, ["t1", "t2", "t3"]);
+    assert_eq!(cube.loaded_patches().expect("ids"), ["t1", "t2", "t3"]);
+    let d = dem(&cube.read_window(full(&cube), None).expect("read"));
+    assert_eq!(d[[0, 0]], terrain(0, 0));
+    assert_eq!(d[[69, 139]], terrain(69, 139));
+    assert_eq!(d[[139, 69]], terrain(139, 69));
+    assert!(d[[139, 139]].is_nan());
+}
+
+#[test]
+fn invalid_patches_leave_the_cube_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cube = new_cube(&dir);
+    cube.write_patch(&patch("ok", 0, 0, 10, 10, terrain)).expect("ok");
+    let before = cube.read_window(full(&cube), None).expect("read");
+    let good = patch("good", 20, 20, 10, 10, terrain);
+
+    let mut wrong_dtype = patch("x1", 0, 0, 10, 10, terrain);
+    wrong_dtype.layers.get_mut("dem").expect("dem").data = TypedArray::Float64(ArrayD::zeros(vec![10, 10]));
+    let mut unknown_var = patch("x2", 0, 0, 10, 10, terrain);
+    let layer = unknown_var.layers["dem"].clone();
+    unknown_var.layers.insert("nope".into(), layer);
+    let mut off_lattice = patch("x3", 0, 0, 10, 10, terrain);
+    let a = off_lattice.geobox.affine();
+    off_lattice.geobox = GeoBox::new(10, 10, Affine { x0: a.x0 + 5.0, ..a }, crs()).expect("gb");
+    let outside = patch("x4", 1000, 1000, 10, 10, terrain);
+    let mut wrong_shape = patch("x5", 0, 0, 10, 10, terrain);
+    wrong_shape.layers.get_mut("dem").expect("dem").data = TypedArray::Float32(ArrayD::zeros(vec![9, 10]));
+
+    for bad in [wrong_dtype, unknown_var, off_lattice, outside, wrong_shape] {
+        let id = bad.id.clone();
+        // A good patch in the same batch is not written either: all or nothing.
+        let err = cube.write_patches(&[good.clone(), bad]).expect_err("invalid");
+        assert!(matches!(err, Error::InvalidPatch { .. }), "{id}: {err}");
+        assert_eq!(cube.loaded_patches().expect("ids"), ["ok"], "{id}");
+        assert_eq!(cube.read_window(full(&cube), None).expect("read").variables.len(), before.variables.len());
+        assert_eq!(dem(&cube.read_window(full(&cube), None).expect("read")).iter().filter(|v| !v.is_nan()).count(), 100);
+    }
+}
+
+#[test]
+fn concurrent_writers_on_one_local_repository_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cube = Arc::new(new_cube(&dir));
+    let storage = CubeStorage::local(dir.path().join("cube"));
+    // Half the threads share the Cube, half open their own: both must queue.
+    let handles: Vec<_> = (0..8_i64)
+        .map(|i| {
+            let shared = Arc::clone(&cube);
+            let storage = storage.clone();
+            std::thread::spawn(move || {
+                let own;
+                let cube = if i % 2 == 0 { &*shared } else {
+                    own = Cube::open(storage).expect("open");
+                    &own
+                };
+                // Neighbouring patches share chunks (64 px chunks, 40 px patches).
+                cube.write_patch(&patch(&format!("p{i}"), (i / 4) * 40, (i % 4) * 40, 40, 40, terrain))
+                    .expect("write")
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+    let mut ids = cube.loaded_patches().expect("ids");
+    ids.sort();
+    assert_eq!(ids, (0..8).map(|i| format!("p{i}")).collect::<Vec<_>>());
+    let d = dem(&cube.read_window(full(&cube), None).expect("read"));
+    for r in 0..80 {
+        for c in 0..160 {
+            assert_eq!(d[[r, c]], terrain(r as i64, c as i64), "pixel {r},{c} lost");
+        }
+    }
+}
+
+#[test]
+fn temporal_cube_writes_and_selects_steps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let steps: Vec<_> = (2017..2020).map(|y| Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).single().expect("date")).collect();
+    let mut s = spec();
+    s.time = Some(steps.clone());
+    s.channels = vec![ChannelSpec::new("dem", DType::Float32)];
+    let cube = Cube::create(CubeStorage::local(dir.path().join("t")), &s).execute().expect("create");
+    assert_eq!(cube.layout().time.as_deref(), Some(steps.as_slice()));
+    let p = patch("y2018", 0, 0, 10, 10, terrain);
+    let p = Patch { layers: p.layers.into_iter().filter(|(k, _)| k == "dem").collect(), ..p }.with_time(steps[1]);
+    cube.write_patch(&p).expect("write");
+    let ds = cube.read_window(Window { row: 0, col: 0, height: 10, width: 10 }, Some(&[1, 2])).expect("read");
+    assert_eq!(ds.time.as_deref(), Some(&steps[1..]));
+    let d = dem(&ds);
+    assert_eq!(d.shape(), [2, 10, 10]);
+    assert_eq!(d[[0, 3, 4]], terrain(3, 4));
+    assert!(d[[1, 3, 4]].is_nan());
+    let wrong_time = patch("bad", 0, 0, 10, 10, terrain);
+    let wrong_time = Patch { layers: wrong_time.layers.into_iter().filter(|(k, _)| k == "dem").collect(), ..wrong_time }
+        .with_time(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("date"));
+    assert!(matches!(cube.write_patch(&wrong_time), Err(Error::InvalidPatch { .. })));
+}
+
+#[test]
+fn in_memory_storage_works_too() {
+    let storage = CubeStorage::in_memory().expect("memory");
+    let cube = Cube::create(storage.clone(), &spec()).execute().expect("create");
+    cube.write_patch(&patch("m", 0, 0, 10, 10, terrain)).expect("write");
+    let again = Cube::open(storage).expect("open");
+    assert_eq!(again.loaded_patches().expect("ids"), ["m"]);
+    let _ = BoundingBox { left: 0.0, bottom: 0.0, right: 1.0, top: 1.0 };
+}
