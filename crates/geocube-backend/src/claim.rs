@@ -1,0 +1,71 @@
+//! Cross-process patch claims for local repositories.
+//!
+//! Before downloading a patch, a backend takes an exclusive advisory lock on
+//! `<repo>/.geocube-claims/<id>.lock` and holds it until the patch is
+//! committed (or has failed). Another process that wants the same patch
+//! blocks on the claim, then finds the id in `loaded_patches` and skips the
+//! download. The OS drops the lock if the holder dies, so a crashed process
+//! never blocks others. Remote storage has no such lock: there at worst a
+//! patch is downloaded twice and written once.
+
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+
+use geocube_core::CubeStorage;
+
+use crate::Result;
+
+/// Directory (inside a local repository) holding claim files.
+pub const CLAIMS_DIR: &str = ".geocube-claims";
+
+/// A held claim; released on drop.
+#[derive(Debug)]
+pub(crate) struct PatchClaim {
+    file: File,
+}
+
+impl Drop for PatchClaim {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// A file name for any id: keep `[A-Za-z0-9._-]`, hex-escape the rest.
+fn file_name(id: &str) -> String {
+    let mut s = String::with_capacity(id.len() + 5);
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s.push_str(".lock");
+    s
+}
+
+/// Claim patch `id`, blocking while another thread or process holds it.
+/// `None` for non-local storage. Once it holds the claim, the caller
+/// re-checks `loaded_patches`: the patch may have been committed meanwhile.
+pub(crate) fn claim(storage: &CubeStorage, id: &str) -> Result<Option<PatchClaim>> {
+    let CubeStorage::Local(repo) = storage else { return Ok(None) };
+    let dir = repo.join(CLAIMS_DIR);
+    let path: PathBuf = dir.join(file_name(id));
+    let io = |source| geocube_core::Error::Io { path: path.clone(), source };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(Some(PatchClaim { file }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn file_names_are_safe_and_distinct() {
+        assert_eq!(file_name("36_24_32m_v4.1"), "36_24_32m_v4.1.lock");
+        assert_eq!(file_name("a/b"), "a%2Fb.lock");
+        assert_ne!(file_name("a/b"), file_name("a%2Fb"));
+    }
+}

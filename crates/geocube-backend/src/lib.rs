@@ -1,0 +1,228 @@
+//! geocube-backend: turns "these patches are needed" into "these patches are
+//! in the cube", safely, from any number of threads and processes.
+//!
+//! A backend owns a cube location and a download function supplied by a
+//! source (`Fn(&PatchIndex) -> Result<Patch, DownloadError>`). Two
+//! implementations share one conformance suite:
+//!
+//! - [`SimpleBackend`]: blocking; download, write, commit, one patch at a time.
+//! - [`ThreadedBackend`]: a pool of download workers feeding one writer
+//!   through a bounded channel; the writer coalesces queued patches into one
+//!   commit so shared chunks are encoded once; a patch already in flight is
+//!   awaited, never fetched twice.
+//!
+//! Both retry retryable download errors (5 tries, exponential backoff with
+//! jitter) and commit conflicts (up to 100 tries on the new branch tip), and
+//! on local repositories claim each patch across processes so that no two
+//! processes download the same patch.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use geocube_backend::{BackendConfig, DownloadBackend, DownloadError, SimpleBackend};
+//! use geocube_core::{Affine, ChannelSpec, Crs, Cube, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchIndex, TypedArray};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let grid = GeoBox::new(64, 64, Affine { x0: 0.0, res_x: 10.0, y0: 640.0, res_y: -10.0 }, Crs::from_epsg(32633)?)?;
+//! let spec = CubeSpec {
+//!     title: "Doc".into(), geobox: grid.clone(), time: None, chunk_size: 32,
+//!     channels: vec![ChannelSpec::new("b1", DType::Uint8)], codec: Default::default(),
+//! };
+//! let storage = CubeStorage::in_memory()?;
+//! Cube::create(storage.clone(), &spec).execute()?;
+//!
+//! // The source's download function: here a constant patch on the cube grid.
+//! let download = Arc::new(move |idx: &PatchIndex| -> Result<Patch, DownloadError> {
+//!     let pixels = TypedArray::Uint8(ndarray::ArrayD::from_elem(vec![64, 64], 7));
+//!     Ok(Patch::new(idx.id.clone(), grid.clone()).with_layer("b1", pixels, None))
+//! });
+//! let backend = SimpleBackend::new(storage, download, BackendConfig::default());
+//! let idx = PatchIndex::new("tile-1", geo::Geometry::Point(geo::Point::new(15.0, 0.0)), None);
+//! backend.submit(&[idx.clone(), idx])?; // duplicates are loaded once
+//! assert_eq!(backend.loaded_patches()?, ["tile-1"]);
+//! # Ok(()) }
+//! ```
+
+mod claim;
+mod error;
+mod events;
+mod retry;
+mod shared;
+mod simple;
+mod threaded;
+
+use std::sync::Arc;
+
+use geocube_core::{Cube, CubeStorage, Patch, PatchIndex};
+
+pub use crate::claim::CLAIMS_DIR;
+pub use crate::error::{Error, PatchFailure, Result, Stage};
+pub use crate::events::{Action, Event, EventLog};
+pub use crate::retry::RetryPolicy;
+pub use crate::simple::SimpleBackend;
+pub use crate::threaded::ThreadedBackend;
+
+/// A failed download, saying whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DownloadError {
+    /// Whether a retry may succeed (timeouts, 5xx, truncated bodies).
+    pub retryable: bool,
+    /// What went wrong.
+    pub message: String,
+    /// The underlying error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl DownloadError {
+    /// A transient failure worth retrying.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { retryable: true, message: message.into(), source: None }
+    }
+
+    /// A permanent failure (404, malformed data, wrong grid).
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self { retryable: false, message: message.into(), source: None }
+    }
+
+    /// Attach the underlying error.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+}
+
+/// The download function a source supplies.
+pub type DownloadFn = Arc<dyn Fn(&PatchIndex) -> std::result::Result<Patch, DownloadError> + Send + Sync>;
+
+/// What one submit did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SubmitReport {
+    /// Distinct patch ids asked for.
+    pub requested: usize,
+    /// Ids this submit downloaded and wrote.
+    pub downloaded: Vec<String>,
+    /// Ids already in the cube when the submit started.
+    pub already_loaded: usize,
+    /// Ids another submit (thread or process) was loading; awaited.
+    pub awaited: usize,
+}
+
+/// Settings shared by both backends.
+#[derive(Clone, Debug)]
+pub struct BackendConfig {
+    /// Download retries (default: 5 tries, 0.5 s doubling).
+    pub download_retry: RetryPolicy,
+    /// Commit-conflict retries (default: 100 tries, 5 ms doubling to 1 s).
+    pub conflict_retry: RetryPolicy,
+    /// [`ThreadedBackend`] download workers (default 4).
+    pub workers: usize,
+    /// [`ThreadedBackend`] capacity of the download → writer channel (default 2).
+    pub queue_capacity: usize,
+    /// [`ThreadedBackend`] most patches the writer merges into one commit (default 16).
+    pub max_batch: usize,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            download_retry: RetryPolicy::downloads(),
+            conflict_retry: RetryPolicy::conflicts(),
+            workers: 4,
+            queue_capacity: 2,
+            max_batch: 16,
+        }
+    }
+}
+
+impl BackendConfig {
+    /// Set the number of download workers.
+    #[must_use]
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Set the capacity of the download → writer channel.
+    #[must_use]
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n;
+        self
+    }
+
+    /// Set the largest batch the writer commits at once.
+    #[must_use]
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    /// Set the download retry policy.
+    #[must_use]
+    pub fn download_retry(mut self, p: RetryPolicy) -> Self {
+        self.download_retry = p;
+        self
+    }
+
+    /// Set the conflict retry policy.
+    #[must_use]
+    pub fn conflict_retry(mut self, p: RetryPolicy) -> Self {
+        self.conflict_retry = p;
+        self
+    }
+}
+
+/// Loads patches into a cube: the seed's backend API.
+pub trait DownloadBackend: Send + Sync {
+    /// Where the cube lives.
+    fn storage(&self) -> &CubeStorage;
+
+    /// Whether the cube exists.
+    fn created(&self) -> bool;
+
+    /// Fail with a message that says how to create the cube unless it exists.
+    ///
+    /// # Errors
+    /// [`geocube_core::Error::NotCreated`] (wrapped).
+    fn assert_created(&self) -> Result<()> {
+        self.cube().map(|_| ())
+    }
+
+    /// Read-only access to the cube (layout, reads, ids).
+    ///
+    /// # Errors
+    /// When the cube does not exist or cannot be opened.
+    fn cube(&self) -> Result<Arc<Cube>>;
+
+    /// Ids in the cube's `loaded_patches`, at the branch tip.
+    ///
+    /// # Errors
+    /// When the cube cannot be read.
+    fn loaded_patches(&self) -> Result<Vec<String>> {
+        Ok(self.cube()?.loaded_patches()?)
+    }
+
+    /// Load every patch not yet in the cube; blocks until each is written or
+    /// has failed. Duplicate ids are loaded once.
+    ///
+    /// # Errors
+    /// [`Error::Submit`] naming each failed patch id and why (the others are
+    /// loaded); [`Error::Closed`]; cube errors.
+    fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport>;
+
+    /// Finish and release threads; later submits fail with [`Error::Closed`].
+    ///
+    /// # Errors
+    /// Never for [`SimpleBackend`]; a worker thread that could not be joined.
+    fn close(&self) -> Result<()>;
+
+    /// The timeline of downloads and writes so far.
+    fn events(&self) -> &EventLog;
+}
+
+/// Distinct ids of `patches`, first occurrence kept.
+pub(crate) fn unique(patches: &[PatchIndex]) -> Vec<&PatchIndex> {
+    let mut seen = std::collections::HashSet::new();
+    patches.iter().filter(|p| seen.insert(p.id.as_str())).collect()
+}

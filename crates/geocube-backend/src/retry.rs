@@ -1,0 +1,74 @@
+//! Retry policies: exponential backoff with jitter.
+
+use std::time::Duration;
+
+/// How often and how patiently to retry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included (at least 1).
+    pub max_tries: u32,
+    /// Wait before the second attempt; doubles each time.
+    pub base_delay: Duration,
+    /// Upper bound of one wait.
+    pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// Downloads: 5 tries, 0.5 s doubling to 8 s (the reference also tries 5 times).
+    #[must_use]
+    pub fn downloads() -> Self {
+        Self { max_tries: 5, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(8) }
+    }
+
+    /// Commit conflicts: 100 tries, 5 ms doubling to 1 s.
+    #[must_use]
+    pub fn conflicts() -> Self {
+        Self { max_tries: 100, base_delay: Duration::from_millis(5), max_delay: Duration::from_secs(1) }
+    }
+
+    /// The wait after failed attempt `attempt` (1-based): full jitter over
+    /// `[d/2, d]` with `d = base * 2^(attempt-1)` capped at `max_delay`, so
+    /// contending writers spread out instead of retrying in lock step.
+    #[must_use]
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1_u32 << attempt.saturating_sub(1).min(20));
+        let d = exp.min(self.max_delay);
+        let half = d / 2;
+        half + half.mul_f64(jitter())
+    }
+}
+
+/// A number in [0, 1) that differs between threads and calls; cheap, not cryptographic.
+fn jitter() -> f64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, RandomState};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(std::thread::current().id()) | 1);
+    }
+    STATE.with(|s| {
+        // xorshift64*
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        #[allow(clippy::cast_precision_loss)]
+        let v = (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1_u64 << 53) as f64;
+        v
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_stay_bounded() {
+        let p = RetryPolicy { max_tries: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        for attempt in 1..10 {
+            let d = p.delay(attempt);
+            let cap = (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} vs cap {cap:?}");
+        }
+    }
+}

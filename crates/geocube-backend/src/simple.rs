@@ -1,0 +1,82 @@
+//! The blocking backend.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use geocube_core::{Cube, CubeStorage, PatchIndex};
+
+use crate::shared::Shared;
+use crate::{BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage, SubmitReport};
+
+/// Downloads, writes and commits one patch at a time on the caller's thread.
+pub struct SimpleBackend {
+    shared: Shared,
+    closed: AtomicBool,
+}
+
+impl SimpleBackend {
+    /// A backend for the cube at `storage` (which may be created later).
+    pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Self {
+        Self { shared: Shared::new(storage, download, config.download_retry, config.conflict_retry), closed: AtomicBool::new(false) }
+    }
+}
+
+impl DownloadBackend for SimpleBackend {
+    fn storage(&self) -> &CubeStorage {
+        &self.shared.storage
+    }
+
+    fn created(&self) -> bool {
+        self.shared.created()
+    }
+
+    fn cube(&self) -> Result<Arc<Cube>> {
+        self.shared.cube()
+    }
+
+    fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let cube = self.shared.cube()?;
+        let loaded: HashSet<String> = cube.loaded_patches()?.into_iter().collect();
+        let todo = crate::unique(patches);
+        let mut report = SubmitReport { requested: todo.len(), ..SubmitReport::default() };
+        let mut failed = vec![];
+        for idx in todo {
+            if loaded.contains(&idx.id) {
+                report.already_loaded += 1;
+                continue;
+            }
+            let claim = crate::claim::claim(&self.shared.storage, &idx.id)?;
+            if claim.is_some() && cube.loaded_patches()?.contains(&idx.id) {
+                report.awaited += 1;
+                continue;
+            }
+            let patch = match self.shared.download(idx) {
+                Ok(p) => p,
+                Err(f) => {
+                    failed.push(f);
+                    continue;
+                }
+            };
+            match self.shared.write(std::slice::from_ref(&patch)) {
+                Ok(out) if out.written.is_empty() => report.awaited += 1,
+                Ok(_) => report.downloaded.push(idx.id.clone()),
+                Err((tries, e)) => failed.push(PatchFailure { id: idx.id.clone(), stage: Stage::Write, tries, message: e.to_string() }),
+            }
+            drop(claim);
+        }
+        if failed.is_empty() { Ok(report) } else { Err(Error::Submit { requested: report.requested, failed }) }
+    }
+
+    fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn events(&self) -> &EventLog {
+        &self.shared.events
+    }
+}

@@ -1,0 +1,233 @@
+//! The threaded backend: a pool of download workers, a bounded channel, one
+//! writer that coalesces queued patches into one commit.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use geocube_core::{Cube, CubeStorage, Patch, PatchIndex};
+
+use crate::claim::PatchClaim;
+use crate::shared::Shared;
+use crate::{BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage, SubmitReport};
+
+/// How a patch's journey ended, shared by every submit waiting for it.
+#[derive(Default)]
+struct Completion {
+    result: Mutex<Option<Result<bool, PatchFailure>>>,
+    done: Condvar,
+}
+
+impl Completion {
+    /// `Ok(true)`: written by this backend; `Ok(false)`: found already loaded.
+    fn wait(&self) -> Result<bool, PatchFailure> {
+        let mut r = self.result.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(r) = r.as_ref() {
+                return r.clone();
+            }
+            r = self.done.wait(r).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+struct WriteJob {
+    patch: Patch,
+    completion: Arc<Completion>,
+    // Held until the commit so other processes wait instead of downloading.
+    _claim: Option<PatchClaim>,
+}
+
+struct Inner {
+    shared: Shared,
+    inflight: Mutex<HashMap<String, Arc<Completion>>>,
+}
+
+impl Inner {
+    fn inflight(&self) -> MutexGuard<'_, HashMap<String, Arc<Completion>>> {
+        self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publish the outcome of `id` and forget it: later submits re-check the cube.
+    fn finish(&self, id: &str, completion: &Completion, result: Result<bool, PatchFailure>) {
+        let mut inflight = self.inflight();
+        *completion.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+        completion.done.notify_all();
+        inflight.remove(id);
+    }
+
+    fn download_job(&self, idx: &PatchIndex, completion: &Arc<Completion>, sender: &Sender<WriteJob>) {
+        let fail = |message: String| PatchFailure { id: idx.id.clone(), stage: Stage::Download, tries: 0, message };
+        let claim = match crate::claim::claim(&self.shared.storage, &idx.id) {
+            Ok(c) => c,
+            Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
+        };
+        if claim.is_some() {
+            // Another process may have committed it since the submit looked.
+            match self.shared.cube().and_then(|c| Ok(c.loaded_patches()?)) {
+                Ok(ids) if ids.contains(&idx.id) => return self.finish(&idx.id, completion, Ok(false)),
+                Ok(_) => {}
+                Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
+            }
+        }
+        match self.shared.download(idx) {
+            Ok(patch) => {
+                let job = WriteJob { patch, completion: Arc::clone(completion), _claim: claim };
+                if let Err(crossbeam_channel::SendError(job)) = sender.send(job) {
+                    let failure = PatchFailure { stage: Stage::Write, ..fail("the writer has stopped".into()) };
+                    self.finish(&idx.id, &job.completion, Err(failure));
+                }
+            }
+            Err(failure) => self.finish(&idx.id, completion, Err(failure)),
+        }
+    }
+
+    fn writer_loop(&self, rx: &Receiver<WriteJob>, max_batch: usize) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let (patches, jobs): (Vec<Patch>, Vec<(Arc<Completion>, Option<PatchClaim>)>) =
+                batch.into_iter().map(|j| (j.patch, (j.completion, j._claim))).unzip();
+            match self.shared.write(&patches) {
+                Ok(out) => {
+                    for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
+                        let written = out.written.contains(&patch.id);
+                        self.finish(&patch.id, completion, Ok(written));
+                    }
+                }
+                // One bad patch must not sink the others: write them one by one.
+                Err(_) if patches.len() > 1 => {
+                    for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
+                        let result = self
+                            .shared
+                            .write(std::slice::from_ref(patch))
+                            .map(|out| out.written.contains(&patch.id))
+                            .map_err(|(tries, e)| PatchFailure { id: patch.id.clone(), stage: Stage::Write, tries, message: e.to_string() });
+                        self.finish(&patch.id, completion, result);
+                    }
+                }
+                Err((tries, e)) => {
+                    for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
+                        let failure = PatchFailure { id: patch.id.clone(), stage: Stage::Write, tries, message: e.to_string() };
+                        self.finish(&patch.id, completion, Err(failure));
+                    }
+                }
+            }
+            drop(jobs); // releases the claims after the commit
+        }
+    }
+}
+
+/// Downloads on a pool of workers, writes on one writer thread.
+///
+/// Any number of threads may call [`DownloadBackend::submit`] at once: a
+/// patch already being downloaded or written by another submit is awaited,
+/// not fetched again.
+pub struct ThreadedBackend {
+    inner: Arc<Inner>,
+    pool: rayon::ThreadPool,
+    sender: Mutex<Option<Sender<WriteJob>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ThreadedBackend {
+    /// Start the workers and the writer for the cube at `storage` (which may
+    /// be created later).
+    ///
+    /// # Errors
+    /// [`Error::Threads`] when the OS refuses threads.
+    pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Result<Self> {
+        let inner = Arc::new(Inner {
+            shared: Shared::new(storage, download, config.download_retry, config.conflict_retry),
+            inflight: Mutex::new(HashMap::new()),
+        });
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.workers.max(1))
+            .thread_name(|i| format!("geocube-download-{i}"))
+            .build()
+            .map_err(|e| Error::Threads(e.to_string()))?;
+        let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
+        let writer_inner = Arc::clone(&inner);
+        let max_batch = config.max_batch.max(1);
+        let writer = std::thread::Builder::new()
+            .name("geocube-writer".into())
+            .spawn(move || writer_inner.writer_loop(&rx, max_batch))
+            .map_err(|e| Error::Threads(e.to_string()))?;
+        Ok(Self { inner, pool, sender: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)) })
+    }
+}
+
+impl DownloadBackend for ThreadedBackend {
+    fn storage(&self) -> &CubeStorage {
+        &self.inner.shared.storage
+    }
+
+    fn created(&self) -> bool {
+        self.inner.shared.created()
+    }
+
+    fn cube(&self) -> Result<Arc<Cube>> {
+        self.inner.shared.cube()
+    }
+
+    fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport> {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or(Error::Closed)?;
+        let cube = self.inner.shared.cube()?;
+        let loaded: HashSet<String> = cube.loaded_patches()?.into_iter().collect();
+        let todo = crate::unique(patches);
+        let mut report = SubmitReport { requested: todo.len(), ..SubmitReport::default() };
+        let mut waits: Vec<(String, Arc<Completion>, bool)> = vec![];
+        {
+            let mut inflight = self.inner.inflight();
+            for idx in todo {
+                if let Some(c) = inflight.get(&idx.id) {
+                    waits.push((idx.id.clone(), Arc::clone(c), false));
+                } else if loaded.contains(&idx.id) {
+                    report.already_loaded += 1;
+                } else {
+                    let c = Arc::new(Completion::default());
+                    inflight.insert(idx.id.clone(), Arc::clone(&c));
+                    waits.push((idx.id.clone(), Arc::clone(&c), true));
+                    let (inner, idx, sender) = (Arc::clone(&self.inner), idx.clone(), sender.clone());
+                    self.pool.spawn(move || inner.download_job(&idx, &c, &sender));
+                }
+            }
+        }
+        drop(sender);
+        let mut failed = vec![];
+        for (id, completion, ours) in waits {
+            match completion.wait() {
+                Ok(true) if ours => report.downloaded.push(id),
+                Ok(_) => report.awaited += 1,
+                Err(f) => failed.push(f),
+            }
+        }
+        if failed.is_empty() { Ok(report) } else { Err(Error::Submit { requested: report.requested, failed }) }
+    }
+
+    fn close(&self) -> Result<()> {
+        // Dropping the last sender ends the writer once queued jobs are done;
+        // workers still downloading hold clones and finish first.
+        drop(self.sender.lock().unwrap_or_else(PoisonError::into_inner).take());
+        if let Some(handle) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            handle.join().map_err(|_| Error::Threads("the writer thread panicked".into()))?;
+        }
+        Ok(())
+    }
+
+    fn events(&self) -> &EventLog {
+        &self.inner.shared.events
+    }
+}
+
+impl Drop for ThreadedBackend {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
