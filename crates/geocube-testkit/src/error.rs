@@ -1,0 +1,74 @@
+//! The one error type of the testkit.
+
+use std::path::PathBuf;
+
+/// What went wrong while generating, reading or serving fixtures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory could not be read or written.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A socket operation of the fixture server failed.
+    #[error("server I/O error while {action}: {source}")]
+    Server {
+        /// What the server was doing.
+        action: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A JSON document could not be encoded or decoded.
+    #[error("JSON error in {path}: {source}")]
+    Json {
+        /// The file concerned (or a description of the document).
+        path: PathBuf,
+        /// The underlying error.
+        source: serde_json::Error,
+    },
+    /// The GeoParquet index could not be written or read.
+    #[error("parquet error in {path}: {source}")]
+    Parquet {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: parquet::errors::ParquetError,
+    },
+    /// A coordinate transform failed.
+    #[error("coordinate transform of ({x}, {y}) failed: {message}")]
+    Transform {
+        /// Easting or longitude of the point.
+        x: f64,
+        /// Northing or latitude of the point.
+        y: f64,
+        /// What proj4rs reported.
+        message: String,
+    },
+    /// A file does not have the structure the testkit expects.
+    #[error("{path} is not a valid fixture file: {reason}")]
+    Invalid {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A preset name was not recognised.
+    #[error("unknown preset {0:?}: use one of tiny, small, large")]
+    UnknownPreset(String),
+}
+
+/// Result with the testkit's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! geocube-testkit: the deterministic local world geocube is tested in.
+//!
+//! - [`fixtures::generate`] writes an ArcticDEM-like 32 m mosaic in
+//!   EPSG:3413 that straddles the antimeridian: per tile a `dem` (float32,
+//!   nodata -9999) and a `datamask` (uint8) Cloud-Optimized GeoTIFF, a STAC
+//!   item, plus a STAC collection and catalog, the GeoParquet mosaic index
+//!   `ArcticDEM_Mosaic_Index_v4_1_32m.parquet` and a [`FixtureManifest`]
+//!   with per-tile statistics to check results against.
+//! - [`server::FixtureServer`] serves such a directory over HTTP on
+//!   127.0.0.1 with range requests, a small STAC API and deterministic fault
+//!   injection (503s, truncated bodies, latency).
+//!
+//! ```no_run
+//! use geocube_testkit::{Preset, fixtures, server::{FixtureServer, ServerOptions}};
+//!
+//! # fn main() -> geocube_testkit::Result<()> {
+//! let dir = std::env::temp_dir().join("geocube-fixtures-tiny");
+//! let manifest = fixtures::generate(Preset::Tiny, &dir)?;
+//! let server = FixtureServer::start(&dir, ServerOptions::default())?;
+//! println!("{} tiles at {}", manifest.tiles.len(), server.stac_api_url());
+//! # Ok(())
+//! # }
+//! ```
+
+pub(crate) mod cog;
+pub mod error;
+pub mod fixtures;
+pub mod footprint;
+pub mod geoparquet;
+pub mod manifest;
+pub mod preset;
+pub mod server;
+pub mod stac;
+pub mod terrain;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::error::{Error, Result};
+pub use crate::manifest::{DemStats, FixtureManifest, PixelWindow, TileManifest};
+pub use crate::preset::{MosaicLayout, Preset};
+
+/// An axis-aligned rectangle in map units (EPSG:3413 metres unless stated).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// Left edge.
+    pub xmin: f64,
+    /// Bottom edge.
+    pub ymin: f64,
+    /// Right edge.
+    pub xmax: f64,
+    /// Top edge.
+    pub ymax: f64,
+}
+
+impl Bounds {
+    /// The closed, counter-clockwise exterior ring of the rectangle.
+    #[must_use]
+    pub fn ring(&self) -> Vec<(f64, f64)> {
+        vec![
+            (self.xmin, self.ymin),
+            (self.xmax, self.ymin),
+            (self.xmax, self.ymax),
+            (self.xmin, self.ymax),
+            (self.xmin, self.ymin),
+        ]
+    }
+
+    /// Whether the rectangles share interior points.
+    #[must_use]
+    pub fn overlaps(&self, other: &Bounds) -> bool {
+        self.xmin < other.xmax
+            && other.xmin < self.xmax
+            && self.ymin < other.ymax
+            && other.ymin < self.ymax
+    }
+}
+
+/// Where a tile lies relative to the antimeridian (180°).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AntimeridianSide {
+    /// Wholly at longitudes up to +180° (x + y ≥ 0 in EPSG:3413).
+    East,
+    /// Wholly at longitudes from -180° (x + y ≤ 0 in EPSG:3413).
+    West,
+    /// On both sides: its footprint is split into two polygons.
+    Crosses,
+}

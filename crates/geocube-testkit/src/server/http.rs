@@ -1,0 +1,400 @@
+//! Just enough HTTP/1.1 for the fixture server: request parsing with hard
+//! limits (a malformed request is an error value, never a panic) and
+//! response writing with optional truncation.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Largest request head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// Largest request body accepted.
+const MAX_BODY: usize = 1024 * 1024;
+/// Time a client may take to send one request once it started.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// Idle keep-alive connections are closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A parsed request.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) method: String,
+    /// Request target as sent (path and query).
+    pub(crate) target: String,
+    /// Percent-decoded path.
+    pub(crate) path: String,
+    /// Raw query string (without `?`).
+    pub(crate) query: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    /// Whether the connection should close after the response.
+    pub(crate) close: bool,
+}
+
+impl Request {
+    /// First header of that name (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why no request could be read.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The peer closed the connection, the server shuts down or the
+    /// connection was idle too long: close silently.
+    Closed,
+    /// The request is malformed: answer with this status and close.
+    Bad(u16, String),
+}
+
+/// Reads requests from one connection, keeping bytes of pipelined requests.
+pub(crate) struct Connection {
+    pub(crate) stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    pub(crate) fn new(stream: TcpStream) -> io::Result<Self> {
+        stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Reads more bytes; `Ok(false)` on timeout, `Ok(true)` when some came.
+    fn fill(&mut self) -> Result<bool, ReadError> {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => Err(ReadError::Closed),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(_) => Err(ReadError::Closed),
+        }
+    }
+
+    /// Reads the next request, waiting while `shutdown` is not set.
+    pub(crate) fn read_request(&mut self, shutdown: &AtomicBool) -> Result<Request, ReadError> {
+        let idle_since = Instant::now();
+        let mut started: Option<Instant> = None;
+        let head_end = loop {
+            if let Some(pos) = find(&self.buf, b"\r\n\r\n") {
+                if pos > MAX_HEAD {
+                    return Err(ReadError::Bad(431, "request head too large".into()));
+                }
+                break pos;
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(ReadError::Bad(431, "request head too large".into()));
+            }
+            if shutdown.load(Ordering::Relaxed) {
+                return Err(ReadError::Closed);
+            }
+            if !self.buf.is_empty() && started.is_none() {
+                started = Some(Instant::now());
+            }
+            if started.is_some_and(|s| s.elapsed() > REQUEST_DEADLINE) {
+                return Err(ReadError::Bad(408, "request not completed in time".into()));
+            }
+            if started.is_none() && idle_since.elapsed() > IDLE_TIMEOUT {
+                return Err(ReadError::Closed);
+            }
+            self.fill()?;
+        };
+        let head = String::from_utf8(self.buf[..head_end].to_vec())
+            .map_err(|_| ReadError::Bad(400, "request head is not UTF-8".into()))?;
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default();
+        let mut parts = request_line.split(' ');
+        let (Some(method), Some(target), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ReadError::Bad(
+                400,
+                format!("malformed request line {request_line:?}"),
+            ));
+        };
+        if !version.starts_with("HTTP/1.") {
+            return Err(ReadError::Bad(
+                505,
+                format!("unsupported version {version:?}"),
+            ));
+        }
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ReadError::Bad(400, format!("malformed method {method:?}")));
+        }
+        let mut headers = Vec::new();
+        for line in lines {
+            let Some((k, v)) = line.split_once(':') else {
+                return Err(ReadError::Bad(
+                    400,
+                    format!("malformed header line {line:?}"),
+                ));
+            };
+            if headers.len() >= 100 {
+                return Err(ReadError::Bad(431, "too many headers".into()));
+            }
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        let consumed = head_end + 4;
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        if header("transfer-encoding").is_some() {
+            return Err(ReadError::Bad(
+                411,
+                "chunked request bodies are not supported; send Content-Length".into(),
+            ));
+        }
+        let length = match header("content-length") {
+            None => 0,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| ReadError::Bad(400, format!("bad Content-Length {v:?}")))?,
+        };
+        if length > MAX_BODY {
+            return Err(ReadError::Bad(413, "request body too large".into()));
+        }
+        let body_started = Instant::now();
+        while self.buf.len() < consumed + length {
+            if shutdown.load(Ordering::Relaxed) {
+                return Err(ReadError::Closed);
+            }
+            if body_started.elapsed() > REQUEST_DEADLINE {
+                return Err(ReadError::Bad(
+                    408,
+                    "request body not completed in time".into(),
+                ));
+            }
+            self.fill()?;
+        }
+        let body = self.buf[consumed..consumed + length].to_vec();
+        self.buf.drain(..consumed + length);
+        let connection = header("connection")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let close = connection.contains("close")
+            || (version == "HTTP/1.0" && !connection.contains("keep-alive"));
+        let (raw_path, query) = target.split_once('?').unwrap_or((target, ""));
+        let path = percent_decode(raw_path, false)
+            .ok_or_else(|| ReadError::Bad(400, format!("malformed path {raw_path:?}")))?;
+        Ok(Request {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            path,
+            query: query.to_owned(),
+            headers,
+            body,
+            close,
+        })
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Decodes `%XX` escapes (and `+` as space in query strings); `None` if
+/// an escape is malformed or the result is not UTF-8.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Encodes a query-string component.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Parses a query string into decoded key/value pairs.
+pub(crate) fn parse_query(query: &str) -> Option<Vec<(String, String)>> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((percent_decode(k, true)?, percent_decode(v, true)?))
+        })
+        .collect()
+}
+
+/// A response body.
+pub(crate) enum Body {
+    Bytes(Vec<u8>),
+    /// `len` bytes of a file from `start`.
+    File {
+        file: File,
+        start: u64,
+        len: u64,
+    },
+}
+
+impl Body {
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+}
+
+/// A response ready to be written.
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Body,
+}
+
+impl Response {
+    pub(crate) fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: Body::Bytes(body),
+        }
+    }
+
+    pub(crate) fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::json_typed(status, "application/json", value)
+    }
+
+    pub(crate) fn json_typed(status: u16, content_type: &str, value: &serde_json::Value) -> Self {
+        Self::new(status, content_type, value.to_string().into_bytes())
+    }
+
+    /// An error in the STAC API's JSON error shape.
+    pub(crate) fn error(status: u16, description: &str) -> Self {
+        let code = match status {
+            400 => "BadRequest",
+            404 => "NotFound",
+            405 => "MethodNotAllowed",
+            416 => "RangeNotSatisfiable",
+            503 => "ServiceUnavailable",
+            _ => "Error",
+        };
+        Self::json(
+            status,
+            &serde_json::json!({ "code": code, "description": description }),
+        )
+    }
+
+    pub(crate) fn header(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.headers.push((k.to_owned(), v.into()));
+        self
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Writes `resp`; with `head_only` no body, with `truncate` only half of
+/// it (Content-Length still announces all of it; the caller then closes).
+pub(crate) fn write_response(
+    stream: &mut TcpStream,
+    resp: Response,
+    head_only: bool,
+    truncate: bool,
+    close: bool,
+) -> io::Result<u64> {
+    let len = resp.body.len();
+    let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {len}\r\n"));
+    head.push_str(if close {
+        "Connection: close\r\n"
+    } else {
+        "Connection: keep-alive\r\n"
+    });
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if head_only {
+        stream.flush()?;
+        return Ok(0);
+    }
+    let send = if truncate { len / 2 } else { len };
+    match resp.body {
+        Body::Bytes(b) => {
+            stream.write_all(&b[..usize::try_from(send).unwrap_or(b.len()).min(b.len())])?
+        }
+        Body::File {
+            mut file, start, ..
+        } => {
+            file.seek(SeekFrom::Start(start))?;
+            let copied = io::copy(&mut (&mut file).take(send), stream)?;
+            if copied < send {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while serving",
+                ));
+            }
+        }
+    }
+    stream.flush()?;
+    Ok(send)
+}

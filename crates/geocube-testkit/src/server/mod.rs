@@ -1,0 +1,405 @@
+//! An HTTP server for a fixture directory, on 127.0.0.1, in background
+//! threads: static files with byte ranges, a small STAC API (see
+//! [`FixtureServer`]) and deterministic fault injection for resilience tests.
+//!
+//! Hand-rolled on `std::net` rather than built on a web framework: fault
+//! injection needs control of the raw socket (a body cut short under a true
+//! `Content-Length`, then a closed connection), and it keeps the testkit's
+//! build small.
+
+mod files;
+mod http;
+mod stac_api;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use self::http::{Connection, ReadError, Response, write_response};
+use self::stac_api::StacApi;
+use crate::error::{Error, Result};
+use crate::terrain::{splitmix64, unit};
+
+/// Connections served at once; more get a 503 and are closed.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How the server behaves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerOptions {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Fraction (0–1) of requests answered with `503 Service Unavailable`.
+    pub fail_fraction: f64,
+    /// Fraction (0–1) of responses whose body is cut to half its length
+    /// while `Content-Length` announces all of it; the connection is then
+    /// closed.
+    pub truncate_fraction: f64,
+    /// Delay before every response.
+    pub latency: Duration,
+    /// Seed of the fault decisions.
+    pub seed: u64,
+    /// Only requests whose path starts with this prefix are subject to
+    /// faults (`None`: all requests).
+    pub fault_path_prefix: Option<String>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            fail_fraction: 0.0,
+            truncate_fraction: 0.0,
+            latency: Duration::ZERO,
+            seed: 0,
+            fault_path_prefix: None,
+        }
+    }
+}
+
+/// What fault injection did so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Requests answered with an injected 503.
+    pub failed: u64,
+    /// Responses cut short.
+    pub truncated: u64,
+}
+
+/// The fate of one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Serve,
+    Fail,
+    Truncate,
+}
+
+/// State shared by the accept loop and the connection threads.
+struct Shared {
+    root: PathBuf,
+    base_url: String,
+    options: ServerOptions,
+    api: StacApi,
+    shutdown: AtomicBool,
+    /// Requests per path (query excluded).
+    counts: Mutex<HashMap<String, u64>>,
+    /// Attempts per request key, for per-key fault decisions.
+    attempts: Mutex<HashMap<String, u64>>,
+    failed: AtomicU64,
+    truncated: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking connection thread must not disable the counters.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// FNV-1a, to turn a request key into a seed.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Shared {
+    /// Decides the fate of a request from the seed, the request key
+    /// (method, target, range) and how often that key was seen before, so
+    /// that a run's faults do not depend on thread scheduling and a retry
+    /// of a failed request gets a fresh draw.
+    fn fate(&self, req: &http::Request) -> Fate {
+        let o = &self.options;
+        if (o.fail_fraction <= 0.0 && o.truncate_fraction <= 0.0)
+            || o.fault_path_prefix
+                .as_ref()
+                .is_some_and(|p| !req.path.starts_with(p.as_str()))
+        {
+            return Fate::Serve;
+        }
+        let key = format!(
+            "{} {} {}",
+            req.method,
+            req.target,
+            req.header("range").unwrap_or_default()
+        );
+        let attempt = {
+            let mut attempts = lock(&self.attempts);
+            let n = attempts.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let r = unit(splitmix64(o.seed ^ fnv1a(&key) ^ splitmix64(attempt)));
+        if r < o.fail_fraction {
+            Fate::Fail
+        } else if r < o.fail_fraction + o.truncate_fraction {
+            Fate::Truncate
+        } else {
+            Fate::Serve
+        }
+    }
+
+    fn respond(&self, req: &http::Request) -> Response {
+        match req.method.as_str() {
+            "GET" | "HEAD" | "POST" => {}
+            _ => return Response::error(405, &format!("method {} not allowed", req.method)),
+        }
+        if let Some(resp) = self.api.handle(req, &self.base_url) {
+            return resp;
+        }
+        if req.method == "POST" {
+            return Response::error(405, "POST is only allowed on /search");
+        }
+        files::serve_file(&self.root, req)
+    }
+
+    /// Serves one connection until it closes or the server shuts down.
+    fn serve_connection(&self, stream: TcpStream) {
+        let Ok(mut conn) = Connection::new(stream) else {
+            return;
+        };
+        loop {
+            let req = match conn.read_request(&self.shutdown) {
+                Ok(req) => req,
+                Err(ReadError::Closed) => return,
+                Err(ReadError::Bad(status, msg)) => {
+                    let _ = write_response(
+                        &mut conn.stream,
+                        Response::error(status, &msg),
+                        false,
+                        false,
+                        true,
+                    );
+                    return;
+                }
+            };
+            *lock(&self.counts).entry(req.path.clone()).or_insert(0) += 1;
+            let fate = self.fate(&req);
+            if !self.options.latency.is_zero() {
+                std::thread::sleep(self.options.latency);
+            }
+            let head_only = req.method == "HEAD";
+            let (resp, truncate) = match fate {
+                Fate::Fail => {
+                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    (
+                        Response::error(503, "injected failure").header("Retry-After", "0"),
+                        false,
+                    )
+                }
+                Fate::Truncate if !head_only => {
+                    self.truncated.fetch_add(1, Ordering::Relaxed);
+                    (self.respond(&req), true)
+                }
+                Fate::Truncate | Fate::Serve => (self.respond(&req), false),
+            };
+            let close = req.close || truncate;
+            if write_response(&mut conn.stream, resp, head_only, truncate, close).is_err() || close
+            {
+                let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
+/// A running fixture server; stops (and joins all its threads) on drop.
+///
+/// Routes:
+/// - `GET /` STAC API landing page, `GET /conformance`, `GET /collections`,
+///   `GET /collections/{c}`, `GET /collections/{c}/items`,
+///   `GET /collections/{c}/items/{id}`, `GET|POST /search`;
+/// - every other `GET`/`HEAD` path is a file of the fixture directory, with
+///   `Range: bytes=a-b`, `bytes=a-` and `bytes=-n` (206 + `Content-Range`,
+///   416 when unsatisfiable, 400 when malformed).
+///
+/// Item asset hrefs point at this server. Malformed requests get a 4xx.
+pub struct FixtureServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for FixtureServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixtureServer")
+            .field("base_url", &self.shared.base_url)
+            .field("root", &self.shared.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FixtureServer {
+    /// Loads the fixture directory `dir` (made by
+    /// [`crate::fixtures::generate`]) and starts serving it.
+    ///
+    /// # Errors
+    /// If the directory has no valid manifest or items, or the port cannot
+    /// be bound.
+    pub fn start(dir: &Path, options: ServerOptions) -> Result<Self> {
+        let api = StacApi::load(dir)?;
+        let listener =
+            TcpListener::bind(("127.0.0.1", options.port)).map_err(|source| Error::Server {
+                action: "binding 127.0.0.1",
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Server {
+            action: "reading the bound address",
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            root: dir.to_path_buf(),
+            base_url: format!("http://{addr}"),
+            options,
+            api,
+            shutdown: AtomicBool::new(false),
+            counts: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
+            failed: AtomicU64::new(0),
+            truncated: AtomicU64::new(0),
+        });
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept = {
+            let shared = Arc::clone(&shared);
+            let connections = Arc::clone(&connections);
+            std::thread::Builder::new()
+                .name("fixture-server-accept".into())
+                .spawn(move || accept_loop(&listener, &shared, &connections))
+                .map_err(|source| Error::Server {
+                    action: "spawning the accept thread",
+                    source,
+                })?
+        };
+        Ok(Self {
+            shared,
+            addr,
+            accept: Some(accept),
+            connections,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The STAC API landing page, `http://127.0.0.1:PORT/`.
+    #[must_use]
+    pub fn stac_api_url(&self) -> String {
+        format!("{}/", self.shared.base_url)
+    }
+
+    /// URL of a file of the fixture directory (a manifest path).
+    #[must_use]
+    pub fn file_url(&self, relative: &str) -> String {
+        format!(
+            "{}/{}",
+            self.shared.base_url,
+            relative.trim_start_matches('/')
+        )
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests received whose path starts with `path_prefix` (`"/"` counts
+    /// all), including those answered with injected faults.
+    #[must_use]
+    pub fn request_count(&self, path_prefix: &str) -> u64 {
+        lock(&self.shared.counts)
+            .iter()
+            .filter(|(p, _)| p.starts_with(path_prefix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Requests per path so far.
+    #[must_use]
+    pub fn request_counts(&self) -> HashMap<String, u64> {
+        lock(&self.shared.counts).clone()
+    }
+
+    /// Faults injected so far.
+    #[must_use]
+    pub fn fault_counts(&self) -> FaultCounts {
+        FaultCounts {
+            failed: self.shared.failed.load(Ordering::Relaxed),
+            truncated: self.shared.truncated.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Clears the request and fault counters (not the per-request fault
+    /// history, which keeps decisions deterministic).
+    pub fn reset_counts(&self) {
+        lock(&self.shared.counts).clear();
+        self.shared.failed.store(0, Ordering::Relaxed);
+        self.shared.truncated.store(0, Ordering::Relaxed);
+    }
+
+    /// Stops serving and joins every thread; what dropping does.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; if that fails the thread is left
+        // detached rather than joined forever.
+        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(accept) = self.accept.take()
+            && woke
+        {
+            let _ = accept.join();
+        }
+        let handles: Vec<JoinHandle<()>> = lock(&self.connections).drain(..).collect();
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for FixtureServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    connections: &Mutex<Vec<JoinHandle<()>>>,
+) {
+    for stream in listener.incoming() {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut stream) = stream else {
+            continue;
+        };
+        let mut handles = lock(connections);
+        handles.retain(|h| !h.is_finished());
+        if handles.len() >= MAX_CONNECTIONS {
+            let _ = write_response(
+                &mut stream,
+                Response::error(503, "too many connections"),
+                false,
+                false,
+                true,
+            );
+            continue;
+        }
+        let shared = Arc::clone(shared);
+        if let Ok(h) = std::thread::Builder::new()
+            .name("fixture-server-conn".into())
+            .spawn(move || shared.serve_connection(stream))
+        {
+            handles.push(h);
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! A small STAC API over the fixture's items, held in memory: landing page,
+//! conformance, collections, items and item search (GET and POST) with
+//! `collections`, `ids`, `bbox`, `intersects` (true intersection, planar in
+//! WGS 84 as STAC specifies), `datetime`, `limit` and token paging.
+
+use std::path::{Component, Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset};
+use geo::{
+    Coord, Geometry, Intersects, LineString, MultiLineString, MultiPoint, MultiPolygon, Point,
+    Polygon, Rect,
+};
+use serde_json::{Map, Value, json};
+
+use super::http::{Request, Response, parse_query, percent_encode};
+use crate::error::{Error, Result};
+use crate::manifest::{FixtureManifest, resolve};
+
+/// Items per page unless the client asks otherwise.
+const DEFAULT_LIMIT: usize = 10;
+/// Largest page.
+const MAX_LIMIT: usize = 10_000;
+
+const CONFORMANCE: [&str; 6] = [
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/collections",
+    "https://api.stacspec.org/v1.0.0/item-search",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+];
+
+struct ApiItem {
+    id: String,
+    /// The item with asset hrefs relative to the server root (`/mosaics/...`).
+    value: Value,
+    geometry: Geometry<f64>,
+    start: DateTime<FixedOffset>,
+    end: DateTime<FixedOffset>,
+}
+
+/// The fixture's collection and items.
+pub(crate) struct StacApi {
+    collection_id: String,
+    collection: Value,
+    items: Vec<ApiItem>,
+}
+
+type Interval = (Option<DateTime<FixedOffset>>, Option<DateTime<FixedOffset>>);
+
+/// Normalises `a/b/../c` without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn parse_time(s: &str) -> std::result::Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(s).map_err(|e| format!("bad RFC 3339 datetime {s:?}: {e}"))
+}
+
+/// `a/b`, `../b`, `a/..`, `a/` or a single instant.
+fn parse_interval(s: &str) -> std::result::Result<Interval, String> {
+    let open = |p: &str| -> std::result::Result<Option<DateTime<FixedOffset>>, String> {
+        if p.is_empty() || p == ".." {
+            Ok(None)
+        } else {
+            parse_time(p).map(Some)
+        }
+    };
+    match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b) = (open(a)?, open(b)?);
+            if let (Some(a), Some(b)) = (a, b)
+                && a > b
+            {
+                return Err(format!("datetime interval {s:?} ends before it starts"));
+            }
+            Ok((a, b))
+        }
+        None => {
+            let t = parse_time(s)?;
+            Ok((Some(t), Some(t)))
+        }
+    }
+}
+
+fn position(v: &Value) -> std::result::Result<Coord<f64>, String> {
+    match v.as_array().map(Vec::as_slice) {
+        Some([x, y, ..]) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Ok(Coord { x, y }),
+            _ => Err("a position holds non-numbers".into()),
+        },
+        _ => Err("a position needs at least two numbers".into()),
+    }
+}
+
+fn array(v: &Value) -> std::result::Result<&Vec<Value>, String> {
+    v.as_array()
+        .ok_or_else(|| "GeoJSON coordinates must be arrays".to_owned())
+}
+
+fn line(v: &Value) -> std::result::Result<LineString<f64>, String> {
+    Ok(LineString(
+        array(v)?
+            .iter()
+            .map(position)
+            .collect::<std::result::Result<_, _>>()?,
+    ))
+}
+
+fn polygon(v: &Value) -> std::result::Result<Polygon<f64>, String> {
+    let rings = array(v)?
+        .iter()
+        .map(line)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut it = rings.into_iter();
+    let exterior = it.next().ok_or("a polygon needs a ring")?;
+    if exterior.0.len() < 4 {
+        return Err("a polygon ring needs at least four positions".into());
+    }
+    Ok(Polygon::new(exterior, it.collect()))
+}
+
+/// A GeoJSON geometry object as a `geo` geometry.
+pub(crate) fn geojson_to_geo(v: &Value) -> std::result::Result<Geometry<f64>, String> {
+    let coords = v.get("coordinates");
+    let c = || coords.ok_or_else(|| "GeoJSON geometry without coordinates".to_owned());
+    match v.get("type").and_then(Value::as_str) {
+        Some("Point") => Ok(Point(position(c()?)?).into()),
+        Some("MultiPoint") => Ok(MultiPoint(
+            array(c()?)?
+                .iter()
+                .map(|p| position(p).map(Point))
+                .collect::<std::result::Result<_, _>>()?,
+        )
+        .into()),
+        Some("LineString") => Ok(line(c()?)?.into()),
+        Some("MultiLineString") => Ok(MultiLineString(
+            array(c()?)?
+                .iter()
+                .map(line)
+                .collect::<std::result::Result<_, _>>()?,
+        )
+        .into()),
+        Some("Polygon") => Ok(polygon(c()?)?.into()),
+        Some("MultiPolygon") => Ok(MultiPolygon(
+            array(c()?)?
+                .iter()
+                .map(polygon)
+                .collect::<std::result::Result<_, _>>()?,
+        )
+        .into()),
+        Some(other) => Err(format!("unsupported GeoJSON geometry type {other:?}")),
+        None => Err("GeoJSON geometry without a type".into()),
+    }
+}
+
+/// A STAC bbox as polygons, split at the antimeridian when west > east.
+fn bbox_geometry(b: &[f64]) -> std::result::Result<Geometry<f64>, String> {
+    let (w, s, e, n) = match b {
+        [w, s, e, n] | [w, s, _, e, n, _] => (*w, *s, *e, *n),
+        _ => return Err("bbox needs 4 or 6 numbers".into()),
+    };
+    if !(-90.0..=90.0).contains(&s) || !(-90.0..=90.0).contains(&n) || s > n {
+        return Err(format!("bbox latitudes out of order or range: {b:?}"));
+    }
+    if ![w, e].iter().all(|v| (-180.0..=180.0).contains(v)) {
+        return Err(format!("bbox longitudes out of range: {b:?}"));
+    }
+    let rect = |w: f64, e: f64| Rect::new(Coord { x: w, y: s }, Coord { x: e, y: n }).to_polygon();
+    Ok(if w <= e {
+        rect(w, e).into()
+    } else {
+        MultiPolygon(vec![rect(w, 180.0), rect(-180.0, e)]).into()
+    })
+}
+
+/// Parameters of an item search.
+#[derive(Default)]
+struct Search {
+    collections: Option<Vec<String>>,
+    ids: Option<Vec<String>>,
+    geometry: Option<Geometry<f64>>,
+    interval: Option<Interval>,
+    limit: usize,
+    offset: usize,
+}
+
+fn string_list(v: &Value, name: &str) -> std::result::Result<Vec<String>, String> {
+    match v {
+        Value::String(s) => Ok(s.split(',').map(str::to_owned).collect()),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("{name} must hold strings"))
+            })
+            .collect(),
+        _ => Err(format!("{name} must be a list of strings")),
+    }
+}
+
+impl Search {
+    /// From a JSON object (POST body, or GET parameters turned into one).
+    fn from_json(o: &Map<String, Value>) -> std::result::Result<Self, String> {
+        let mut s = Search {
+            limit: DEFAULT_LIMIT,
+            ..Search::default()
+        };
+        if let Some(v) = o.get("collections") {
+            s.collections = Some(string_list(v, "collections")?);
+        }
+        if let Some(v) = o.get("ids") {
+            s.ids = Some(string_list(v, "ids")?);
+        }
+        let bbox = match o.get("bbox") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(
+                t.split(',')
+                    .map(|x| {
+                        x.trim()
+                            .parse::<f64>()
+                            .map_err(|_| format!("bad bbox number {x:?}"))
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            ),
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .map(|x| {
+                        x.as_f64()
+                            .ok_or_else(|| "bbox must hold numbers".to_owned())
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err("bbox must be an array of numbers".into()),
+        };
+        let intersects = match o.get("intersects") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(geojson_to_geo(
+                &serde_json::from_str(t).map_err(|e| format!("intersects is not JSON: {e}"))?,
+            )?),
+            Some(g) => Some(geojson_to_geo(g)?),
+        };
+        s.geometry = match (bbox, intersects) {
+            (Some(_), Some(_)) => return Err("bbox and intersects are mutually exclusive".into()),
+            (Some(b), None) => Some(bbox_geometry(&b)?),
+            (None, g) => g,
+        };
+        if let Some(v) = o.get("datetime").filter(|v| !v.is_null()) {
+            s.interval = Some(parse_interval(
+                v.as_str().ok_or("datetime must be a string")?,
+            )?);
+        }
+        if let Some(v) = o.get("limit") {
+            let n = match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(t) => t.parse::<u64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| format!("limit must be a positive integer, not {v}"))?;
+            if n == 0 {
+                return Err("limit must be at least 1".into());
+            }
+            s.limit = usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
+        }
+        if let Some(v) = o.get("token").filter(|v| !v.is_null()) {
+            let t = v.as_str().unwrap_or_default();
+            s.offset = t
+                .strip_prefix("next:")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("unknown paging token {v}"))?;
+        }
+        Ok(s)
+    }
+
+    fn from_query(query: &str) -> std::result::Result<(Self, Vec<(String, String)>), String> {
+        let pairs = parse_query(query).ok_or("malformed query string")?;
+        let mut o = Map::new();
+        for (k, v) in &pairs {
+            o.insert(k.clone(), Value::String(v.clone()));
+        }
+        Ok((Self::from_json(&o)?, pairs))
+    }
+
+    fn matches(&self, collection: &str, item: &ApiItem) -> bool {
+        self.collections
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|c| c == collection))
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&item.id))
+            && self
+                .geometry
+                .as_ref()
+                .is_none_or(|g| g.intersects(&item.geometry))
+            && self.interval.is_none_or(|(a, b)| {
+                a.is_none_or(|a| a <= item.end) && b.is_none_or(|b| item.start <= b)
+            })
+    }
+}
+
+/// How the next page is asked for.
+enum NextPage<'a> {
+    Get {
+        path: &'a str,
+        pairs: Vec<(String, String)>,
+    },
+    Post {
+        body: Map<String, Value>,
+    },
+}
+
+impl StacApi {
+    /// Loads the collection and items of a fixture directory.
+    pub(crate) fn load(root: &Path) -> Result<Self> {
+        let manifest = FixtureManifest::load(root)?;
+        let read_json = |rel: &str| -> Result<Value> {
+            let path = resolve(root, rel);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            serde_json::from_slice(&bytes).map_err(|source| Error::Json { path, source })
+        };
+        let collection = read_json(&manifest.collection_path)?;
+        let mut items = Vec::new();
+        for tile in &manifest.tiles {
+            let mut value = read_json(&tile.item_path)?;
+            let invalid = |reason: String| Error::Invalid {
+                path: resolve(root, &tile.item_path),
+                reason,
+            };
+            let item_dir = Path::new(&tile.item_path)
+                .parent()
+                .unwrap_or(Path::new(""))
+                .to_path_buf();
+            if let Some(assets) = value.get_mut("assets").and_then(Value::as_object_mut) {
+                for asset in assets.values_mut() {
+                    if let Some(href) = asset.get("href").and_then(Value::as_str) {
+                        let joined = normalize(&item_dir.join(href));
+                        let rel: Vec<String> = joined
+                            .iter()
+                            .map(|c| c.to_string_lossy().into_owned())
+                            .collect();
+                        asset["href"] = Value::String(format!("/{}", rel.join("/")));
+                    }
+                }
+            }
+            let geometry = geojson_to_geo(&value["geometry"]).map_err(&invalid)?;
+            let props = &value["properties"];
+            let time = |k: &str| props.get(k).and_then(Value::as_str).map(parse_time);
+            let (start, end) = match (
+                time("start_datetime"),
+                time("end_datetime"),
+                time("datetime"),
+            ) {
+                (Some(a), Some(b), _) => (a.map_err(&invalid)?, b.map_err(&invalid)?),
+                (_, _, Some(t)) => {
+                    let t = t.map_err(&invalid)?;
+                    (t, t)
+                }
+                _ => return Err(invalid("item has no datetime".into())),
+            };
+            items.push(ApiItem {
+                id: tile.dem_id.clone(),
+                value,
+                geometry,
+                start,
+                end,
+            });
+        }
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Self {
+            collection_id: manifest.collection_id,
+            collection,
+            items,
+        })
+    }
+
+    fn item_json(&self, item: &ApiItem, base: &str) -> Value {
+        let mut v = item.value.clone();
+        if let Some(assets) = v.get_mut("assets").and_then(Value::as_object_mut) {
+            for asset in assets.values_mut() {
+                if let Some(href) = asset.get("href").and_then(Value::as_str) {
+                    asset["href"] = Value::String(format!("{base}{href}"));
+                }
+            }
+        }
+        let c = &self.collection_id;
+        v["links"] = json!([
+            { "rel": "self", "href": format!("{base}/collections/{c}/items/{}", item.id), "type": "application/geo+json" },
+            { "rel": "parent", "href": format!("{base}/collections/{c}"), "type": "application/json" },
+            { "rel": "collection", "href": format!("{base}/collections/{c}"), "type": "application/json" },
+            { "rel": "root", "href": format!("{base}/"), "type": "application/json" },
+        ]);
+        v
+    }
+
+    fn collection_json(&self, base: &str) -> Value {
+        let mut v = self.collection.clone();
+        let c = &self.collection_id;
+        v["links"] = json!([
+            { "rel": "self", "href": format!("{base}/collections/{c}"), "type": "application/json" },
+            { "rel": "parent", "href": format!("{base}/"), "type": "application/json" },
+            { "rel": "root", "href": format!("{base}/"), "type": "application/json" },
+            { "rel": "items", "href": format!("{base}/collections/{c}/items"), "type": "application/geo+json" },
+        ]);
+        v
+    }
+
+    fn landing(&self, base: &str) -> Value {
+        json!({
+            "type": "Catalog",
+            "stac_version": crate::stac::STAC_VERSION,
+            "id": "geocube-testkit",
+            "title": "geocube testkit STAC API",
+            "description": "Fixture items served by geocube-testkit",
+            "conformsTo": CONFORMANCE,
+            "links": [
+                { "rel": "self", "href": format!("{base}/"), "type": "application/json" },
+                { "rel": "root", "href": format!("{base}/"), "type": "application/json" },
+                { "rel": "conformance", "href": format!("{base}/conformance"), "type": "application/json" },
+                { "rel": "data", "href": format!("{base}/collections"), "type": "application/json" },
+                { "rel": "child", "href": format!("{base}/collections/{}", self.collection_id), "type": "application/json" },
+                { "rel": "search", "href": format!("{base}/search"), "type": "application/geo+json", "method": "GET" },
+                { "rel": "search", "href": format!("{base}/search"), "type": "application/geo+json", "method": "POST" },
+            ],
+        })
+    }
+
+    fn search(&self, s: &Search, base: &str, next: NextPage<'_>) -> Response {
+        let matched: Vec<&ApiItem> = self
+            .items
+            .iter()
+            .filter(|i| s.matches(&self.collection_id, i))
+            .collect();
+        let page: Vec<Value> = matched
+            .iter()
+            .skip(s.offset)
+            .take(s.limit)
+            .map(|i| self.item_json(i, base))
+            .collect();
+        let mut links =
+            vec![json!({ "rel": "root", "href": format!("{base}/"), "type": "application/json" })];
+        let next_offset = s.offset + page.len();
+        if next_offset < matched.len() {
+            let token = format!("next:{next_offset}");
+            links.push(match next {
+                NextPage::Get { path, mut pairs } => {
+                    pairs.retain(|(k, _)| k != "token");
+                    pairs.push(("token".into(), token));
+                    let q: Vec<String> = pairs
+                        .iter()
+                        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+                        .collect();
+                    json!({ "rel": "next", "href": format!("{base}{path}?{}", q.join("&")),
+                            "type": "application/geo+json", "method": "GET" })
+                }
+                NextPage::Post { mut body } => {
+                    body.insert("token".into(), Value::String(token));
+                    json!({ "rel": "next", "href": format!("{base}/search"), "type": "application/geo+json",
+                            "method": "POST", "body": body, "merge": false })
+                }
+            });
+        }
+        Response::json_typed(
+            200,
+            "application/geo+json",
+            &json!({
+                "type": "FeatureCollection",
+                "numberMatched": matched.len(),
+                "numberReturned": page.len(),
+                "features": page,
+                "links": links,
+            }),
+        )
+    }
+
+    /// Answers an API route, or `None` when the path is not one.
+    pub(crate) fn handle(&self, req: &Request, base: &str) -> Option<Response> {
+        let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+        let get = req.method == "GET" || req.method == "HEAD";
+        let c = self.collection_id.as_str();
+        let not_allowed = || {
+            Some(Response::error(
+                405,
+                &format!("{} not allowed on {}", req.method, req.path),
+            ))
+        };
+        match segs.as_slice() {
+            [] if get => Some(Response::json(200, &self.landing(base))),
+            ["conformance"] if get => {
+                Some(Response::json(200, &json!({ "conformsTo": CONFORMANCE })))
+            }
+            ["collections"] if get => Some(Response::json(
+                200,
+                &json!({
+                    "collections": [self.collection_json(base)],
+                    "links": [
+                        { "rel": "self", "href": format!("{base}/collections"), "type": "application/json" },
+                        { "rel": "root", "href": format!("{base}/"), "type": "application/json" },
+                    ],
+                }),
+            )),
+            ["collections", id] if get && *id == c => {
+                Some(Response::json(200, &self.collection_json(base)))
+            }
+            ["collections", id, "items"] if get && *id == c => {
+                Some(match Search::from_query(&req.query) {
+                    Ok((mut s, pairs)) => {
+                        s.collections = Some(vec![c.to_owned()]);
+                        s.ids = None;
+                        self.search(
+                            &s,
+                            base,
+                            NextPage::Get {
+                                path: &req.path,
+                                pairs,
+                            },
+                        )
+                    }
+                    Err(e) => Response::error(400, &e),
+                })
+            }
+            ["collections", id, "items", item] if get && *id == c => {
+                Some(match self.items.iter().find(|i| i.id == *item) {
+                    Some(i) => {
+                        Response::json_typed(200, "application/geo+json", &self.item_json(i, base))
+                    }
+                    None => Response::error(404, &format!("no item {item:?} in {c}")),
+                })
+            }
+            ["collections", id, ..] if get => {
+                Some(Response::error(404, &format!("no collection {id:?}")))
+            }
+            ["search"] if get => Some(match Search::from_query(&req.query) {
+                Ok((s, pairs)) => self.search(
+                    &s,
+                    base,
+                    NextPage::Get {
+                        path: "/search",
+                        pairs,
+                    },
+                ),
+                Err(e) => Response::error(400, &e),
+            }),
+            ["search"] if req.method == "POST" => {
+                let body = match serde_json::from_slice::<Value>(&req.body) {
+                    Ok(Value::Object(o)) => o,
+                    Ok(_) => {
+                        return Some(Response::error(400, "search body must be a JSON object"));
+                    }
+                    Err(e) => {
+                        return Some(Response::error(
+                            400,
+                            &format!("search body is not JSON: {e}"),
+                        ));
+                    }
+                };
+                Some(match Search::from_json(&body) {
+                    Ok(s) => self.search(&s, base, NextPage::Post { body }),
+                    Err(e) => Response::error(400, &e),
+                })
+            }
+            [] | ["conformance" | "collections" | "search"] | ["collections", ..] => not_allowed(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert!(parse_interval("2010-01-01T00:00:00Z/2011-01-01T00:00:00Z").is_ok());
+        assert!(matches!(
+            parse_interval("../2011-01-01T00:00:00Z"),
+            Ok((None, Some(_)))
+        ));
+        assert!(matches!(
+            parse_interval("2011-01-01T00:00:00Z/"),
+            Ok((Some(_), None))
+        ));
+        assert!(parse_interval("2012-01-01T00:00:00Z/2011-01-01T00:00:00Z").is_err());
+        assert!(parse_interval("yesterday").is_err());
+    }
+
+    #[test]
+    fn bbox_across_antimeridian_is_two_boxes() {
+        let g = bbox_geometry(&[179.0, 60.0, -179.0, 70.0]).ok();
+        assert!(matches!(g, Some(Geometry::MultiPolygon(ref m)) if m.0.len() == 2));
+        assert!(bbox_geometry(&[0.0, 80.0, 1.0, 70.0]).is_err());
+        assert!(bbox_geometry(&[0.0, 1.0]).is_err());
+    }
+
+    #[test]
+    fn geojson_errors_are_values() {
+        assert!(
+            geojson_to_geo(&json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0]]]})).is_err()
+        );
+        assert!(geojson_to_geo(&json!({"type": "Point", "coordinates": ["a", 1]})).is_err());
+        assert!(geojson_to_geo(&json!({"type": "Circle"})).is_err());
+        assert!(geojson_to_geo(&json!({"type": "Point", "coordinates": [1, 2]})).is_ok());
+    }
+}
