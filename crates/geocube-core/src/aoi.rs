@@ -35,7 +35,7 @@ pub enum Aoi {
         /// Its CRS.
         crs: Crs,
     },
-    /// Several geometries (e.g. the features of a GeoJSON collection).
+    /// Several geometries (e.g. the features of a `GeoJSON` collection).
     Geometries {
         /// The geometries.
         geometries: Vec<Geometry<f64>>,
@@ -48,31 +48,44 @@ impl Aoi {
     /// The rectangle `bbox` in `crs`.
     #[must_use]
     pub fn bbox(bbox: BoundingBox, crs: Crs) -> Aoi {
-        Aoi::Geometry { geometry: Geometry::Polygon(bbox.to_polygon()), crs }
+        Aoi::Geometry {
+            geometry: Geometry::Polygon(bbox.to_polygon()),
+            crs,
+        }
     }
 
-    /// Read a GeoJSON Geometry, Feature or FeatureCollection whose coordinates
-    /// are in `crs` (RFC 7946 GeoJSON is always [`Crs::wgs84`], but other CRSs
+    /// Read a `GeoJSON` `Geometry`, `Feature` or `FeatureCollection` whose coordinates
+    /// are in `crs` (RFC 7946 `GeoJSON` is always [`Crs::wgs84`], but other CRSs
     /// are accepted). A single geometry gives [`Aoi::Geometry`], a collection
     /// [`Aoi::Geometries`]; features without a geometry are skipped.
     ///
     /// # Errors
-    /// [`Error::InvalidAoi`] when the text is not GeoJSON, holds no geometry,
+    /// [`Error::InvalidAoi`] when the text is not `GeoJSON`, holds no geometry,
     /// or a coordinate is not finite.
     pub fn from_geojson_str(s: &str, crs: Crs) -> Result<Aoi> {
-        let gj = geojson::GeoJson::from_str(s).map_err(|e| Error::InvalidAoi(format!("not valid GeoJSON: {e}")))?;
+        let gj = geojson::GeoJson::from_str(s)
+            .map_err(|e| Error::InvalidAoi(format!("not valid GeoJSON: {e}")))?;
         let raw: Vec<geojson::Geometry> = match gj {
             geojson::GeoJson::Geometry(g) => vec![g],
             geojson::GeoJson::Feature(f) => {
-                vec![f.geometry.ok_or_else(|| Error::InvalidAoi("the GeoJSON feature has no geometry".into()))?]
+                vec![f.geometry.ok_or_else(|| {
+                    Error::InvalidAoi("the GeoJSON feature has no geometry".into())
+                })?]
             }
-            geojson::GeoJson::FeatureCollection(fc) => fc.features.into_iter().filter_map(|f| f.geometry).collect(),
+            geojson::GeoJson::FeatureCollection(fc) => {
+                fc.features.into_iter().filter_map(|f| f.geometry).collect()
+            }
         };
         let mut geometries = raw
             .into_iter()
             .enumerate()
             .map(|(i, g)| {
-                Geometry::<f64>::try_from(g).map_err(|e| Error::InvalidAoi(format!("GeoJSON geometry #{i} cannot be used: {e}")))
+                // geojson panics on positions with fewer than two numbers.
+                check_positions(&g.value)
+                    .map_err(|m| Error::InvalidAoi(format!("GeoJSON geometry #{i}: {m}")))?;
+                Geometry::<f64>::try_from(g).map_err(|e| {
+                    Error::InvalidAoi(format!("GeoJSON geometry #{i} cannot be used: {e}"))
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         for (i, g) in geometries.iter().enumerate() {
@@ -80,7 +93,10 @@ impl Aoi {
         }
         match geometries.len() {
             0 => Err(Error::InvalidAoi("the GeoJSON holds no geometry".into())),
-            1 => Ok(Aoi::Geometry { geometry: geometries.remove(0), crs }),
+            1 => Ok(Aoi::Geometry {
+                geometry: geometries.remove(0),
+                crs,
+            }),
             _ => Ok(Aoi::Geometries { geometries, crs }),
         }
     }
@@ -104,10 +120,16 @@ impl Aoi {
     pub fn geometries_in(&self, target: &Crs) -> Result<Vec<Geometry<f64>>> {
         match self {
             Aoi::GeoBox(g) => Ok(vec![Geometry::Polygon(g.extent_in(target, AOI_DENSIFY)?)]),
-            Aoi::Geometry { geometry, crs } => Ok(vec![reproject_geometry(geometry, crs, target, AOI_DENSIFY)?]),
-            Aoi::Geometries { geometries, crs } => {
-                geometries.iter().map(|g| reproject_geometry(g, crs, target, AOI_DENSIFY)).collect()
-            }
+            Aoi::Geometry { geometry, crs } => Ok(vec![reproject_geometry(
+                geometry,
+                crs,
+                target,
+                AOI_DENSIFY,
+            )?]),
+            Aoi::Geometries { geometries, crs } => geometries
+                .iter()
+                .map(|g| reproject_geometry(g, crs, target, AOI_DENSIFY))
+                .collect(),
         }
     }
 
@@ -146,33 +168,73 @@ impl From<GeoBox> for Aoi {
     }
 }
 
+/// Every position must have at least two (x, y) numbers.
+fn check_positions(v: &geojson::GeometryValue) -> std::result::Result<(), String> {
+    use geojson::GeometryValue as V;
+    let pos = |p: &geojson::Position| {
+        if p.len() < 2 {
+            Err(format!(
+                "position {:?} needs at least two coordinates",
+                p.as_slice()
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let line = |l: &Vec<geojson::Position>| l.iter().try_for_each(pos);
+    let poly = |p: &Vec<Vec<geojson::Position>>| p.iter().try_for_each(line);
+    match v {
+        V::Point { coordinates } => pos(coordinates),
+        V::MultiPoint { coordinates } | V::LineString { coordinates } => line(coordinates),
+        V::MultiLineString { coordinates } | V::Polygon { coordinates } => poly(coordinates),
+        V::MultiPolygon { coordinates } => coordinates.iter().try_for_each(poly),
+        V::GeometryCollection { geometries } => geometries
+            .iter()
+            .try_for_each(|g| check_positions(&g.value)),
+    }
+}
+
 /// Reject geometries we cannot reproject or crop with.
 fn validate(g: &Geometry<f64>) -> std::result::Result<(), String> {
     if g.coords_count() == 0 {
         return Err("it has no coordinates".into());
     }
-    if let Some(c) = g.coords_iter().find(|c| !c.x.is_finite() || !c.y.is_finite()) {
+    if let Some(c) = g
+        .coords_iter()
+        .find(|c| !c.x.is_finite() || !c.y.is_finite())
+    {
         return Err(format!("coordinate ({}, {}) is not finite", c.x, c.y));
     }
     Ok(())
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn geojson_forms() {
-        let poly = r#"{"type":"Polygon","coordinates":[[[10,70],[11,70],[11,71],[10,71],[10,70]]]}"#;
+        let poly =
+            r#"{"type":"Polygon","coordinates":[[[10,70],[11,70],[11,71],[10,71],[10,70]]]}"#;
         let feat = format!(r#"{{"type":"Feature","properties":{{}},"geometry":{poly}}}"#);
         let fc = format!(
             r#"{{"type":"FeatureCollection","features":[{feat},{{"type":"Feature","properties":null,"geometry":{{"type":"Point","coordinates":[20,75]}}}}]}}"#
         );
-        assert!(matches!(Aoi::from_geojson_str(poly, Crs::wgs84()).unwrap(), Aoi::Geometry { .. }));
-        assert!(matches!(Aoi::from_geojson_str(&feat, Crs::wgs84()).unwrap(), Aoi::Geometry { .. }));
+        assert!(matches!(
+            Aoi::from_geojson_str(poly, Crs::wgs84()).unwrap(),
+            Aoi::Geometry { .. }
+        ));
+        assert!(matches!(
+            Aoi::from_geojson_str(&feat, Crs::wgs84()).unwrap(),
+            Aoi::Geometry { .. }
+        ));
         let a = Aoi::from_geojson_str(&fc, Crs::wgs84()).unwrap();
         assert!(matches!(&a, Aoi::Geometries { geometries, .. } if geometries.len() == 2));
-        assert_eq!(a.bounds_in(&Crs::wgs84()).unwrap(), BoundingBox::new(10.0, 70.0, 20.0, 75.0));
+        assert_eq!(
+            a.bounds_in(&Crs::wgs84()).unwrap(),
+            BoundingBox::new(10.0, 70.0, 20.0, 75.0)
+        );
     }
 
     #[test]
@@ -185,21 +247,43 @@ mod tests {
             r#"{"type":"FeatureCollection","features":[]}"#,
             r#"{"type":"Polygon","coordinates":[[[10,70],[11]]]}"#,
             r#"{"type":"Point","coordinates":"x"}"#,
+            r#"{"type":"Point","coordinates":[]}"#,
+            r#"{"type":"MultiPolygon","coordinates":[[[[1,2],[3]]]]}"#,
+            r#"{"type":"GeometryCollection","geometries":[{"type":"Point","coordinates":[1]}]}"#,
         ] {
-            assert!(matches!(Aoi::from_geojson_str(bad, Crs::wgs84()), Err(Error::InvalidAoi(_))), "{bad}");
+            assert!(
+                matches!(
+                    Aoi::from_geojson_str(bad, Crs::wgs84()),
+                    Err(Error::InvalidAoi(_))
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn bounds_reprojected() {
         let polar = Crs::from_epsg(3413).unwrap();
-        let a = Aoi::bbox(BoundingBox::new(-100_000.0, -100_000.0, 100_000.0, 100_000.0), polar.clone());
+        let a = Aoi::bbox(
+            BoundingBox::new(-100_000.0, -100_000.0, 100_000.0, 100_000.0),
+            polar.clone(),
+        );
         let b = a.bounds_in(&Crs::wgs84()).unwrap();
         // Contains the pole: the lon/lat bounds span the globe.
-        assert!((b.top - 90.0).abs() < 1e-9 && b.left == -180.0 && b.right == 180.0, "{b}");
+        assert!(
+            (b.top - 90.0).abs() < 1e-9 && b.left == -180.0 && b.right == 180.0,
+            "{b}"
+        );
         let same = a.bounds_in(&polar).unwrap();
-        assert_eq!(same, BoundingBox::new(-100_000.0, -100_000.0, 100_000.0, 100_000.0));
-        let gb = GeoBox::from_bbox(BoundingBox::new(0.0, 0.0, 64.0, 64.0), polar.clone(), 32.0).unwrap();
-        assert_eq!(Aoi::from(gb).bounds_in(&polar).unwrap(), BoundingBox::new(0.0, 0.0, 64.0, 64.0));
+        assert_eq!(
+            same,
+            BoundingBox::new(-100_000.0, -100_000.0, 100_000.0, 100_000.0)
+        );
+        let gb =
+            GeoBox::from_bbox(BoundingBox::new(0.0, 0.0, 64.0, 64.0), polar.clone(), 32.0).unwrap();
+        assert_eq!(
+            Aoi::from(gb).bounds_in(&polar).unwrap(),
+            BoundingBox::new(0.0, 0.0, 64.0, 64.0)
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use ndarray::ArrayD;
 
-use crate::spec::DType;
 use crate::GeoBox;
+use crate::spec::DType;
 
 /// An element type a cube variable can hold, with the fill and nodata rules
 /// the cube applies when it merges a patch into existing data.
@@ -63,13 +63,62 @@ macro_rules! cube_element {
     };
 }
 
-cube_element!(f32, Float32, Float32, fill = f32::NAN, is_fill = |v| v.is_nan(), to_f64 = |v| f64::from(v));
-cube_element!(f64, Float64, Float64, fill = f64::NAN, is_fill = |v| v.is_nan(), to_f64 = |v| v);
-cube_element!(u8, Uint8, Uint8, fill = 0, is_fill = |v| v == 0, to_f64 = |v| f64::from(v));
-cube_element!(u16, Uint16, Uint16, fill = 0, is_fill = |v| v == 0, to_f64 = |v| f64::from(v));
-cube_element!(i16, Int16, Int16, fill = 0, is_fill = |v| v == 0, to_f64 = |v| f64::from(v));
-cube_element!(i32, Int32, Int32, fill = 0, is_fill = |v| v == 0, to_f64 = |v| f64::from(v));
-cube_element!(bool, Bool, Bool, fill = false, is_fill = |v| !v, to_f64 = |v| if v { 1.0 } else { 0.0 });
+cube_element!(
+    f32,
+    Float32,
+    Float32,
+    fill = f32::NAN,
+    is_fill = |v| v.is_nan(),
+    to_f64 = |v| f64::from(v)
+);
+cube_element!(
+    f64,
+    Float64,
+    Float64,
+    fill = f64::NAN,
+    is_fill = |v| v.is_nan(),
+    to_f64 = |v| v
+);
+cube_element!(
+    u8,
+    Uint8,
+    Uint8,
+    fill = 0,
+    is_fill = |v| v == 0,
+    to_f64 = |v| f64::from(v)
+);
+cube_element!(
+    u16,
+    Uint16,
+    Uint16,
+    fill = 0,
+    is_fill = |v| v == 0,
+    to_f64 = |v| f64::from(v)
+);
+cube_element!(
+    i16,
+    Int16,
+    Int16,
+    fill = 0,
+    is_fill = |v| v == 0,
+    to_f64 = |v| f64::from(v)
+);
+cube_element!(
+    i32,
+    Int32,
+    Int32,
+    fill = 0,
+    is_fill = |v| v == 0,
+    to_f64 = |v| f64::from(v)
+);
+cube_element!(
+    bool,
+    Bool,
+    Bool,
+    fill = false,
+    is_fill = |v| !v,
+    to_f64 = |v| if v { 1.0 } else { 0.0 }
+);
 
 /// Run `$body` with `$a` bound to the inner `ArrayD<T>` and `$t` to `T`.
 #[macro_export]
@@ -77,13 +126,41 @@ cube_element!(bool, Bool, Bool, fill = false, is_fill = |v| !v, to_f64 = |v| if 
 macro_rules! with_typed_array {
     ($typed:expr, |$a:ident: $t:ident| $body:expr) => {
         match $typed {
-            $crate::dataset::TypedArray::Float32($a) => { #[allow(dead_code)] type $t = f32; $body }
-            $crate::dataset::TypedArray::Float64($a) => { #[allow(dead_code)] type $t = f64; $body }
-            $crate::dataset::TypedArray::Uint8($a) => { #[allow(dead_code)] type $t = u8; $body }
-            $crate::dataset::TypedArray::Uint16($a) => { #[allow(dead_code)] type $t = u16; $body }
-            $crate::dataset::TypedArray::Int16($a) => { #[allow(dead_code)] type $t = i16; $body }
-            $crate::dataset::TypedArray::Int32($a) => { #[allow(dead_code)] type $t = i32; $body }
-            $crate::dataset::TypedArray::Bool($a) => { #[allow(dead_code)] type $t = bool; $body }
+            $crate::dataset::TypedArray::Float32($a) => {
+                #[allow(dead_code)]
+                type $t = f32;
+                $body
+            }
+            $crate::dataset::TypedArray::Float64($a) => {
+                #[allow(dead_code)]
+                type $t = f64;
+                $body
+            }
+            $crate::dataset::TypedArray::Uint8($a) => {
+                #[allow(dead_code)]
+                type $t = u8;
+                $body
+            }
+            $crate::dataset::TypedArray::Uint16($a) => {
+                #[allow(dead_code)]
+                type $t = u16;
+                $body
+            }
+            $crate::dataset::TypedArray::Int16($a) => {
+                #[allow(dead_code)]
+                type $t = i16;
+                $body
+            }
+            $crate::dataset::TypedArray::Int32($a) => {
+                #[allow(dead_code)]
+                type $t = i32;
+                $body
+            }
+            $crate::dataset::TypedArray::Bool($a) => {
+                #[allow(dead_code)]
+                type $t = bool;
+                $body
+            }
         }
     };
 }
@@ -94,13 +171,41 @@ macro_rules! with_typed_array {
 macro_rules! with_dtype {
     ($dtype:expr, |$t:ident| $body:expr) => {
         match $dtype {
-            $crate::spec::DType::Float32 => { #[allow(dead_code)] type $t = f32; $body }
-            $crate::spec::DType::Float64 => { #[allow(dead_code)] type $t = f64; $body }
-            $crate::spec::DType::Uint8 => { #[allow(dead_code)] type $t = u8; $body }
-            $crate::spec::DType::Uint16 => { #[allow(dead_code)] type $t = u16; $body }
-            $crate::spec::DType::Int16 => { #[allow(dead_code)] type $t = i16; $body }
-            $crate::spec::DType::Int32 => { #[allow(dead_code)] type $t = i32; $body }
-            $crate::spec::DType::Bool => { #[allow(dead_code)] type $t = bool; $body }
+            $crate::spec::DType::Float32 => {
+                #[allow(dead_code)]
+                type $t = f32;
+                $body
+            }
+            $crate::spec::DType::Float64 => {
+                #[allow(dead_code)]
+                type $t = f64;
+                $body
+            }
+            $crate::spec::DType::Uint8 => {
+                #[allow(dead_code)]
+                type $t = u8;
+                $body
+            }
+            $crate::spec::DType::Uint16 => {
+                #[allow(dead_code)]
+                type $t = u16;
+                $body
+            }
+            $crate::spec::DType::Int16 => {
+                #[allow(dead_code)]
+                type $t = i16;
+                $body
+            }
+            $crate::spec::DType::Int32 => {
+                #[allow(dead_code)]
+                type $t = i32;
+                $body
+            }
+            $crate::spec::DType::Bool => {
+                #[allow(dead_code)]
+                type $t = bool;
+                $body
+            }
         }
     };
 }
@@ -197,7 +302,11 @@ impl Stats {
     #[must_use]
     #[allow(clippy::cast_precision_loss)]
     pub fn mean(&self) -> f64 {
-        if self.count == 0 { f64::NAN } else { self.sum / self.count as f64 }
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            self.sum / self.count as f64
+        }
     }
 }
 

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 pub enum Error {
     // ---- CRS, grids, AOI, TOI -------------------------------------------------
     /// A CRS string or EPSG code we cannot interpret.
-    #[error("unknown or unsupported CRS `{crs}`: {reason}; use `EPSG:<code>` (e.g. EPSG:3413) or a PROJ string")]
+    #[error(
+        "unknown or unsupported CRS `{crs}`: {reason}; use `EPSG:<code>` (e.g. EPSG:3413) or a PROJ string"
+    )]
     UnknownCrs {
         /// What the user gave.
         crs: String,
@@ -37,7 +39,9 @@ pub enum Error {
     #[error("invalid area of interest: {0}")]
     InvalidAoi(String),
     /// The area of interest lies entirely outside the cube's extent.
-    #[error("the area of interest {aoi} lies outside the cube extent {extent}; pick an area inside it")]
+    #[error(
+        "the area of interest {aoi} lies outside the cube extent {extent}; pick an area inside it"
+    )]
     AoiOutsideExtent {
         /// The AOI's bounds in the cube CRS.
         aoi: String,
@@ -71,13 +75,17 @@ pub enum Error {
 
     // ---- the cube on Icechunk ------------------------------------------------
     /// No cube at this location.
-    #[error("no geocube datacube at {location}; create it first (`Cube::create`, or `geocube create <dataset> --store {location}`)")]
+    #[error(
+        "no geocube datacube at {location}; create it first (`Cube::create`, or `geocube create <dataset> --store {location}`)"
+    )]
     NotCreated {
         /// Where we looked.
         location: String,
     },
     /// `create` on an existing cube without `overwrite` or `exists_ok`.
-    #[error("a cube already exists at {location}; pass exists_ok to reuse it or overwrite to replace it")]
+    #[error(
+        "a cube already exists at {location}; pass exists_ok to reuse it or overwrite to replace it"
+    )]
     AlreadyExists {
         /// Where.
         location: String,
@@ -92,7 +100,9 @@ pub enum Error {
     },
     /// Another writer committed first and the commit could not be reconciled.
     /// Retrying the whole write on a fresh session resolves it.
-    #[error("commit conflict on branch `{branch}` after {tries} tries; another writer changed the cube concurrently")]
+    #[error(
+        "commit conflict on branch `{branch}` after {tries} tries; another writer changed the cube concurrently"
+    )]
     Conflict {
         /// Branch.
         branch: String,

@@ -18,7 +18,9 @@
 use std::fmt;
 use std::ops::Range;
 
-use geo::{BoundingRect, Coord, Geometry, Intersects, LineString, MultiPolygon, Polygon, Rect, Translate};
+use geo::{
+    BoundingRect, Coord, Geometry, Intersects, LineString, MultiPolygon, Polygon, Rect, Translate,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::crs::{Crs, densify_linestring, reproject_geometry};
@@ -50,7 +52,12 @@ impl BoundingBox {
     /// A box from its four edges (no validation; see [`BoundingBox::is_empty`]).
     #[must_use]
     pub fn new(left: f64, bottom: f64, right: f64, top: f64) -> BoundingBox {
-        BoundingBox { left, bottom, right, top }
+        BoundingBox {
+            left,
+            bottom,
+            right,
+            top,
+        }
     }
 
     /// `right - left`.
@@ -68,7 +75,10 @@ impl BoundingBox {
     /// True when the box has no area, is inverted or has a non-finite edge.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        !(self.left.is_finite() && self.right.is_finite() && self.bottom.is_finite() && self.top.is_finite())
+        !(self.left.is_finite()
+            && self.right.is_finite()
+            && self.bottom.is_finite()
+            && self.top.is_finite())
             || self.right <= self.left
             || self.top <= self.bottom
     }
@@ -109,7 +119,16 @@ impl BoundingBox {
     /// The box as a `geo` rectangle.
     #[must_use]
     pub fn to_rect(&self) -> Rect<f64> {
-        Rect::new(Coord { x: self.left, y: self.bottom }, Coord { x: self.right, y: self.top })
+        Rect::new(
+            Coord {
+                x: self.left,
+                y: self.bottom,
+            },
+            Coord {
+                x: self.right,
+                y: self.top,
+            },
+        )
     }
 
     /// The box as a closed polygon (counter-clockwise from the bottom-left).
@@ -127,7 +146,11 @@ impl BoundingBox {
 
 impl fmt::Display for BoundingBox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{}, {}, {}, {}]", self.left, self.bottom, self.right, self.top)
+        write!(
+            f,
+            "[{}, {}, {}, {}]",
+            self.left, self.bottom, self.right, self.top
+        )
     }
 }
 
@@ -183,7 +206,12 @@ impl Window {
     /// A window from its first row/column and size.
     #[must_use]
     pub fn new(row: usize, col: usize, height: usize, width: usize) -> Window {
-        Window { row, col, height, width }
+        Window {
+            row,
+            col,
+            height,
+            width,
+        }
     }
 
     /// The row indices covered.
@@ -225,12 +253,33 @@ impl Window {
 }
 
 /// A north-up grid of `height × width` pixels in a CRS (odc-geo's `GeoBox`).
+///
+/// Serialises as `{"width", "height", "affine", "crs"}`; deserialising
+/// validates like [`GeoBox::new`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "GeoBoxRepr")]
 pub struct GeoBox {
     width: usize,
     height: usize,
     affine: Affine,
     crs: Crs,
+}
+
+/// The unvalidated serde form of a [`GeoBox`].
+#[derive(Deserialize)]
+struct GeoBoxRepr {
+    width: usize,
+    height: usize,
+    affine: Affine,
+    crs: Crs,
+}
+
+impl TryFrom<GeoBoxRepr> for GeoBox {
+    type Error = Error;
+
+    fn try_from(r: GeoBoxRepr) -> Result<GeoBox> {
+        GeoBox::new(r.width, r.height, r.affine, r.crs)
+    }
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -268,18 +317,32 @@ impl GeoBox {
     /// not finite, or the grid is not north-up (`res_x > 0`, `res_y < 0`).
     pub fn new(width: usize, height: usize, affine: Affine, crs: Crs) -> Result<GeoBox> {
         if width == 0 || height == 0 {
-            return Err(Error::InvalidGrid(format!("grid size must be positive, got {width}×{height} (width×height)")));
+            return Err(Error::InvalidGrid(format!(
+                "grid size must be positive, got {width}×{height} (width×height)"
+            )));
         }
-        let Affine { x0, res_x, y0, res_y } = affine;
+        let Affine {
+            x0,
+            res_x,
+            y0,
+            res_y,
+        } = affine;
         if ![x0, res_x, y0, res_y].iter().all(|v| v.is_finite()) {
-            return Err(Error::InvalidGrid(format!("non-finite affine transform {affine:?}")));
+            return Err(Error::InvalidGrid(format!(
+                "non-finite affine transform {affine:?}"
+            )));
         }
         if res_x <= 0.0 || res_y >= 0.0 {
             return Err(Error::InvalidGrid(format!(
                 "grid must be north-up with res_x > 0 and res_y < 0, got res_x={res_x}, res_y={res_y}"
             )));
         }
-        Ok(GeoBox { width, height, affine, crs })
+        Ok(GeoBox {
+            width,
+            height,
+            affine,
+            crs,
+        })
     }
 
     /// The grid of square `resolution`-sized pixels that covers `bbox`, snapped
@@ -292,16 +355,25 @@ impl GeoBox {
     /// `bbox` has a non-finite or inverted edge.
     pub fn from_bbox(bbox: BoundingBox, crs: Crs, resolution: f64) -> Result<GeoBox> {
         if !(resolution.is_finite() && resolution > 0.0) {
-            return Err(Error::InvalidGrid(format!("resolution must be positive and finite, got {resolution}")));
+            return Err(Error::InvalidGrid(format!(
+                "resolution must be positive and finite, got {resolution}"
+            )));
         }
-        if !(bbox.left.is_finite() && bbox.right.is_finite() && bbox.bottom.is_finite() && bbox.top.is_finite())
+        if !(bbox.left.is_finite()
+            && bbox.right.is_finite()
+            && bbox.bottom.is_finite()
+            && bbox.top.is_finite())
             || bbox.right < bbox.left
             || bbox.top < bbox.bottom
         {
             return Err(Error::InvalidGrid(format!("invalid bounding box {bbox}")));
         }
         let res = resolution;
-        let bad = || Error::InvalidGrid(format!("bounding box {bbox} is too large for resolution {res}"));
+        let bad = || {
+            Error::InvalidGrid(format!(
+                "bounding box {bbox} is too large for resolution {res}"
+            ))
+        };
         let c0 = snap_int(bbox.left / res, SNAP_TOL, false).ok_or_else(bad)?;
         let c1 = snap_int(bbox.right / res, SNAP_TOL, true).ok_or_else(bad)?;
         let r0 = snap_int(bbox.top / res, SNAP_TOL, true).ok_or_else(bad)?;
@@ -309,7 +381,12 @@ impl GeoBox {
         let width = usize::try_from((c1 - c0).max(1)).map_err(|_| bad())?;
         let height = usize::try_from((r0 - r1).max(1)).map_err(|_| bad())?;
         #[allow(clippy::cast_precision_loss)]
-        let affine = Affine { x0: c0 as f64 * res, res_x: res, y0: r0 as f64 * res, res_y: -res };
+        let affine = Affine {
+            x0: c0 as f64 * res,
+            res_x: res,
+            y0: r0 as f64 * res,
+            res_y: -res,
+        };
         GeoBox::new(width, height, affine, crs)
     }
 
@@ -318,14 +395,28 @@ impl GeoBox {
     ///
     /// # Errors
     /// [`Error::InvalidGrid`] when a size is zero or `bbox` is empty or not finite.
-    pub fn from_bbox_shape(bbox: BoundingBox, crs: Crs, width: usize, height: usize) -> Result<GeoBox> {
+    pub fn from_bbox_shape(
+        bbox: BoundingBox,
+        crs: Crs,
+        width: usize,
+        height: usize,
+    ) -> Result<GeoBox> {
         if bbox.is_empty() {
-            return Err(Error::InvalidGrid(format!("bounding box {bbox} is empty or not finite")));
+            return Err(Error::InvalidGrid(format!(
+                "bounding box {bbox} is empty or not finite"
+            )));
         }
         if width == 0 || height == 0 {
-            return Err(Error::InvalidGrid(format!("grid size must be positive, got {width}×{height} (width×height)")));
+            return Err(Error::InvalidGrid(format!(
+                "grid size must be positive, got {width}×{height} (width×height)"
+            )));
         }
-        let affine = Affine { x0: bbox.left, res_x: bbox.width() / f(width), y0: bbox.top, res_y: -bbox.height() / f(height) };
+        let affine = Affine {
+            x0: bbox.left,
+            res_x: bbox.width() / f(width),
+            y0: bbox.top,
+            res_y: -bbox.height() / f(height),
+        };
         GeoBox::new(width, height, affine, crs)
     }
 
@@ -369,19 +460,32 @@ impl GeoBox {
     #[must_use]
     pub fn bbox(&self) -> BoundingBox {
         let a = self.affine;
-        BoundingBox::new(a.x0, a.y0 + f(self.height) * a.res_y, a.x0 + f(self.width) * a.res_x, a.y0)
+        BoundingBox::new(
+            a.x0,
+            a.y0 + f(self.height) * a.res_y,
+            a.x0 + f(self.width) * a.res_x,
+            a.y0,
+        )
     }
 
     /// x of the pixel centres, ascending.
     #[must_use]
     pub fn xs(&self) -> Vec<f64> {
-        (0..self.width).map(|c| self.affine.x0 + (f(c) + 0.5) * self.affine.res_x).collect()
+        // odc-geo's formula (`arange(n) * res + (x0 + res / 2)`), so the
+        // coordinates match smart-geocubes' to the last bit.
+        let x_first = self.affine.x0 + self.affine.res_x / 2.0;
+        (0..self.width)
+            .map(|c| f(c) * self.affine.res_x + x_first)
+            .collect()
     }
 
     /// y of the pixel centres, descending (north-up).
     #[must_use]
     pub fn ys(&self) -> Vec<f64> {
-        (0..self.height).map(|r| self.affine.y0 + (f(r) + 0.5) * self.affine.res_y).collect()
+        let y_first = self.affine.y0 + self.affine.res_y / 2.0;
+        (0..self.height)
+            .map(|r| f(r) * self.affine.res_y + y_first)
+            .collect()
     }
 
     /// The whole grid as a window.
@@ -402,7 +506,16 @@ impl GeoBox {
             )));
         }
         let (x0, y0) = self.affine.apply(f(w.col), f(w.row));
-        GeoBox::new(w.width, w.height, Affine { x0, y0, ..self.affine }, self.crs.clone())
+        GeoBox::new(
+            w.width,
+            w.height,
+            Affine {
+                x0,
+                y0,
+                ..self.affine
+            },
+            self.crs.clone(),
+        )
     }
 
     /// Where two grids on a common pixel lattice overlap: `(window in self,
@@ -414,10 +527,17 @@ impl GeoBox {
     /// origins are not a whole number of pixels apart (tolerance 1e-6 px).
     pub fn overlap_roi(&self, other: &GeoBox) -> Result<Option<(Window, Window)>> {
         if self.crs != other.crs {
-            return Err(Error::GridMismatch(format!("CRS {} differs from {}", self.crs, other.crs)));
+            return Err(Error::GridMismatch(format!(
+                "CRS {} differs from {}",
+                self.crs, other.crs
+            )));
         }
         let (a, b) = (self.affine, other.affine);
-        let n = f(self.width.max(other.width).max(self.height).max(other.height));
+        let n = f(self
+            .width
+            .max(other.width)
+            .max(self.height)
+            .max(other.height));
         if (a.res_x - b.res_x).abs() * n > LATTICE_TOL * a.res_x.abs()
             || (a.res_y - b.res_y).abs() * n > LATTICE_TOL * a.res_y.abs()
         {
@@ -441,14 +561,22 @@ impl GeoBox {
             if hi <= lo {
                 return None;
             }
-            Some((usize::try_from(lo).ok()?, usize::try_from(lo - off).ok()?, usize::try_from(hi - lo).ok()?))
+            Some((
+                usize::try_from(lo).ok()?,
+                usize::try_from(lo - off).ok()?,
+                usize::try_from(hi - lo).ok()?,
+            ))
         };
-        let (Some((c_self, c_other, w)), Some((r_self, r_other, h))) =
-            (span(dc, other.width, self.width), span(dr, other.height, self.height))
-        else {
+        let (Some((c_self, c_other, w)), Some((r_self, r_other, h))) = (
+            span(dc, other.width, self.width),
+            span(dr, other.height, self.height),
+        ) else {
             return Ok(None);
         };
-        Ok(Some((Window::new(r_self, c_self, h, w), Window::new(r_other, c_other, h, w))))
+        Ok(Some((
+            Window::new(r_self, c_self, h, w),
+            Window::new(r_other, c_other, h, w),
+        )))
     }
 
     /// Every pixel `bbox` (in this grid's CRS) touches, rounded outward and
@@ -489,7 +617,11 @@ impl GeoBox {
     ///
     /// # Errors
     /// [`Error::Transform`] when the geometry cannot be reprojected.
-    pub fn crop_geometry(&self, geom: &Geometry<f64>, geom_crs: &Crs) -> Result<Option<(Window, GeoBox)>> {
+    pub fn crop_geometry(
+        &self,
+        geom: &Geometry<f64>,
+        geom_crs: &Crs,
+    ) -> Result<Option<(Window, GeoBox)>> {
         let g = reproject_geometry(geom, geom_crs, &self.crs, CROP_DENSIFY)?;
         let Some(rect) = g.bounding_rect() else {
             return Ok(None);
@@ -507,7 +639,11 @@ impl GeoBox {
 
     /// Longitude shifts to try when matching geometries against this grid.
     fn lon_shifts(&self) -> &'static [f64] {
-        if self.crs.is_geographic() { &[0.0, -360.0, 360.0] } else { &[0.0] }
+        if self.crs.is_geographic() {
+            &[0.0, -360.0, 360.0]
+        } else {
+            &[0.0]
+        }
     }
 
     /// The grid's footprint reprojected to `target`, each edge split into
@@ -548,11 +684,17 @@ impl GeoBox {
                 }
                 let (px, py) = p[0];
                 let tol = LATTICE_TOL * self.affine.res_x.abs();
-                if px < b.left - tol || px > b.right + tol || py < b.bottom - tol || py > b.top + tol {
+                if px < b.left - tol
+                    || px > b.right + tol
+                    || py < b.bottom - tol
+                    || py > b.top + tol
+                {
                     continue;
                 }
-                let on_edge =
-                    (px - b.left).abs() <= tol || (px - b.right).abs() <= tol || (py - b.bottom).abs() <= tol || (py - b.top).abs() <= tol;
+                let on_edge = (px - b.left).abs() <= tol
+                    || (px - b.right).abs() <= tol
+                    || (py - b.bottom).abs() <= tol
+                    || (py - b.top).abs() <= tol;
                 if on_edge {
                     insert_on_ring(&mut ring, Coord { x: px, y: py }, tol);
                 } else {
@@ -566,21 +708,31 @@ impl GeoBox {
         if !geographic_out {
             return Ok(Polygon::new(LineString(ring), vec![]));
         }
-        Ok(Polygon::new(LineString(crate::crs::continuous_lonlat_ring(&ring, inside_pole)), vec![]))
+        Ok(Polygon::new(
+            LineString(crate::crs::continuous_lonlat_ring(&ring, inside_pole)),
+            vec![],
+        ))
     }
 
     /// The chunk grid of `tile_height × tile_width` pixel tiles (a zero size
     /// is treated as 1). The last row/column of tiles may be partial.
     #[must_use]
     pub fn tiles(&self, tile_height: usize, tile_width: usize) -> Tiles {
-        Tiles { geobox: self.clone(), tile_height: tile_height.max(1), tile_width: tile_width.max(1) }
+        Tiles {
+            geobox: self.clone(),
+            tile_height: tile_height.max(1),
+            tile_width: tile_width.max(1),
+        }
     }
 }
 
 /// Insert `p` into the closed ring at the segment it lies on (within `tol`),
 /// unless it already is a vertex.
 fn insert_on_ring(ring: &mut Vec<Coord<f64>>, p: Coord<f64>, tol: f64) {
-    if ring.iter().any(|c| (c.x - p.x).abs() <= tol && (c.y - p.y).abs() <= tol) {
+    if ring
+        .iter()
+        .any(|c| (c.x - p.x).abs() <= tol && (c.y - p.y).abs() <= tol)
+    {
         return;
     }
     for i in 0..ring.len().saturating_sub(1) {
@@ -616,7 +768,10 @@ impl Tiles {
     /// Number of tiles `(rows, cols)`.
     #[must_use]
     pub fn shape(&self) -> (usize, usize) {
-        (self.geobox.height.div_ceil(self.tile_height), self.geobox.width.div_ceil(self.tile_width))
+        (
+            self.geobox.height.div_ceil(self.tile_height),
+            self.geobox.width.div_ceil(self.tile_width),
+        )
     }
 
     /// Tile size `(tile_height, tile_width)` (the last row/column may be smaller).
@@ -671,7 +826,9 @@ impl Tiles {
         let ty1 = (w.row + w.height).div_ceil(self.tile_height);
         let tx0 = w.col / self.tile_width;
         let tx1 = (w.col + w.width).div_ceil(self.tile_width);
-        (ty0..ty1).flat_map(|ty| (tx0..tx1).map(move |tx| (ty, tx))).collect()
+        (ty0..ty1)
+            .flat_map(|ty| (tx0..tx1).map(move |tx| (ty, tx)))
+            .collect()
     }
 
     /// The tiles whose footprint intersects `geom` (given in `geom_crs`; a true
@@ -683,7 +840,12 @@ impl Tiles {
     /// [`Error::Transform`] when the geometry cannot be reprojected.
     pub fn touching(&self, geom: &Geometry<f64>, geom_crs: &Crs) -> Result<Vec<(usize, usize)>> {
         let g = reproject_geometry(geom, geom_crs, &self.geobox.crs, CROP_DENSIFY)?;
-        let shifted: Vec<Geometry<f64>> = self.geobox.lon_shifts().iter().map(|&s| g.translate(s, 0.0)).collect();
+        let shifted: Vec<Geometry<f64>> = self
+            .geobox
+            .lon_shifts()
+            .iter()
+            .map(|&s| g.translate(s, 0.0))
+            .collect();
         let mut out = Vec::new();
         let mut candidates: Vec<(usize, usize)> = Vec::new();
         for g in &shifted {
@@ -696,7 +858,9 @@ impl Tiles {
         candidates.sort_unstable();
         candidates.dedup();
         for (ty, tx) in candidates {
-            let Some(tile) = self.geobox(ty, tx) else { continue };
+            let Some(tile) = self.geobox(ty, tx) else {
+                continue;
+            };
             let poly = tile.bbox().to_polygon();
             if shifted.iter().any(|g| poly.intersects(g)) {
                 out.push((ty, tx));
@@ -710,5 +874,384 @@ impl Tiles {
 /// for writing tile indexes).
 #[must_use]
 pub fn tiles_footprint(tiles: &Tiles, which: &[(usize, usize)]) -> MultiPolygon<f64> {
-    MultiPolygon(which.iter().filter_map(|&(ty, tx)| tiles.geobox(ty, tx)).map(|g| g.bbox().to_polygon()).collect())
+    MultiPolygon(
+        which
+            .iter()
+            .filter_map(|&(ty, tx)| tiles.geobox(ty, tx))
+            .map(|g| g.bbox().to_polygon())
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use geo::{Contains, Point};
+
+    use super::*;
+
+    fn polar() -> Crs {
+        Crs::from_epsg(3413).unwrap()
+    }
+
+    fn gb(x0: f64, y0: f64, res: f64, w: usize, h: usize) -> GeoBox {
+        GeoBox::new(
+            w,
+            h,
+            Affine {
+                x0,
+                res_x: res,
+                y0,
+                res_y: -res,
+            },
+            polar(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn validation() {
+        let a = Affine {
+            x0: 0.0,
+            res_x: 1.0,
+            y0: 0.0,
+            res_y: -1.0,
+        };
+        assert!(GeoBox::new(0, 1, a, polar()).is_err());
+        assert!(GeoBox::new(1, 0, a, polar()).is_err());
+        assert!(GeoBox::new(1, 1, Affine { res_y: 1.0, ..a }, polar()).is_err());
+        assert!(GeoBox::new(1, 1, Affine { res_x: -1.0, ..a }, polar()).is_err());
+        assert!(GeoBox::new(1, 1, Affine { x0: f64::NAN, ..a }, polar()).is_err());
+        assert!(GeoBox::from_bbox(BoundingBox::new(0.0, 0.0, 1.0, 1.0), polar(), 0.0).is_err());
+        assert!(
+            GeoBox::from_bbox(BoundingBox::new(0.0, 0.0, 1.0, f64::INFINITY), polar(), 1.0)
+                .is_err()
+        );
+        assert!(GeoBox::from_bbox(BoundingBox::new(2.0, 0.0, 1.0, 1.0), polar(), 1.0).is_err());
+        assert!(
+            GeoBox::from_bbox_shape(BoundingBox::new(0.0, 0.0, 0.0, 1.0), polar(), 1, 1).is_err()
+        );
+    }
+
+    #[test]
+    fn from_bbox_snaps_outward() {
+        let g =
+            GeoBox::from_bbox(BoundingBox::new(-10.0, -70.0, 95.0, 30.0), polar(), 32.0).unwrap();
+        assert_eq!(g.bbox(), BoundingBox::new(-32.0, -96.0, 96.0, 32.0));
+        assert_eq!(g.shape(), (4, 4));
+        assert_eq!(
+            g.affine().gdal_geotransform(),
+            [-32.0, 32.0, 0.0, 32.0, 0.0, -32.0]
+        );
+        // Edges within 1 % of a pixel of a lattice line snap to it.
+        let g = GeoBox::from_bbox(BoundingBox::new(0.1, 0.0, 64.2, 31.9), polar(), 32.0).unwrap();
+        assert_eq!(g.bbox(), BoundingBox::new(0.0, 0.0, 64.0, 32.0));
+        // A degenerate box still gets one pixel.
+        let g = GeoBox::from_bbox(BoundingBox::new(5.0, 5.0, 5.0, 5.0), polar(), 10.0).unwrap();
+        assert_eq!(g.bbox(), BoundingBox::new(0.0, 0.0, 10.0, 10.0));
+    }
+
+    #[test]
+    fn from_bbox_shape_and_coords() {
+        let g =
+            GeoBox::from_bbox_shape(BoundingBox::new(0.0, 0.0, 40.0, 20.0), polar(), 4, 2).unwrap();
+        assert_eq!(g.resolution(), (10.0, -10.0));
+        assert_eq!(g.xs(), vec![5.0, 15.0, 25.0, 35.0]);
+        assert_eq!(g.ys(), vec![15.0, 5.0]);
+        assert_eq!(g.bbox(), BoundingBox::new(0.0, 0.0, 40.0, 20.0));
+        assert_eq!(g.bbox().to_string(), "[0, 0, 40, 20]");
+    }
+
+    #[test]
+    fn serde_validates() {
+        let g = gb(0.0, 10.0, 2.0, 3, 4);
+        let j = serde_json::to_string(&g).unwrap();
+        assert_eq!(serde_json::from_str::<GeoBox>(&j).unwrap(), g);
+        let bad = j.replace("\"width\":3", "\"width\":0");
+        assert!(serde_json::from_str::<GeoBox>(&bad).is_err());
+    }
+
+    #[test]
+    fn windows() {
+        let g = gb(100.0, 200.0, 10.0, 5, 4);
+        let s = g.window(Window::new(1, 2, 2, 3)).unwrap();
+        assert_eq!(
+            s.affine(),
+            Affine {
+                x0: 120.0,
+                res_x: 10.0,
+                y0: 190.0,
+                res_y: -10.0
+            }
+        );
+        assert_eq!(s.shape(), (2, 3));
+        assert!(g.window(Window::new(3, 0, 2, 1)).is_err());
+        assert!(g.window(Window::new(0, 0, 0, 1)).is_err());
+        let w = Window::new(1, 1, 3, 3);
+        assert_eq!(
+            w.intersection(&Window::new(3, 3, 5, 5)),
+            Some(Window::new(3, 3, 1, 1))
+        );
+        assert_eq!(w.intersection(&Window::new(4, 0, 5, 5)), None);
+        assert_eq!(w.rows(), 1..4);
+        assert_eq!(w.cols(), 1..4);
+    }
+
+    #[test]
+    fn overlap_roi_cases() {
+        let a = gb(0.0, 100.0, 10.0, 10, 10);
+        let b = gb(50.0, 80.0, 10.0, 10, 3);
+        let (wa, wb) = a.overlap_roi(&b).unwrap().unwrap();
+        assert_eq!(wa, Window::new(2, 5, 3, 5));
+        assert_eq!(wb, Window::new(0, 0, 3, 5));
+        assert_eq!(b.overlap_roi(&a).unwrap().unwrap(), (wb, wa));
+        // Disjoint, and merely touching.
+        assert_eq!(a.overlap_roi(&gb(100.0, 100.0, 10.0, 3, 3)).unwrap(), None);
+        assert_eq!(a.overlap_roi(&gb(1000.0, 100.0, 10.0, 3, 3)).unwrap(), None);
+        // Mismatches.
+        assert!(matches!(
+            a.overlap_roi(&gb(5.0, 100.0, 10.0, 3, 3)),
+            Err(Error::GridMismatch(_))
+        ));
+        assert!(matches!(
+            a.overlap_roi(&gb(0.0, 100.0, 5.0, 3, 3)),
+            Err(Error::GridMismatch(_))
+        ));
+        let other_crs = GeoBox::new(3, 3, a.affine(), Crs::from_epsg(3995).unwrap()).unwrap();
+        assert!(matches!(
+            a.overlap_roi(&other_crs),
+            Err(Error::GridMismatch(_))
+        ));
+        // Floating-point noise within 1e-6 px is tolerated.
+        assert!(
+            a.overlap_roi(&gb(50.0 + 1e-9, 80.0, 10.0, 2, 2))
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn crop_bbox_rounds_outward() {
+        let g = gb(0.0, 100.0, 10.0, 10, 10);
+        let (w, s) = g
+            .crop_bbox(&BoundingBox::new(15.0, 55.0, 35.0, 75.0))
+            .unwrap();
+        assert_eq!(w, Window::new(2, 1, 3, 3));
+        assert_eq!(s.bbox(), BoundingBox::new(10.0, 50.0, 40.0, 80.0));
+        // Exactly on pixel edges: no extra pixel.
+        let (w, _) = g
+            .crop_bbox(&BoundingBox::new(10.0, 50.0, 40.0, 80.0))
+            .unwrap();
+        assert_eq!(w, Window::new(2, 1, 3, 3));
+        // Clipped.
+        let (w, _) = g
+            .crop_bbox(&BoundingBox::new(-50.0, 95.0, 5.0, 500.0))
+            .unwrap();
+        assert_eq!(w, Window::new(0, 0, 1, 1));
+        // A point touches its pixel.
+        let (w, _) = g
+            .crop_bbox(&BoundingBox::new(55.0, 55.0, 55.0, 55.0))
+            .unwrap();
+        assert_eq!(w, Window::new(4, 5, 1, 1));
+        // Disjoint or only sharing an edge.
+        assert!(
+            g.crop_bbox(&BoundingBox::new(100.0, 0.0, 200.0, 100.0))
+                .is_none()
+        );
+        assert!(
+            g.crop_bbox(&BoundingBox::new(-20.0, -20.0, -10.0, -10.0))
+                .is_none()
+        );
+        assert!(
+            g.crop_bbox(&BoundingBox::new(0.0, f64::NAN, 1.0, 1.0))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn tiles_grid() {
+        let g = gb(0.0, 100.0, 1.0, 10, 7);
+        let t = g.tiles(3, 4);
+        assert_eq!(t.shape(), (3, 3));
+        assert_eq!(t.window(2, 2), Some(Window::new(6, 8, 1, 2)));
+        assert_eq!(t.window(3, 0), None);
+        assert_eq!(t.geobox(1, 1).unwrap().affine().x0, 4.0);
+        assert_eq!(t.iter().count(), 9);
+        assert_eq!(
+            t.touching_window(Window::new(2, 3, 2, 2)),
+            vec![(0, 0), (0, 1), (1, 0), (1, 1)]
+        );
+        assert_eq!(t.touching_window(Window::new(20, 20, 2, 2)), vec![]);
+        assert_eq!(g.tiles(0, 0).shape(), (7, 10));
+    }
+
+    #[test]
+    fn touching_is_a_true_intersection() {
+        // A thin diagonal line touches the diagonal tiles only, not its bbox.
+        let g = gb(0.0, 400.0, 1.0, 400, 400);
+        let t = g.tiles(100, 100);
+        // x + y = 399 passes just below each tile corner on the diagonal.
+        let line = Geometry::LineString(LineString::from(vec![(1.0, 398.0), (398.0, 1.0)]));
+        let hit = t.touching(&line, &polar()).unwrap();
+        assert_eq!(
+            hit,
+            vec![(0, 0), (1, 0), (1, 1), (2, 1), (2, 2), (3, 2), (3, 3)]
+        );
+        let far = Geometry::Point(Point::new(1e6, 1e6));
+        assert!(t.touching(&far, &polar()).unwrap().is_empty());
+    }
+
+    /// A 400 km box in EPSG:3413 centred on the 180° meridian at about 70°N.
+    fn antimeridian_box() -> GeoBox {
+        let mut c = [(180.0, 70.0)];
+        Crs::wgs84().transform_points(&polar(), &mut c).unwrap();
+        let (cx, cy) = c[0];
+        GeoBox::from_bbox(
+            BoundingBox::new(cx - 200e3, cy - 200e3, cx + 200e3, cy + 200e3),
+            polar(),
+            1000.0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn extent_across_the_antimeridian() {
+        let g = antimeridian_box();
+        let e = g.extent_in(&Crs::wgs84(), 16).unwrap();
+        let b = BoundingBox::from_rect(e.bounding_rect().unwrap());
+        // Continuous longitudes around 180°, not a band spanning the globe.
+        assert!(b.width() < 20.0, "{b}");
+        assert!(
+            b.left < 180.0 && b.right > 180.0 || b.left < -180.0 && b.right > -180.0,
+            "{b}"
+        );
+        assert!(b.bottom > 65.0 && b.top < 75.0, "{b}");
+        let shifted = if b.right > 180.0 { 180.0 } else { -180.0 };
+        assert!(e.contains(&Point::new(shifted, 70.0)));
+
+        // Same in UTM zone 1 (central meridian 177°W) for a box reaching past 180°.
+        let utm = Crs::from_epsg(32601).unwrap();
+        let g =
+            GeoBox::from_bbox(BoundingBox::new(100e3, 6.5e6, 400e3, 7.0e6), utm, 1000.0).unwrap();
+        let e = g.extent_in(&Crs::wgs84(), 16).unwrap();
+        let b = BoundingBox::from_rect(e.bounding_rect().unwrap());
+        assert!(b.width() < 20.0, "{b}");
+        assert!(
+            b.left < 180.0 && b.right > 180.0 || b.left < -180.0 && b.right > -180.0,
+            "{b}"
+        );
+    }
+
+    #[test]
+    fn extent_around_the_pole() {
+        let g = GeoBox::from_bbox(
+            BoundingBox::new(-300e3, -200e3, 400e3, 500e3),
+            polar(),
+            1000.0,
+        )
+        .unwrap();
+        let e = g.extent_in(&Crs::wgs84(), 16).unwrap();
+        let b = BoundingBox::from_rect(e.bounding_rect().unwrap());
+        assert!(
+            (b.width() - 360.0).abs() < 1e-9 && (b.top - 90.0).abs() < 1e-12,
+            "{b}"
+        );
+        // Every point of the footprint (and the pole) is inside, modulo 360°.
+        let inside = |lon: f64, lat: f64| {
+            (-1..=1).any(|k| e.intersects(&Point::new(lon + 360.0 * f64::from(k), lat)))
+        };
+        assert!(inside(b.left + 1.0, 89.999));
+        for (x, y) in [
+            (-250e3, -150e3),
+            (350e3, 450e3),
+            (0.0, 0.0),
+            (10e3, -5e3),
+            (-290e3, 490e3),
+        ] {
+            let mut p = [(x, y)];
+            polar().transform_points(&Crs::wgs84(), &mut p).unwrap();
+            assert!(inside(p[0].0, p[0].1), "({x}, {y}) -> {:?}", p[0]);
+        }
+        // A pole on a corner of the grid (a lattice anchored at 0) is fine too.
+        let g =
+            GeoBox::from_bbox(BoundingBox::new(0.0, 0.0, 300e3, 300e3), polar(), 1000.0).unwrap();
+        let e = g.extent_in(&Crs::wgs84(), 16).unwrap();
+        let b = BoundingBox::from_rect(e.bounding_rect().unwrap());
+        assert!(
+            b.width() <= 90.0 + 1e-6 && (b.top - 90.0).abs() < 1e-9,
+            "{b}"
+        );
+        // On an edge.
+        let g = GeoBox::from_bbox(BoundingBox::new(-100e3, 0.0, 300e3, 300e3), polar(), 1000.0)
+            .unwrap();
+        let e = g.extent_in(&Crs::wgs84(), 16).unwrap();
+        let b = BoundingBox::from_rect(e.bounding_rect().unwrap());
+        assert!(
+            b.width() <= 180.0 + 1e-6 && (b.top - 90.0).abs() < 1e-9,
+            "{b}"
+        );
+        for (x, y) in [(100e3, 100e3), (-90e3, 10e3), (290e3, 290e3)] {
+            let mut p = [(x, y)];
+            polar().transform_points(&Crs::wgs84(), &mut p).unwrap();
+            assert!(
+                (-1..=1).any(|k| e.intersects(&Point::new(p[0].0 + 360.0 * f64::from(k), p[0].1))),
+                "({x}, {y})"
+            );
+        }
+    }
+
+    #[test]
+    fn touching_near_the_antimeridian() {
+        let g = antimeridian_box();
+        let t = g.tiles(50, 50);
+        // The same small area as one polygon with continuous longitudes and as
+        // two parts split at ±180°.
+        let whole = Geometry::Polygon(BoundingBox::new(179.5, 69.8, 180.5, 70.2).to_polygon());
+        let split = Geometry::MultiPolygon(MultiPolygon(vec![
+            BoundingBox::new(179.5, 69.8, 180.0, 70.2).to_polygon(),
+            BoundingBox::new(-180.0, 69.8, -179.5, 70.2).to_polygon(),
+        ]));
+        let a = t.touching(&whole, &Crs::wgs84()).unwrap();
+        let b = t.touching(&split, &Crs::wgs84()).unwrap();
+        assert_eq!(a, b);
+        // Brute force: the tiles that hold a sample of the area.
+        let mut expected = Vec::new();
+        for i in 0..=40 {
+            for j in 0..=40 {
+                let mut p = [(
+                    179.5 + f64::from(i) / 40.0,
+                    69.8 + 0.4 * f64::from(j) / 40.0,
+                )];
+                Crs::wgs84().transform_points(&polar(), &mut p).unwrap();
+                let (c, r) = g.affine().invert(p[0].0, p[0].1);
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                expected.push((r as usize / 50, c as usize / 50));
+            }
+        }
+        expected.sort_unstable();
+        expected.dedup();
+        assert_eq!(a, expected);
+        assert!(!a.is_empty() && a.len() < t.iter().count());
+    }
+
+    #[test]
+    fn crop_geometry_by_reprojected_bounds() {
+        let g = antimeridian_box();
+        let aoi = Geometry::Polygon(BoundingBox::new(179.5, 69.8, 180.5, 70.2).to_polygon());
+        let (w, sub) = g.crop_geometry(&aoi, &Crs::wgs84()).unwrap().unwrap();
+        assert!(w.width < g.width() && w.height < g.height());
+        assert_eq!(sub, g.window(w).unwrap());
+        let far = Geometry::Polygon(BoundingBox::new(10.0, 60.0, 11.0, 61.0).to_polygon());
+        assert!(g.crop_geometry(&far, &Crs::wgs84()).unwrap().is_none());
+
+        // A global geographic grid: an area across 180° selects both edges.
+        let world = GeoBox::from_bbox(
+            BoundingBox::new(-180.0, -90.0, 180.0, 90.0),
+            Crs::wgs84(),
+            1.0,
+        )
+        .unwrap();
+        let (w, _) = world.crop_geometry(&aoi, &Crs::wgs84()).unwrap().unwrap();
+        assert_eq!((w.col, w.width), (0, 360));
+    }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::dataset::TypedArray;
 use crate::GeoBox;
+use crate::dataset::TypedArray;
 
 /// A source patch that exists: a STAC item, an Earth Engine chunk, a mosaic tile.
 ///
@@ -31,8 +31,17 @@ pub struct PatchIndex {
 
 impl PatchIndex {
     /// A patch index without a source payload.
-    pub fn new(id: impl Into<String>, geometry: geo::Geometry<f64>, time: Option<DateTime<Utc>>) -> Self {
-        Self { id: id.into(), geometry, time, item: Arc::new(()) }
+    pub fn new(
+        id: impl Into<String>,
+        geometry: geo::Geometry<f64>,
+        time: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            geometry,
+            time,
+            item: Arc::new(()),
+        }
     }
 
     /// Attach the source's payload.
@@ -86,12 +95,22 @@ pub struct Patch {
 impl Patch {
     /// An empty patch for `id` on `geobox`.
     pub fn new(id: impl Into<String>, geobox: GeoBox) -> Self {
-        Self { id: id.into(), geobox, time: None, layers: BTreeMap::new() }
+        Self {
+            id: id.into(),
+            geobox,
+            time: None,
+            layers: BTreeMap::new(),
+        }
     }
 
     /// Add a variable.
     #[must_use]
-    pub fn with_layer(mut self, name: impl Into<String>, data: TypedArray, nodata: Option<f64>) -> Self {
+    pub fn with_layer(
+        mut self,
+        name: impl Into<String>,
+        data: TypedArray,
+        nodata: Option<f64>,
+    ) -> Self {
         self.layers.insert(name.into(), PatchLayer { data, nodata });
         self
     }

@@ -153,7 +153,9 @@ impl ChunkCodec {
             "zstd" => {
                 let l = level.unwrap_or(3);
                 if !(1..=22).contains(&l) {
-                    return Err(Error::InvalidSpec(format!("zstd level must be 1-22, got {l}")));
+                    return Err(Error::InvalidSpec(format!(
+                        "zstd level must be 1-22, got {l}"
+                    )));
                 }
                 Self::Zstd { level: l }
             }
@@ -185,7 +187,12 @@ pub struct ChannelSpec {
 impl ChannelSpec {
     /// A channel with no nodata value and no attributes.
     pub fn new(name: impl Into<String>, dtype: DType) -> Self {
-        Self { name: name.into(), dtype, nodata: None, attributes: serde_json::Map::new() }
+        Self {
+            name: name.into(),
+            dtype,
+            nodata: None,
+            attributes: serde_json::Map::new(),
+        }
     }
 
     /// Set the source nodata value.
@@ -232,12 +239,17 @@ impl CubeSpec {
             return Err(Error::InvalidSpec("chunk_size must be positive".into()));
         }
         if self.channels.is_empty() {
-            return Err(Error::InvalidSpec("a cube needs at least one channel".into()));
+            return Err(Error::InvalidSpec(
+                "a cube needs at least one channel".into(),
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for c in &self.channels {
             if c.name.is_empty() || c.name.contains('/') || c.name.starts_with('.') {
-                return Err(Error::InvalidSpec(format!("invalid channel name `{}`", c.name)));
+                return Err(Error::InvalidSpec(format!(
+                    "invalid channel name `{}`",
+                    c.name
+                )));
             }
             if ["x", "y", "time", "spatial_ref"].contains(&c.name.as_str()) {
                 return Err(Error::InvalidSpec(format!(
@@ -246,7 +258,10 @@ impl CubeSpec {
                 )));
             }
             if !names.insert(c.name.as_str()) {
-                return Err(Error::InvalidSpec(format!("duplicate channel `{}`", c.name)));
+                return Err(Error::InvalidSpec(format!(
+                    "duplicate channel `{}`",
+                    c.name
+                )));
             }
         }
         if let Some(time) = &self.time {
@@ -254,7 +269,9 @@ impl CubeSpec {
                 return Err(Error::InvalidSpec("the time axis is empty".into()));
             }
             if time.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(Error::InvalidSpec("time steps must be strictly ascending".into()));
+                return Err(Error::InvalidSpec(
+                    "time steps must be strictly ascending".into(),
+                ));
             }
         }
         Ok(())

@@ -66,7 +66,12 @@ fn parse_instant(s: &str, edge: Edge) -> Result<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(t.trim_end_matches(['Z', 'z']), fmt) {
             return Ok(dt.and_utc());
         }
@@ -74,7 +79,9 @@ fn parse_instant(s: &str, edge: Edge) -> Result<DateTime<Utc>> {
     let end_of = |first: NaiveDate, next: Option<NaiveDate>| -> Option<DateTime<Utc>> {
         match edge {
             Edge::Start => Some(first.and_time(NaiveTime::MIN).and_utc()),
-            Edge::End => next.map(|n| n.and_time(NaiveTime::MIN).and_utc() - Duration::nanoseconds(1)),
+            Edge::End => {
+                next.map(|n| n.and_time(NaiveTime::MIN).and_utc() - Duration::nanoseconds(1))
+            }
         }
     };
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d")
@@ -117,14 +124,26 @@ impl Toi {
         }
         if let Some((a, b)) = t.split_once('/') {
             if b.contains('/') {
-                return Err(Error::InvalidToi(format!("`{t}` has more than one `/`; a range is `start/end`")));
+                return Err(Error::InvalidToi(format!(
+                    "`{t}` has more than one `/`; a range is `start/end`"
+                )));
             }
-            let start = if is_open(a) { None } else { Some(parse_instant(a, Edge::Start)?) };
-            let end = if is_open(b) { None } else { Some(parse_instant(b, Edge::End)?) };
+            let start = if is_open(a) {
+                None
+            } else {
+                Some(parse_instant(a, Edge::Start)?)
+            };
+            let end = if is_open(b) {
+                None
+            } else {
+                Some(parse_instant(b, Edge::End)?)
+            };
             if let (Some(s0), Some(e0)) = (start, end)
                 && e0 < s0
             {
-                return Err(Error::InvalidToi(format!("range `{t}` ends before it starts")));
+                return Err(Error::InvalidToi(format!(
+                    "range `{t}` ends before it starts"
+                )));
             }
             return Ok(Toi::Range { start, end });
         }
@@ -153,7 +172,9 @@ impl Toi {
     /// nothing is selected; [`Error::InvalidToi`] when `axis` is not sorted.
     pub fn select(&self, axis: &[DateTime<Utc>], method: TimeMethod) -> Result<Vec<usize>> {
         if axis.windows(2).any(|w| w[1] < w[0]) {
-            return Err(Error::InvalidToi("the cube's time axis is not sorted ascending".into()));
+            return Err(Error::InvalidToi(
+                "the cube's time axis is not sorted ascending".into(),
+            ));
         }
         let mut out: Vec<usize> = match self {
             Toi::None => (0..axis.len()).collect(),
@@ -169,7 +190,12 @@ impl Toi {
         out.dedup();
         if out.is_empty() {
             let available = match (axis.first(), axis.last()) {
-                (Some(a), Some(b)) => format!("{} time steps from {} to {}", axis.len(), a.to_rfc3339(), b.to_rfc3339()),
+                (Some(a), Some(b)) => format!(
+                    "{} time steps from {} to {}",
+                    axis.len(),
+                    a.to_rfc3339(),
+                    b.to_rfc3339()
+                ),
                 _ => "no time steps".to_owned(),
             };
             let how = match (self, method) {
@@ -177,7 +203,10 @@ impl Toi {
                 (Toi::Instant(_) | Toi::List(_), TimeMethod::Backfill) => " (at or after)",
                 _ => "",
             };
-            return Err(Error::NoMatchingTime { requested: format!("{self}{how}"), available });
+            return Err(Error::NoMatchingTime {
+                requested: format!("{self}{how}"),
+                available,
+            });
         }
         Ok(out)
     }
@@ -197,7 +226,11 @@ fn pick(axis: &[DateTime<Utc>], t: DateTime<Utc>, method: TimeMethod) -> Option<
             match (before, (after < axis.len()).then_some(after)) {
                 (Some(b), Some(a)) => {
                     // Ties go to the earlier step.
-                    if t - axis[b] <= axis[a] - t { Some(b) } else { Some(a) }
+                    if t - axis[b] <= axis[a] - t {
+                        Some(b)
+                    } else {
+                        Some(a)
+                    }
                 }
                 (b, a) => b.or(a),
             }
@@ -214,13 +247,19 @@ impl fmt::Display for Toi {
             Toi::Instant(t) => f.write_str(&one(t)),
             Toi::List(ts) => f.write_str(&ts.iter().map(one).collect::<Vec<_>>().join(",")),
             Toi::Range { start, end } => {
-                write!(f, "{}/{}", start.as_ref().map_or("..".into(), one), end.as_ref().map_or("..".into(), one))
+                write!(
+                    f,
+                    "{}/{}",
+                    start.as_ref().map_or("..".into(), one),
+                    end.as_ref().map_or("..".into(), one)
+                )
             }
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -229,31 +268,80 @@ mod tests {
     }
 
     fn axis() -> Vec<DateTime<Utc>> {
-        vec![d("2019-01-01"), d("2020-01-01"), d("2021-01-01"), d("2022-01-01")]
+        vec![
+            d("2019-01-01"),
+            d("2020-01-01"),
+            d("2021-01-01"),
+            d("2022-01-01"),
+        ]
     }
 
     #[test]
     fn parses_forms() {
-        assert_eq!(Toi::parse("2020-06-01").unwrap(), Toi::Instant(d("2020-06-01T00:00:00Z")));
-        assert_eq!(Toi::parse("2020-06-01T12:00:00Z").unwrap(), Toi::Instant(d("2020-06-01T12:00:00+00:00")));
-        assert_eq!(Toi::parse("2020-06-01T14:00:00+02:00").unwrap(), Toi::Instant(d("2020-06-01T12:00:00Z")));
-        assert_eq!(Toi::parse("2020-06-01T12:00:00").unwrap(), Toi::Instant(d("2020-06-01T12:00:00Z")));
+        assert_eq!(
+            Toi::parse("2020-06-01").unwrap(),
+            Toi::Instant(d("2020-06-01T00:00:00Z"))
+        );
+        assert_eq!(
+            Toi::parse("2020-06-01T12:00:00Z").unwrap(),
+            Toi::Instant(d("2020-06-01T12:00:00+00:00"))
+        );
+        assert_eq!(
+            Toi::parse("2020-06-01T14:00:00+02:00").unwrap(),
+            Toi::Instant(d("2020-06-01T12:00:00Z"))
+        );
+        assert_eq!(
+            Toi::parse("2020-06-01T12:00:00").unwrap(),
+            Toi::Instant(d("2020-06-01T12:00:00Z"))
+        );
         assert_eq!(
             Toi::parse("2020-01-01/2021-12-31").unwrap(),
-            Toi::Range { start: Some(d("2020-01-01")), end: Some(d("2022-01-01") - Duration::nanoseconds(1)) }
+            Toi::Range {
+                start: Some(d("2020-01-01")),
+                end: Some(d("2022-01-01") - Duration::nanoseconds(1))
+            }
         );
-        assert_eq!(Toi::parse("2020-01-01/..").unwrap(), Toi::Range { start: Some(d("2020-01-01")), end: None });
-        assert_eq!(Toi::parse("../2020").unwrap(), Toi::Range { start: None, end: Some(d("2021-01-01") - Duration::nanoseconds(1)) });
-        assert_eq!(Toi::parse("2020-01-01,2021-01-01").unwrap(), Toi::List(vec![d("2020-01-01"), d("2021-01-01")]));
+        assert_eq!(
+            Toi::parse("2020-01-01/..").unwrap(),
+            Toi::Range {
+                start: Some(d("2020-01-01")),
+                end: None
+            }
+        );
+        assert_eq!(
+            Toi::parse("../2020").unwrap(),
+            Toi::Range {
+                start: None,
+                end: Some(d("2021-01-01") - Duration::nanoseconds(1))
+            }
+        );
+        assert_eq!(
+            Toi::parse("2020-01-01,2021-01-01").unwrap(),
+            Toi::List(vec![d("2020-01-01"), d("2021-01-01")])
+        );
         assert_eq!(Toi::parse("  ").unwrap(), Toi::None);
-        for bad in ["2020-13-01", "yesterday", "2021-01-01/2020-01-01", "a/b/c", ",", "2020-02-30"] {
-            assert!(matches!(Toi::parse(bad), Err(Error::InvalidToi(_))), "{bad}");
+        for bad in [
+            "2020-13-01",
+            "yesterday",
+            "2021-01-01/2020-01-01",
+            "a/b/c",
+            ",",
+            "2020-02-30",
+        ] {
+            assert!(
+                matches!(Toi::parse(bad), Err(Error::InvalidToi(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn display_roundtrips() {
-        for s in ["2020-06-01T12:00:00Z", "2020-01-01T00:00:00Z/..", "2020-01-01T00:00:00Z,2021-01-01T00:00:00Z"] {
+        for s in [
+            "2020-06-01T12:00:00Z",
+            "2020-01-01T00:00:00Z/..",
+            "2020-01-01T00:00:00Z,2021-01-01T00:00:00Z",
+        ] {
             let t = Toi::parse(s).unwrap();
             assert_eq!(Toi::parse(&t.to_string()).unwrap(), t);
         }
@@ -271,14 +359,26 @@ mod tests {
         assert_eq!(sel("2030-01-01", TimeMethod::Nearest).unwrap(), vec![3]);
         assert_eq!(sel("1990-01-01", TimeMethod::Nearest).unwrap(), vec![0]);
         assert_eq!(sel("2020/2021", TimeMethod::Nearest).unwrap(), vec![1, 2]);
-        assert_eq!(sel("2021-01-01,2019-06-01,2021-02-01", TimeMethod::Nearest).unwrap(), vec![0, 2]);
+        assert_eq!(
+            sel("2021-01-01,2019-06-01,2021-02-01", TimeMethod::Nearest).unwrap(),
+            vec![0, 2]
+        );
         assert_eq!(sel("", TimeMethod::Nearest).unwrap(), vec![0, 1, 2, 3]);
         let err = sel("1990-01-01", TimeMethod::Pad).unwrap_err();
         assert!(matches!(err, Error::NoMatchingTime { .. }));
         assert!(err.to_string().contains("2019-01-01"), "{err}");
-        assert!(matches!(sel("2030-01-01", TimeMethod::Backfill), Err(Error::NoMatchingTime { .. })));
-        assert!(matches!(sel("2023-01-01/..", TimeMethod::Nearest), Err(Error::NoMatchingTime { .. })));
-        assert!(matches!(Toi::parse("2020").unwrap().select(&[], TimeMethod::Nearest), Err(Error::NoMatchingTime { .. })));
+        assert!(matches!(
+            sel("2030-01-01", TimeMethod::Backfill),
+            Err(Error::NoMatchingTime { .. })
+        ));
+        assert!(matches!(
+            sel("2023-01-01/..", TimeMethod::Nearest),
+            Err(Error::NoMatchingTime { .. })
+        ));
+        assert!(matches!(
+            Toi::parse("2020").unwrap().select(&[], TimeMethod::Nearest),
+            Err(Error::NoMatchingTime { .. })
+        ));
     }
 
     #[test]

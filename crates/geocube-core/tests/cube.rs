@@ -21,7 +21,12 @@ fn spec() -> CubeSpec {
     let geobox = GeoBox::new(
         250,
         300,
-        Affine { x0: -1_600_000.0, res_x: RES, y0: 1_600_000.0, res_y: -RES },
+        Affine {
+            x0: -1_600_000.0,
+            res_x: RES,
+            y0: 1_600_000.0,
+            res_y: -RES,
+        },
         crs(),
     )
     .expect("geobox");
@@ -55,7 +60,12 @@ fn patch(id: &str, row: i64, col: i64, h: usize, w: usize, f: impl Fn(i64, i64) 
     let gb = GeoBox::new(
         w,
         h,
-        Affine { x0: a.x0 + col as f64 * RES, res_x: RES, y0: a.y0 - row as f64 * RES, res_y: -RES },
+        Affine {
+            x0: a.x0 + col as f64 * RES,
+            res_x: RES,
+            y0: a.y0 - row as f64 * RES,
+            res_y: -RES,
+        },
         crs(),
     )
     .expect("patch geobox");
@@ -68,12 +78,20 @@ fn patch(id: &str, row: i64, col: i64, h: usize, w: usize, f: impl Fn(i64, i64) 
 }
 
 fn dem(ds: &geocube_core::Dataset) -> ArrayD<f32> {
-    ds.variable("dem").and_then(|v| v.data.as_array::<f32>()).expect("dem f32").clone()
+    ds.variable("dem")
+        .and_then(|v| v.data.as_array::<f32>())
+        .expect("dem f32")
+        .clone()
 }
 
 fn full(cube: &Cube) -> Window {
     let (h, w) = cube.layout().geobox.shape();
-    Window { row: 0, col: 0, height: h, width: w }
+    Window {
+        row: 0,
+        col: 0,
+        height: h,
+        width: w,
+    }
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -91,11 +109,18 @@ fn create_open_and_layout() {
     assert_eq!(layout.title, "Test");
     assert_eq!(layout.geobox, spec().geobox);
     assert_eq!(layout.chunk_shape, (64, 64));
-    let names: Vec<_> = layout.variables.iter().map(|v| (v.name.as_str(), v.dtype)).collect();
+    let names: Vec<_> = layout
+        .variables
+        .iter()
+        .map(|v| (v.name.as_str(), v.dtype))
+        .collect();
     assert_eq!(names, [("datamask", DType::Bool), ("dem", DType::Float32)]);
     assert!(again.loaded_patches().expect("ids").is_empty());
     let ds = again.read_window(full(&again), None).expect("read");
-    assert!(dem(&ds).iter().all(|v| v.is_nan()), "unloaded cube reads as NaN");
+    assert!(
+        dem(&ds).iter().all(|v| v.is_nan()),
+        "unloaded cube reads as NaN"
+    );
     assert_eq!(ds.xs().len(), 250);
     assert!((ds.xs()[0] - (-1_600_000.0 + 16.0)).abs() < 1e-9);
     assert!((ds.ys()[0] - (1_600_000.0 - 16.0)).abs() < 1e-9);
@@ -108,14 +133,27 @@ fn create_respects_exists_ok_and_overwrite() {
     assert!(!Cube::exists(&storage).expect("exists"));
     let cube = new_cube(&dir);
     assert!(Cube::exists(&storage).expect("exists"));
-    cube.write_patch(&patch("a", 0, 0, 10, 10, terrain)).expect("write");
-    let err = Cube::create(storage.clone(), &spec()).execute().expect_err("exists");
+    cube.write_patch(&patch("a", 0, 0, 10, 10, terrain))
+        .expect("write");
+    let err = Cube::create(storage.clone(), &spec())
+        .execute()
+        .expect_err("exists");
     assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
-    let kept = Cube::create(storage.clone(), &spec()).exists_ok(true).execute().expect("exists_ok");
+    let kept = Cube::create(storage.clone(), &spec())
+        .exists_ok(true)
+        .execute()
+        .expect("exists_ok");
     assert_eq!(kept.loaded_patches().expect("ids"), ["a"]);
-    let fresh = Cube::create(storage, &spec()).overwrite(true).execute().expect("overwrite");
+    let fresh = Cube::create(storage, &spec())
+        .overwrite(true)
+        .execute()
+        .expect("overwrite");
     assert!(fresh.loaded_patches().expect("ids").is_empty());
-    assert!(dem(&fresh.read_window(full(&fresh), None).expect("read")).iter().all(|v| v.is_nan()));
+    assert!(
+        dem(&fresh.read_window(full(&fresh), None).expect("read"))
+            .iter()
+            .all(|v| v.is_nan())
+    );
 }
 
 #[test]
@@ -138,7 +176,10 @@ fn write_then_read_back_across_chunks_and_edges() {
     let d = dem(&cube.read_window(full(&cube), None).expect("read"));
     for r in 0..300_i64 {
         for c in 0..250_i64 {
-            let v = d[[usize::try_from(r).expect("r"), usize::try_from(c).expect("c")]];
+            let v = d[[
+                usize::try_from(r).expect("r"),
+                usize::try_from(c).expect("c"),
+            ]];
             if r < 140 && c < 110 {
                 assert_eq!(v.to_bits(), terrain(r, c).to_bits(), "pixel {r},{c}");
             } else {
@@ -147,29 +188,49 @@ fn write_then_read_back_across_chunks_and_edges() {
         }
     }
     // Writing the same id again is a no-op.
-    let out = cube.write_patch(&patch("p1", 0, 0, 5, 5, |_, _| 1.0)).expect("rewrite");
+    let out = cube
+        .write_patch(&patch("p1", 0, 0, 5, 5, |_, _| 1.0))
+        .expect("rewrite");
     assert!(out.written.is_empty() && out.already_loaded == ["p1"]);
-    assert_eq!(dem(&cube.read_window(full(&cube), None).expect("read"))[[0, 0]], terrain(0, 0));
+    assert_eq!(
+        dem(&cube.read_window(full(&cube), None).expect("read"))[[0, 0]],
+        terrain(0, 0)
+    );
 }
 
 #[test]
 fn nan_and_nodata_never_overwrite_data() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cube = new_cube(&dir);
-    cube.write_patch(&patch("a", 0, 0, 100, 100, terrain)).expect("a");
+    cube.write_patch(&patch("a", 0, 0, 100, 100, terrain))
+        .expect("a");
     // b overlaps a on rows 50..100; its left half is NaN, its right half nodata.
-    let b = patch("b", 50, 0, 100, 100, |_, c| if c < 50 { f32::NAN } else { -9999.0 });
+    let b = patch("b", 50, 0, 100, 100, |_, c| {
+        if c < 50 { f32::NAN } else { -9999.0 }
+    });
     cube.write_patch(&b).expect("b");
     let d = dem(&cube.read_window(full(&cube), None).expect("read"));
     assert_eq!(d[[75, 10]], terrain(75, 10), "NaN kept a's value");
     assert_eq!(d[[75, 80]], terrain(75, 80), "nodata kept a's value");
     assert!(d[[120, 10]].is_nan(), "NaN written where nothing was");
-    assert_eq!(d[[120, 80]], -9999.0, "source nodata kept bit-exact where nothing was");
+    assert_eq!(
+        d[[120, 80]],
+        -9999.0,
+        "source nodata kept bit-exact where nothing was"
+    );
     // Valid data does overwrite nodata.
-    cube.write_patch(&patch("c", 110, 70, 20, 20, |_, _| 5.5)).expect("c");
-    assert_eq!(dem(&cube.read_window(full(&cube), None).expect("read"))[[120, 80]], 5.5);
+    cube.write_patch(&patch("c", 110, 70, 20, 20, |_, _| 5.5))
+        .expect("c");
+    assert_eq!(
+        dem(&cube.read_window(full(&cube), None).expect("read"))[[120, 80]],
+        5.5
+    );
     let mask = cube.read_window(full(&cube), None).expect("read");
-    let mask = mask.variable("datamask").and_then(|v| v.data.as_array::<bool>()).expect("mask").clone();
+    let mask = mask
+        .variable("datamask")
+        .and_then(|v| v.data.as_array::<bool>())
+        .expect("mask")
+        .clone();
     assert!(mask[[75, 80]], "false mask of b did not erase a's true");
 }
 
@@ -197,30 +258,56 @@ fn a_batch_is_one_commit_and_coalesces_shared_chunks() {
 fn invalid_patches_leave_the_cube_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cube = new_cube(&dir);
-    cube.write_patch(&patch("ok", 0, 0, 10, 10, terrain)).expect("ok");
+    cube.write_patch(&patch("ok", 0, 0, 10, 10, terrain))
+        .expect("ok");
     let before = cube.read_window(full(&cube), None).expect("read");
     let good = patch("good", 20, 20, 10, 10, terrain);
 
     let mut wrong_dtype = patch("x1", 0, 0, 10, 10, terrain);
-    wrong_dtype.layers.get_mut("dem").expect("dem").data = TypedArray::Float64(ArrayD::zeros(vec![10, 10]));
+    wrong_dtype.layers.get_mut("dem").expect("dem").data =
+        TypedArray::Float64(ArrayD::zeros(vec![10, 10]));
     let mut unknown_var = patch("x2", 0, 0, 10, 10, terrain);
     let layer = unknown_var.layers["dem"].clone();
     unknown_var.layers.insert("nope".into(), layer);
     let mut off_lattice = patch("x3", 0, 0, 10, 10, terrain);
     let a = off_lattice.geobox.affine();
-    off_lattice.geobox = GeoBox::new(10, 10, Affine { x0: a.x0 + 5.0, ..a }, crs()).expect("gb");
+    off_lattice.geobox = GeoBox::new(
+        10,
+        10,
+        Affine {
+            x0: a.x0 + 5.0,
+            ..a
+        },
+        crs(),
+    )
+    .expect("gb");
     let outside = patch("x4", 1000, 1000, 10, 10, terrain);
     let mut wrong_shape = patch("x5", 0, 0, 10, 10, terrain);
-    wrong_shape.layers.get_mut("dem").expect("dem").data = TypedArray::Float32(ArrayD::zeros(vec![9, 10]));
+    wrong_shape.layers.get_mut("dem").expect("dem").data =
+        TypedArray::Float32(ArrayD::zeros(vec![9, 10]));
 
     for bad in [wrong_dtype, unknown_var, off_lattice, outside, wrong_shape] {
         let id = bad.id.clone();
         // A good patch in the same batch is not written either: all or nothing.
-        let err = cube.write_patches(&[good.clone(), bad]).expect_err("invalid");
+        let err = cube
+            .write_patches(&[good.clone(), bad])
+            .expect_err("invalid");
         assert!(matches!(err, Error::InvalidPatch { .. }), "{id}: {err}");
         assert_eq!(cube.loaded_patches().expect("ids"), ["ok"], "{id}");
-        assert_eq!(cube.read_window(full(&cube), None).expect("read").variables.len(), before.variables.len());
-        assert_eq!(dem(&cube.read_window(full(&cube), None).expect("read")).iter().filter(|v| !v.is_nan()).count(), 100);
+        assert_eq!(
+            cube.read_window(full(&cube), None)
+                .expect("read")
+                .variables
+                .len(),
+            before.variables.len()
+        );
+        assert_eq!(
+            dem(&cube.read_window(full(&cube), None).expect("read"))
+                .iter()
+                .filter(|v| !v.is_nan())
+                .count(),
+            100
+        );
     }
 }
 
@@ -236,13 +323,22 @@ fn concurrent_writers_on_one_local_repository_lose_nothing() {
             let storage = storage.clone();
             std::thread::spawn(move || {
                 let own;
-                let cube = if i % 2 == 0 { &*shared } else {
+                let cube = if i % 2 == 0 {
+                    &*shared
+                } else {
                     own = Cube::open(storage).expect("open");
                     &own
                 };
                 // Neighbouring patches share chunks (64 px chunks, 40 px patches).
-                cube.write_patch(&patch(&format!("p{i}"), (i / 4) * 40, (i % 4) * 40, 40, 40, terrain))
-                    .expect("write")
+                cube.write_patch(&patch(
+                    &format!("p{i}"),
+                    (i / 4) * 40,
+                    (i % 4) * 40,
+                    40,
+                    40,
+                    terrain,
+                ))
+                .expect("write")
             })
         })
         .collect();
@@ -263,33 +359,77 @@ fn concurrent_writers_on_one_local_repository_lose_nothing() {
 #[test]
 fn temporal_cube_writes_and_selects_steps() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let steps: Vec<_> = (2017..2020).map(|y| Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).single().expect("date")).collect();
+    let steps: Vec<_> = (2017..2020)
+        .map(|y| {
+            Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0)
+                .single()
+                .expect("date")
+        })
+        .collect();
     let mut s = spec();
     s.time = Some(steps.clone());
     s.channels = vec![ChannelSpec::new("dem", DType::Float32)];
-    let cube = Cube::create(CubeStorage::local(dir.path().join("t")), &s).execute().expect("create");
+    let cube = Cube::create(CubeStorage::local(dir.path().join("t")), &s)
+        .execute()
+        .expect("create");
     assert_eq!(cube.layout().time.as_deref(), Some(steps.as_slice()));
     let p = patch("y2018", 0, 0, 10, 10, terrain);
-    let p = Patch { layers: p.layers.into_iter().filter(|(k, _)| k == "dem").collect(), ..p }.with_time(steps[1]);
+    let p = Patch {
+        layers: p.layers.into_iter().filter(|(k, _)| k == "dem").collect(),
+        ..p
+    }
+    .with_time(steps[1]);
     cube.write_patch(&p).expect("write");
-    let ds = cube.read_window(Window { row: 0, col: 0, height: 10, width: 10 }, Some(&[1, 2])).expect("read");
+    let ds = cube
+        .read_window(
+            Window {
+                row: 0,
+                col: 0,
+                height: 10,
+                width: 10,
+            },
+            Some(&[1, 2]),
+        )
+        .expect("read");
     assert_eq!(ds.time.as_deref(), Some(&steps[1..]));
     let d = dem(&ds);
     assert_eq!(d.shape(), [2, 10, 10]);
     assert_eq!(d[[0, 3, 4]], terrain(3, 4));
     assert!(d[[1, 3, 4]].is_nan());
     let wrong_time = patch("bad", 0, 0, 10, 10, terrain);
-    let wrong_time = Patch { layers: wrong_time.layers.into_iter().filter(|(k, _)| k == "dem").collect(), ..wrong_time }
-        .with_time(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("date"));
-    assert!(matches!(cube.write_patch(&wrong_time), Err(Error::InvalidPatch { .. })));
+    let wrong_time = Patch {
+        layers: wrong_time
+            .layers
+            .into_iter()
+            .filter(|(k, _)| k == "dem")
+            .collect(),
+        ..wrong_time
+    }
+    .with_time(
+        Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+            .single()
+            .expect("date"),
+    );
+    assert!(matches!(
+        cube.write_patch(&wrong_time),
+        Err(Error::InvalidPatch { .. })
+    ));
 }
 
 #[test]
 fn in_memory_storage_works_too() {
     let storage = CubeStorage::in_memory().expect("memory");
-    let cube = Cube::create(storage.clone(), &spec()).execute().expect("create");
-    cube.write_patch(&patch("m", 0, 0, 10, 10, terrain)).expect("write");
+    let cube = Cube::create(storage.clone(), &spec())
+        .execute()
+        .expect("create");
+    cube.write_patch(&patch("m", 0, 0, 10, 10, terrain))
+        .expect("write");
     let again = Cube::open(storage).expect("open");
     assert_eq!(again.loaded_patches().expect("ids"), ["m"]);
-    let _ = BoundingBox { left: 0.0, bottom: 0.0, right: 1.0, top: 1.0 };
+    let _ = BoundingBox {
+        left: 0.0,
+        bottom: 0.0,
+        right: 1.0,
+        top: 1.0,
+    };
 }

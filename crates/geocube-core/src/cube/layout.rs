@@ -88,7 +88,7 @@ fn array_json(
     attributes: Map<String, Value>,
     dims: &[&str],
 ) -> Value {
-    json!({
+    let mut doc = json!({
         "shape": shape,
         "data_type": dtype,
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape}},
@@ -100,7 +100,14 @@ fn array_json(
         "zarr_format": 3,
         "node_type": "array",
         "storage_transformers": []
-    })
+    });
+    // zarr-python writes no `dimension_names` for a 0-d array (spatial_ref).
+    if dims.is_empty()
+        && let Some(o) = doc.as_object_mut()
+    {
+        o.remove("dimension_names");
+    }
+    doc
 }
 
 fn fill_json(dtype: DType) -> Value {
@@ -122,13 +129,27 @@ fn gdal_number(v: f64) -> String {
 /// The time coordinate as CF integers: whole days since the first step when
 /// every step is a whole number of days after it, seconds otherwise.
 pub(crate) fn encode_time(steps: &[DateTime<Utc>]) -> (Vec<i64>, String) {
-    let Some(first) = steps.first() else { return (vec![], String::new()) };
+    let Some(first) = steps.first() else {
+        return (vec![], String::new());
+    };
     let origin = first.date_naive();
     let origin_dt = origin.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-    let whole_days = steps.iter().all(|t| (*t - origin_dt).num_seconds() % 86_400 == 0);
-    let (unit, div) = if whole_days { ("days", 86_400) } else { ("seconds", 1) };
-    let values = steps.iter().map(|t| (*t - origin_dt).num_seconds() / div).collect();
-    (values, format!("{unit} since {} 00:00:00", origin.format("%Y-%m-%d")))
+    let whole_days = steps
+        .iter()
+        .all(|t| (*t - origin_dt).num_seconds() % 86_400 == 0);
+    let (unit, div) = if whole_days {
+        ("days", 86_400)
+    } else {
+        ("seconds", 1)
+    };
+    let values = steps
+        .iter()
+        .map(|t| (*t - origin_dt).num_seconds() / div)
+        .collect();
+    (
+        values,
+        format!("{unit} since {} 00:00:00", origin.format("%Y-%m-%d")),
+    )
 }
 
 /// Decode CF `"<unit> since <date>[ <time>]"` integers.
@@ -173,6 +194,8 @@ pub(crate) struct NewCube {
     pub(crate) xs: Vec<f64>,
     pub(crate) ys: Vec<f64>,
     pub(crate) time: Option<Vec<i64>>,
+    /// Value of the `spatial_ref` scalar: the EPSG code (0 without one), as odc-geo writes it.
+    pub(crate) spatial_ref: i32,
 }
 
 pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
@@ -182,6 +205,11 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
     let crs = gb.crs();
     let crs_name = crs.to_string();
     let (ux, uy) = crs.axis_units();
+    // odc-geo names units by axis direction; polar stereographic CRSs (3413,
+    // 3995, 3031, ...) have no east/west axis, so their x units are "".
+    let polar = crs.proj4().contains("+proj=stere")
+        && (crs.proj4().contains("+lat_0=90") || crs.proj4().contains("+lat_0=-90"));
+    let ux = if polar { "" } else { ux };
     let (res_x, res_y) = gb.resolution();
     let blosc5_f64 = codecs(ChunkCodec::BloscZstd { clevel: 5 }, 8);
     let mut nodes = vec![];
@@ -200,7 +228,15 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
         attrs.insert("_FillValue".into(), json!(NAN_FILL_B64));
         nodes.push((
             name.into(),
-            array_json(&[n], &[n], "float64", json!("NaN"), blosc5_f64.clone(), attrs, &[name]),
+            array_json(
+                &[n],
+                &[n],
+                "float64",
+                json!("NaN"),
+                blosc5_f64.clone(),
+                attrs,
+                &[name],
+            ),
         ));
     }
 
@@ -209,13 +245,21 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
     let gt = [a.x0, a.res_x, 0.0, a.y0, 0.0, a.res_y];
     sr.insert(
         "GeoTransform".into(),
-        json!(gt.iter().map(|v| gdal_number(*v)).collect::<Vec<_>>().join(" ")),
+        json!(
+            gt.iter()
+                .map(|v| gdal_number(*v))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     );
     let zstd0 = json!([
         {"name": "bytes", "configuration": {"endian": "little"}},
         {"name": "zstd", "configuration": {"level": 0, "checksum": false}}
     ]);
-    nodes.push(("spatial_ref".into(), array_json(&[], &[], "int32", json!(0), zstd0, sr, &[])));
+    nodes.push((
+        "spatial_ref".into(),
+        array_json(&[], &[], "int32", json!(0), zstd0, sr, &[]),
+    ));
 
     let mut time_values = None;
     if let Some(steps) = &spec.time {
@@ -261,7 +305,14 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
             ),
         ));
     }
-    Ok(NewCube { nodes, xs: gb.xs(), ys: gb.ys(), time: time_values })
+    let spatial_ref = crs.epsg().and_then(|c| i32::try_from(c).ok()).unwrap_or(0);
+    Ok(NewCube {
+        nodes,
+        xs: gb.xs(),
+        ys: gb.ys(),
+        time: time_values,
+        spatial_ref,
+    })
 }
 
 pub(crate) fn group_json(attributes: Map<String, Value>) -> Value {
@@ -282,7 +333,10 @@ pub(crate) fn parse_array_meta(doc: &Value) -> Option<ArrayMeta> {
         return None;
     }
     let usizes = |v: &Value| -> Option<Vec<usize>> {
-        v.as_array()?.iter().map(|x| x.as_u64().and_then(|x| usize::try_from(x).ok())).collect()
+        v.as_array()?
+            .iter()
+            .map(|x| x.as_u64().and_then(|x| usize::try_from(x).ok()))
+            .collect()
     };
     Some(ArrayMeta {
         shape: usizes(doc.get("shape")?)?,
@@ -291,9 +345,17 @@ pub(crate) fn parse_array_meta(doc: &Value) -> Option<ArrayMeta> {
         dims: doc
             .get("dimension_names")
             .and_then(Value::as_array)
-            .map(|d| d.iter().map(|s| s.as_str().unwrap_or_default().to_owned()).collect())
+            .map(|d| {
+                d.iter()
+                    .map(|s| s.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
             .unwrap_or_default(),
-        attributes: doc.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default(),
+        attributes: doc
+            .get("attributes")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
     })
 }
 
@@ -301,9 +363,15 @@ pub(crate) fn parse_array_meta(doc: &Value) -> Option<ArrayMeta> {
 /// or `AUTHORITY["EPSG","n"]` (WKT1).
 pub(crate) fn epsg_from_wkt(wkt: &str) -> Option<u32> {
     let candidates = ["ID[\"EPSG\",", "AUTHORITY[\"EPSG\",\""];
-    let (pos, pat) = candidates.iter().filter_map(|p| wkt.rfind(p).map(|i| (i, *p))).max()?;
-    let digits: String =
-        wkt[pos + pat.len()..].chars().skip_while(|c| *c == '"').take_while(char::is_ascii_digit).collect();
+    let (pos, pat) = candidates
+        .iter()
+        .filter_map(|p| wkt.rfind(p).map(|i| (i, *p)))
+        .max()?;
+    let digits: String = wkt[pos + pat.len()..]
+        .chars()
+        .skip_while(|c| *c == '"')
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -323,15 +391,25 @@ pub(crate) fn geobox_from_coords(
             [a, b, ..] => Ok(b - a),
             _ => Err(Error::NotACube {
                 location: String::new(),
-                reason: format!("cannot tell the {axis} resolution of a one-pixel axis without a `resolution` attribute"),
+                reason: format!(
+                    "cannot tell the {axis} resolution of a one-pixel axis without a `resolution` attribute"
+                ),
             }),
         }
     };
     let (Some(x_first), Some(y_first)) = (xs.first(), ys.first()) else {
-        return Err(Error::NotACube { location: String::new(), reason: "empty x or y coordinate".into() });
+        return Err(Error::NotACube {
+            location: String::new(),
+            reason: "empty x or y coordinate".into(),
+        });
     };
     let res_x = res(xs, x_attrs, "x")?;
     let res_y = res(ys, y_attrs, "y")?;
-    let affine = Affine { x0: x_first - res_x / 2.0, res_x, y0: y_first - res_y / 2.0, res_y };
+    let affine = Affine {
+        x0: x_first - res_x / 2.0,
+        res_x,
+        y0: y_first - res_y / 2.0,
+        res_y,
+    };
     GeoBox::new(xs.len(), ys.len(), affine, crs)
 }

@@ -23,12 +23,16 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 use zarrs::array::Array;
-use zarrs::storage::{ListableStorageTraits, ReadableStorageTraits, StoreKey, WritableStorageTraits};
+use zarrs::storage::{
+    ListableStorageTraits, ReadableStorageTraits, StoreKey, WritableStorageTraits,
+};
 
+use self::layout::{
+    ArrayMeta, decode_time, epsg_from_wkt, geobox_from_coords, group_json, parse_array_meta,
+};
 pub use self::layout::{CubeLayout, VariableLayout};
-use self::layout::{ArrayMeta, decode_time, epsg_from_wkt, geobox_from_coords, group_json, parse_array_meta};
-pub(crate) use self::store::block_on;
 use self::store::IcechunkSyncStore;
+pub(crate) use self::store::block_on;
 use crate::dataset::{CubeElement, Dataset, Variable};
 use crate::patch::Patch;
 use crate::spec::{CubeSpec, DType};
@@ -67,7 +71,10 @@ impl CubeStorage {
     /// [`Error::Icechunk`] if the storage cannot be set up.
     pub fn in_memory() -> Result<Self> {
         let storage = block_on(icechunk::new_in_memory_storage())?.map_err(ic)?;
-        Ok(Self::Icechunk { storage, description: "memory://".into() })
+        Ok(Self::Icechunk {
+            storage,
+            description: "memory://".into(),
+        })
     }
 
     fn icechunk_storage(&self) -> Result<Arc<dyn Storage + Send + Sync>> {
@@ -185,7 +192,9 @@ impl CreateCube<'_> {
         let repo = match (exists, self.overwrite, self.exists_ok) {
             (true, false, true) => return Cube::open_unlocked(self.storage),
             (true, false, false) => {
-                return Err(Error::AlreadyExists { location: self.storage.to_string() });
+                return Err(Error::AlreadyExists {
+                    location: self.storage.to_string(),
+                });
             }
             (true, true, _) if self.storage.local_path().is_some() => {
                 let path = self.storage.local_path().unwrap_or(Path::new("."));
@@ -206,28 +215,50 @@ impl CreateCube<'_> {
 }
 
 fn repo_exists(storage: &Arc<dyn Storage + Send + Sync>) -> Result<bool> {
-    let version = block_on(Repository::fetch_spec_version(Arc::clone(storage), None))?.map_err(ic)?;
+    let version =
+        block_on(Repository::fetch_spec_version(Arc::clone(storage), None))?.map_err(ic)?;
     Ok(version.is_some())
 }
 
-fn create_repo(storage: Arc<dyn Storage + Send + Sync>, version: SpecVersionBin) -> Result<Repository> {
+fn create_repo(
+    storage: Arc<dyn Storage + Send + Sync>,
+    version: SpecVersionBin,
+) -> Result<Repository> {
     // The lock file may already sit in the directory, so skip icechunk's
     // clean-root check; `repo_exists` has told us no repository is there.
-    block_on(Repository::create(storage).spec_version(version).check_clean_root(false).execute())?
-        .map_err(ic)
+    block_on(
+        Repository::create(storage)
+            .spec_version(version)
+            .check_clean_root(false)
+            .execute(),
+    )?
+    .map_err(ic)
 }
 
 /// Remove a local repository, keeping the lock file we hold.
 fn clear_local_repository(path: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(path).map_err(|source| Error::Io { path: path.into(), source })?;
+    let entries = std::fs::read_dir(path).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })?;
     for entry in entries {
-        let entry = entry.map_err(|source| Error::Io { path: path.into(), source })?;
+        let entry = entry.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
         if entry.file_name() == lock::LOCK_FILE {
             continue;
         }
         let p = entry.path();
-        let res = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
-        res.map_err(|source| Error::Io { path: p.clone(), source })?;
+        let res = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        res.map_err(|source| Error::Io {
+            path: p.clone(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -236,13 +267,21 @@ fn clear_branch(repo: &Repository) -> Result<()> {
     block_on(async {
         let mut session = repo.writable_session(BRANCH).await.map_err(ic)?;
         session.clear().await.map_err(ic)?;
-        session.commit("Clear datacube for overwrite").execute().await.map_err(ic)?;
+        session
+            .commit("Clear datacube for overwrite")
+            .execute()
+            .await
+            .map_err(ic)?;
         Ok(())
     })?
 }
 
-fn session_store(session: icechunk::session::Session) -> Result<(icechunk::Store, Arc<IcechunkSyncStore>)> {
-    let store = block_on(icechunk::Store::from_session(Arc::new(RwLock::new(session))))?;
+fn session_store(
+    session: icechunk::session::Session,
+) -> Result<(icechunk::Store, Arc<IcechunkSyncStore>)> {
+    let store = block_on(icechunk::Store::from_session(Arc::new(RwLock::new(
+        session,
+    ))))?;
     Ok((store.clone(), IcechunkSyncStore::new(store)))
 }
 
@@ -251,7 +290,11 @@ fn key(s: &str) -> Result<StoreKey> {
 }
 
 fn meta_key(node: &str) -> String {
-    if node.is_empty() { "zarr.json".into() } else { format!("{node}/zarr.json") }
+    if node.is_empty() {
+        "zarr.json".into()
+    } else {
+        format!("{node}/zarr.json")
+    }
 }
 
 fn write_new_cube(repo: &Repository, new: &layout::NewCube) -> Result<()> {
@@ -259,14 +302,23 @@ fn write_new_cube(repo: &Repository, new: &layout::NewCube) -> Result<()> {
     let (store, sync) = session_store(session)?;
     for (node, doc) in &new.nodes {
         let bytes = serde_json::to_vec_pretty(doc).map_err(zarr_err)?;
-        sync.set(&key(&meta_key(node))?, bytes.into()).map_err(zarr_err)?;
+        sync.set(&key(&meta_key(node))?, bytes.into())
+            .map_err(zarr_err)?;
     }
     let open = |name: &str| Array::open(Arc::clone(&sync), &format!("/{name}")).map_err(zarr_err);
-    open("x")?.store_chunk(&[0], new.xs.as_slice()).map_err(zarr_err)?;
-    open("y")?.store_chunk(&[0], new.ys.as_slice()).map_err(zarr_err)?;
-    open("spatial_ref")?.store_chunk(&[], [0_i32].as_slice()).map_err(zarr_err)?;
+    open("x")?
+        .store_chunk(&[0], new.xs.as_slice())
+        .map_err(zarr_err)?;
+    open("y")?
+        .store_chunk(&[0], new.ys.as_slice())
+        .map_err(zarr_err)?;
+    open("spatial_ref")?
+        .store_chunk(&[], [new.spatial_ref].as_slice())
+        .map_err(zarr_err)?;
     if let Some(t) = &new.time {
-        open("time")?.store_chunk(&[0], t.as_slice()).map_err(zarr_err)?;
+        open("time")?
+            .store_chunk(&[0], t.as_slice())
+            .map_err(zarr_err)?;
     }
     commit(&store, "Initialize empty datacube").map(|_| ())
 }
@@ -279,7 +331,10 @@ fn commit(store: &icechunk::Store, message: &str) -> Result<String> {
         match session.commit(message).execute().await {
             Ok(id) => Ok(id.to_string()),
             Err(e) if matches!(e.kind(), SessionErrorKind::Conflict { .. }) => {
-                Err(Error::Conflict { branch: BRANCH.into(), tries: 1 })
+                Err(Error::Conflict {
+                    branch: BRANCH.into(),
+                    tries: 1,
+                })
             }
             Err(e) => Err(ic(e)),
         }
@@ -296,7 +351,11 @@ fn read_json(store: &IcechunkSyncStore, k: &str) -> Result<Option<Value>> {
 fn loaded_patches_of(root: &Value) -> Vec<String> {
     root.pointer("/attributes/loaded_patches")
         .and_then(Value::as_array)
-        .map(|ids| ids.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -312,14 +371,23 @@ pub struct Cube {
 
 impl fmt::Debug for Cube {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cube").field("storage", &self.storage).field("title", &self.layout.title).finish()
+        f.debug_struct("Cube")
+            .field("storage", &self.storage)
+            .field("title", &self.layout.title)
+            .finish()
     }
 }
 
 impl Cube {
     /// Start creating a cube for `spec` at `storage`.
     pub fn create(storage: CubeStorage, spec: &CubeSpec) -> CreateCube<'_> {
-        CreateCube { storage, spec, overwrite: false, exists_ok: false, format: IcechunkFormat::V1 }
+        CreateCube {
+            storage,
+            spec,
+            overwrite: false,
+            exists_ok: false,
+            format: IcechunkFormat::V1,
+        }
     }
 
     /// Whether a cube exists at `storage` (a repository whose `main` branch
@@ -350,7 +418,9 @@ impl Cube {
     }
 
     fn open_unlocked(storage: CubeStorage) -> Result<Self> {
-        let not_created = || Error::NotCreated { location: storage.to_string() };
+        let not_created = || Error::NotCreated {
+            location: storage.to_string(),
+        };
         if let Some(p) = storage.local_path()
             && !p.join("refs").exists()
             && !p.join("repo").exists()
@@ -367,10 +437,17 @@ impl Cube {
 
     fn from_repo(storage: CubeStorage, repo: Repository) -> Result<Self> {
         let layout = read_layout(&repo).map_err(|e| match e {
-            Error::NotACube { reason, .. } => Error::NotACube { location: storage.to_string(), reason },
+            Error::NotACube { reason, .. } => Error::NotACube {
+                location: storage.to_string(),
+                reason,
+            },
             other => other,
         })?;
-        Ok(Self { storage, repo, layout })
+        Ok(Self {
+            storage,
+            repo,
+            layout,
+        })
     }
 
     /// The cube's layout (grid, time axis, variables, chunking).
@@ -388,12 +465,19 @@ impl Cube {
     /// The repository's format version.
     #[must_use]
     pub fn format(&self) -> IcechunkFormat {
-        if self.repo.spec_version() == SpecVersionBin::V1 { IcechunkFormat::V1 } else { IcechunkFormat::V2 }
+        if self.repo.spec_version() == SpecVersionBin::V1 {
+            IcechunkFormat::V1
+        } else {
+            IcechunkFormat::V2
+        }
     }
 
     fn readonly_store(&self) -> Result<Arc<IcechunkSyncStore>> {
-        let session = block_on(self.repo.readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())))?
-            .map_err(ic)?;
+        let session = block_on(
+            self.repo
+                .readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())),
+        )?
+        .map_err(ic)?;
         Ok(session_store(session)?.1)
     }
 
@@ -416,7 +500,12 @@ impl Cube {
     /// # Errors
     /// [`Error::InvalidAoi`] when the window misses the cube; storage errors.
     pub fn read_window(&self, window: Window, time: Option<&[usize]>) -> Result<Dataset> {
-        let full = Window { row: 0, col: 0, height: self.layout.geobox.height(), width: self.layout.geobox.width() };
+        let full = Window {
+            row: 0,
+            col: 0,
+            height: self.layout.geobox.height(),
+            width: self.layout.geobox.width(),
+        };
         let w = window
             .intersection(&full)
             .filter(|w| !w.is_empty())
@@ -425,7 +514,10 @@ impl Cube {
         let time_idx: Option<Vec<usize>> = match (&self.layout.time, time) {
             (Some(axis), Some(sel)) => {
                 if let Some(bad) = sel.iter().find(|i| **i >= axis.len()) {
-                    return Err(Error::InvalidToi(format!("time index {bad} out of range 0..{}", axis.len())));
+                    return Err(Error::InvalidToi(format!(
+                        "time index {bad} out of range 0..{}",
+                        axis.len()
+                    )));
                 }
                 Some(sel.to_vec())
             }
@@ -439,9 +531,20 @@ impl Cube {
             .variables
             .par_iter()
             .map(|v| {
-                let array = Array::open(Arc::clone(&store), &format!("/{}", v.name)).map_err(zarr_err)?;
-                let data = with_dtype!(v.dtype, |T| T::wrap(read_region::<T>(&array, w, time_idx.as_deref())?));
-                Ok((v.name.clone(), Variable { data, attributes: v.attributes.clone() }))
+                let array =
+                    Array::open(Arc::clone(&store), &format!("/{}", v.name)).map_err(zarr_err)?;
+                let data = with_dtype!(v.dtype, |T| T::wrap(read_region::<T>(
+                    &array,
+                    w,
+                    time_idx.as_deref()
+                )?));
+                Ok((
+                    v.name.clone(),
+                    Variable {
+                        data,
+                        attributes: v.attributes.clone(),
+                    },
+                ))
             })
             .collect::<Result<BTreeMap<_, _>>>()?;
         let time = self
@@ -450,7 +553,11 @@ impl Cube {
             .as_ref()
             .zip(time_idx.as_ref())
             .map(|(axis, idx)| idx.iter().map(|i| axis[*i]).collect());
-        Ok(Dataset { geobox, time, variables })
+        Ok(Dataset {
+            geobox,
+            time,
+            variables,
+        })
     }
 
     /// Read the cube cropped to the bounding box of `aoi` (every pixel the
@@ -474,7 +581,10 @@ impl Cube {
         let bounds = aoi.bounds_in(gb.crs())?;
         gb.crop_bbox(&bounds)
             .map(|(w, _)| w)
-            .ok_or_else(|| Error::AoiOutsideExtent { aoi: bounds.to_string(), extent: gb.bbox().to_string() })
+            .ok_or_else(|| Error::AoiOutsideExtent {
+                aoi: bounds.to_string(),
+                extent: gb.bbox().to_string(),
+            })
     }
 
     /// Time indices `toi` selects (nearest), `None` for a spatial cube.
@@ -484,7 +594,9 @@ impl Cube {
     pub fn select_time(&self, toi: &Toi) -> Result<Option<Vec<usize>>> {
         match (&self.layout.time, toi) {
             (None, Toi::None) => Ok(None),
-            (None, _) => Err(Error::InvalidToi("the cube has no time axis; give no time of interest".into())),
+            (None, _) => Err(Error::InvalidToi(
+                "the cube has no time axis; give no time of interest".into(),
+            )),
             (Some(axis), toi) => toi.select(axis, TimeMethod::Nearest).map(Some),
         }
     }
@@ -512,12 +624,17 @@ impl Cube {
     /// [`Error::InvalidPatch`] (before anything is written), [`Error::Conflict`],
     /// storage and codec errors.
     pub fn write_patches(&self, patches: &[Patch]) -> Result<WriteOutcome> {
-        let plans = patches.iter().map(|p| self.plan_patch(p)).collect::<Result<Vec<_>>>()?;
+        let plans = patches
+            .iter()
+            .map(|p| self.plan_patch(p))
+            .collect::<Result<Vec<_>>>()?;
         let _lock = self.storage.lock()?;
         let session = block_on(self.repo.writable_session(BRANCH))?.map_err(ic)?;
         let (store, sync) = session_store(session)?;
-        let mut root = read_json(&sync, "zarr.json")?
-            .ok_or_else(|| Error::NotACube { location: self.storage.to_string(), reason: "no root group".into() })?;
+        let mut root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
+            location: self.storage.to_string(),
+            reason: "no root group".into(),
+        })?;
         let mut loaded = loaded_patches_of(&root);
         let loaded_set: BTreeSet<&str> = loaded.iter().map(String::as_str).collect();
         let mut outcome = WriteOutcome::default();
@@ -542,7 +659,9 @@ impl Cube {
             for ty in w.row / cy..=(w.row + w.height - 1) / cy {
                 for tx in w.col / cx..=(w.col + w.width - 1) / cx {
                     for name in patches[*i].layers.keys() {
-                        jobs.entry((name.as_str(), plan.time_index, ty, tx)).or_default().push(*i);
+                        jobs.entry((name.as_str(), plan.time_index, ty, tx))
+                            .or_default()
+                            .push(*i);
                     }
                 }
             }
@@ -558,11 +677,19 @@ impl Cube {
             })
             .collect::<Result<BTreeMap<_, _>>>()?;
         let jobs: Vec<_> = jobs.into_iter().collect();
-        jobs.par_iter().try_for_each(|((name, t, ty, tx), members)| {
-            let (dtype, array) = &arrays[name];
-            let chunk = ChunkJob { ty: *ty, tx: *tx, t: *t, chunk_shape: (cy, cx) };
-            with_dtype!(*dtype, |T| merge_chunk::<T>(array, &chunk, name, members, patches, &plans))
-        })?;
+        jobs.par_iter()
+            .try_for_each(|((name, t, ty, tx), members)| {
+                let (dtype, array) = &arrays[name];
+                let chunk = ChunkJob {
+                    ty: *ty,
+                    tx: *tx,
+                    t: *t,
+                    chunk_shape: (cy, cx),
+                };
+                with_dtype!(*dtype, |T| merge_chunk::<T>(
+                    array, &chunk, name, members, patches, &plans
+                ))
+            })?;
 
         for (i, _) in &todo {
             loaded.push(patches[*i].id.clone());
@@ -576,7 +703,8 @@ impl Cube {
             root = group_json(attrs);
         }
         let bytes = serde_json::to_vec_pretty(&root).map_err(zarr_err)?;
-        sync.set(&key("zarr.json")?, bytes.into()).map_err(zarr_err)?;
+        sync.set(&key("zarr.json")?, bytes.into())
+            .map_err(zarr_err)?;
         let message = format!("Write patches {}", outcome.written.join(", "));
         outcome.snapshot = Some(commit(&store, &message)?);
         Ok(outcome)
@@ -584,7 +712,10 @@ impl Cube {
 
     /// Check a patch against the cube before anything is written.
     fn plan_patch(&self, patch: &Patch) -> Result<PatchPlan> {
-        let bad = |reason: String| Error::InvalidPatch { id: patch.id.clone(), reason };
+        let bad = |reason: String| Error::InvalidPatch {
+            id: patch.id.clone(),
+            reason,
+        };
         if patch.id.is_empty() {
             return Err(bad("empty patch id".into()));
         }
@@ -620,14 +751,20 @@ impl Cube {
         let time_index = match (&self.layout.time, patch.time) {
             (None, None) => None,
             (None, Some(_)) => return Err(bad("a spatial cube takes patches without time".into())),
-            (Some(_), None) => return Err(bad("a temporal cube needs the patch's time step".into())),
+            (Some(_), None) => {
+                return Err(bad("a temporal cube needs the patch's time step".into()));
+            }
             (Some(axis), Some(t)) => Some(
                 axis.iter()
                     .position(|s| *s == t)
                     .ok_or_else(|| bad(format!("time {t} is not a step of the cube")))?,
             ),
         };
-        Ok(PatchPlan { cube_window, patch_window, time_index })
+        Ok(PatchPlan {
+            cube_window,
+            patch_window,
+            time_index,
+        })
     }
 }
 
@@ -660,7 +797,12 @@ fn merge_chunk<T: CubeElement>(
     plans: &[PatchPlan],
 ) -> Result<()> {
     let (ch, cw) = job.chunk_shape;
-    let chunk_window = Window { row: job.ty * ch, col: job.tx * cw, height: ch, width: cw };
+    let chunk_window = Window {
+        row: job.ty * ch,
+        col: job.tx * cw,
+        height: ch,
+        width: cw,
+    };
     let mut idx = vec![job.ty, job.tx];
     let mut full_shape = vec![ch, cw];
     if let Some(t) = job.t {
@@ -679,13 +821,22 @@ fn merge_chunk<T: CubeElement>(
             .map_err(|e| Error::Zarr(format!("chunk of `{name}` has an unexpected shape: {e}")))?;
         for &i in members {
             let (patch, plan) = (&patches[i], &plans[i]);
-            let Some(layer) = patch.layers.get(name) else { continue };
-            let Some(data) = layer.data.as_array::<T>() else { continue };
-            let data = data.view().into_dimensionality::<Ix2>().map_err(|e| Error::InvalidPatch {
-                id: patch.id.clone(),
-                reason: format!("variable `{name}` is not 2-D: {e}"),
-            })?;
-            let Some(inter) = plan.cube_window.intersection(&chunk_window) else { continue };
+            let Some(layer) = patch.layers.get(name) else {
+                continue;
+            };
+            let Some(data) = layer.data.as_array::<T>() else {
+                continue;
+            };
+            let data =
+                data.view()
+                    .into_dimensionality::<Ix2>()
+                    .map_err(|e| Error::InvalidPatch {
+                        id: patch.id.clone(),
+                        reason: format!("variable `{name}` is not 2-D: {e}"),
+                    })?;
+            let Some(inter) = plan.cube_window.intersection(&chunk_window) else {
+                continue;
+            };
             let nodata = layer.nodata;
             for r in 0..inter.height {
                 let cube_r = inter.row + r;
@@ -716,25 +867,36 @@ fn read_region<T: CubeElement>(
 ) -> Result<ArrayD<T>> {
     use zarrs::array::ArraySubset;
     let ranges = |t: Option<usize>| {
-        let mut r = vec![w.row as u64..(w.row + w.height) as u64, w.col as u64..(w.col + w.width) as u64];
+        let mut r = vec![
+            w.row as u64..(w.row + w.height) as u64,
+            w.col as u64..(w.col + w.width) as u64,
+        ];
         if let Some(t) = t {
             r.insert(0, t as u64..t as u64 + 1);
         }
         ArraySubset::new_with_ranges(&r)
     };
     match time {
-        None => array.retrieve_array_subset::<ArrayD<T>>(&ranges(None)).map_err(zarr_err),
+        None => array
+            .retrieve_array_subset::<ArrayD<T>>(&ranges(None))
+            .map_err(zarr_err),
         Some(steps) => {
             // Contiguous selections are one read; others are read step by step.
             let contiguous = steps.windows(2).all(|p| p[1] == p[0] + 1);
             if contiguous && let (Some(first), Some(last)) = (steps.first(), steps.last()) {
                 let mut r = ranges(None).to_ranges();
                 r.insert(0, *first as u64..*last as u64 + 1);
-                return array.retrieve_array_subset::<ArrayD<T>>(&ArraySubset::new_with_ranges(&r)).map_err(zarr_err);
+                return array
+                    .retrieve_array_subset::<ArrayD<T>>(&ArraySubset::new_with_ranges(&r))
+                    .map_err(zarr_err);
             }
             let parts = steps
                 .iter()
-                .map(|t| array.retrieve_array_subset::<ArrayD<T>>(&ranges(Some(*t))).map_err(zarr_err))
+                .map(|t| {
+                    array
+                        .retrieve_array_subset::<ArrayD<T>>(&ranges(Some(*t)))
+                        .map_err(zarr_err)
+                })
                 .collect::<Result<Vec<_>>>()?;
             let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
             ndarray::concatenate(ndarray::Axis(0), &views).map_err(zarr_err)
@@ -743,43 +905,72 @@ fn read_region<T: CubeElement>(
 }
 
 fn read_layout(repo: &Repository) -> Result<CubeLayout> {
-    let not_a_cube = |reason: String| Error::NotACube { location: String::new(), reason };
-    let session = block_on(repo.readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())))?.map_err(ic)?;
+    let not_a_cube = |reason: String| Error::NotACube {
+        location: String::new(),
+        reason,
+    };
+    let session =
+        block_on(repo.readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())))?.map_err(ic)?;
     let (_, store) = session_store(session)?;
     let root = read_json(&store, "zarr.json")?.ok_or_else(|| not_a_cube("no root group".into()))?;
     if root.pointer("/attributes/loaded_patches").is_none() {
-        return Err(not_a_cube("the root group has no `loaded_patches` attribute".into()));
+        return Err(not_a_cube(
+            "the root group has no `loaded_patches` attribute".into(),
+        ));
     }
-    let title = root.pointer("/attributes/title").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let title = root
+        .pointer("/attributes/title")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let listing = store
         .list_dir(&zarrs::storage::StorePrefix::root())
         .map_err(zarr_err)?;
     let mut metas: BTreeMap<String, ArrayMeta> = BTreeMap::new();
     for prefix in listing.prefixes() {
         let name = prefix.as_str().trim_end_matches('/').to_owned();
-        if let Some(meta) = read_json(&store, &meta_key(&name))?.as_ref().and_then(parse_array_meta) {
+        if let Some(meta) = read_json(&store, &meta_key(&name))?
+            .as_ref()
+            .and_then(parse_array_meta)
+        {
             metas.insert(name, meta);
         }
     }
-    let coord = |name: &str| metas.get(name).ok_or_else(|| not_a_cube(format!("no `{name}` coordinate")));
+    let coord = |name: &str| {
+        metas
+            .get(name)
+            .ok_or_else(|| not_a_cube(format!("no `{name}` coordinate")))
+    };
     let (xm, ym) = (coord("x")?, coord("y")?);
     let read_f64 = |name: &str| -> Result<Vec<f64>> {
         let a = Array::open(Arc::clone(&store), &format!("/{name}")).map_err(zarr_err)?;
         let subset = a.subset_all();
-        a.retrieve_array_subset::<Vec<f64>>(&subset).map_err(zarr_err)
+        a.retrieve_array_subset::<Vec<f64>>(&subset)
+            .map_err(zarr_err)
     };
     let xs = read_f64("x")?;
     let ys = read_f64("y")?;
-    let crs_str = xm.attributes.get("crs").and_then(Value::as_str).map(str::to_owned);
+    let crs_str = xm
+        .attributes
+        .get("crs")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let crs = match crs_str {
         Some(s) => s.parse::<Crs>()?,
         None => {
             let wkt = metas
                 .get("spatial_ref")
-                .and_then(|m| m.attributes.get("crs_wkt").or_else(|| m.attributes.get("spatial_ref")))
+                .and_then(|m| {
+                    m.attributes
+                        .get("crs_wkt")
+                        .or_else(|| m.attributes.get("spatial_ref"))
+                })
                 .and_then(Value::as_str)
-                .ok_or_else(|| not_a_cube("no CRS: neither x.attrs.crs nor spatial_ref.crs_wkt".into()))?;
-            let code = epsg_from_wkt(wkt).ok_or_else(|| not_a_cube("the CRS WKT carries no EPSG code".into()))?;
+                .ok_or_else(|| {
+                    not_a_cube("no CRS: neither x.attrs.crs nor spatial_ref.crs_wkt".into())
+                })?;
+            let code = epsg_from_wkt(wkt)
+                .ok_or_else(|| not_a_cube("the CRS WKT carries no EPSG code".into()))?;
             Crs::from_epsg(code)?
         }
     };
@@ -787,8 +978,14 @@ fn read_layout(repo: &Repository) -> Result<CubeLayout> {
     let time = match metas.get("time") {
         Some(tm) => {
             let a = Array::open(Arc::clone(&store), "/time").map_err(zarr_err)?;
-            let values: Vec<i64> = a.retrieve_array_subset::<Vec<i64>>(&a.subset_all()).map_err(zarr_err)?;
-            let units = tm.attributes.get("units").and_then(Value::as_str).unwrap_or_default();
+            let values: Vec<i64> = a
+                .retrieve_array_subset::<Vec<i64>>(&a.subset_all())
+                .map_err(zarr_err)?;
+            let units = tm
+                .attributes
+                .get("units")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             Some(decode_time(&values, units)?)
         }
         None => None,
@@ -802,7 +999,9 @@ fn read_layout(repo: &Repository) -> Result<CubeLayout> {
         }
         let spatial = match (m.dims.as_slice(), time.as_ref()) {
             ([y, x], None) if y == "y" && x == "x" => m.shape == [ny, nx],
-            ([t, y, x], Some(axis)) if t == "time" && y == "y" && x == "x" => m.shape == [axis.len(), ny, nx],
+            ([t, y, x], Some(axis)) if t == "time" && y == "y" && x == "x" => {
+                m.shape == [axis.len(), ny, nx]
+            }
             _ => false,
         };
         if !spatial {
@@ -812,11 +1011,24 @@ fn read_layout(repo: &Repository) -> Result<CubeLayout> {
         let cs = &m.chunk_shape;
         let this = (cs[cs.len() - 2], cs[cs.len() - 1]);
         if chunk_shape.is_some_and(|c| c != this) {
-            return Err(not_a_cube(format!("variable `{name}` is chunked differently from the others")));
+            return Err(not_a_cube(format!(
+                "variable `{name}` is chunked differently from the others"
+            )));
         }
         chunk_shape = Some(this);
-        variables.push(VariableLayout { name: name.clone(), dtype, attributes: m.attributes.clone() });
+        variables.push(VariableLayout {
+            name: name.clone(),
+            dtype,
+            attributes: m.attributes.clone(),
+        });
     }
-    let chunk_shape = chunk_shape.ok_or_else(|| not_a_cube("no data variables on (y, x)".into()))?;
-    Ok(CubeLayout { title, geobox, time, chunk_shape, variables })
+    let chunk_shape =
+        chunk_shape.ok_or_else(|| not_a_cube("no data variables on (y, x)".into()))?;
+    Ok(CubeLayout {
+        title,
+        geobox,
+        time,
+        chunk_shape,
+        variables,
+    })
 }

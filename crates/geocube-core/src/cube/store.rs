@@ -107,7 +107,10 @@ impl ReadableStorageTraits for IcechunkSyncStore {
     }
 
     fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
-        match self.run(self.store.get(key.as_str(), &icechunk::format::ByteRange::ALL))? {
+        match self.run(
+            self.store
+                .get(key.as_str(), &icechunk::format::ByteRange::ALL),
+        )? {
             Ok(bytes) => Ok(Some(bytes)),
             Err(err) if is_not_found(&err) => Ok(None),
             Err(err) => Err(storage_err(err)),
@@ -129,7 +132,8 @@ impl ReadableStorageTraits for IcechunkSyncStore {
 
 impl WritableStorageTraits for IcechunkSyncStore {
     fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
-        self.run(self.store.set(key.as_str(), value))?.map_err(storage_err)
+        self.run(self.store.set(key.as_str(), value))?
+            .map_err(storage_err)
     }
 
     fn set_partial_many(
@@ -137,7 +141,9 @@ impl WritableStorageTraits for IcechunkSyncStore {
         _key: &StoreKey,
         _offset_values: OffsetBytesIterator<'_>,
     ) -> Result<(), StorageError> {
-        Err(StorageError::Unsupported("icechunk does not support partial writes".into()))
+        Err(StorageError::Unsupported(
+            "icechunk does not support partial writes".into(),
+        ))
     }
 
     fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
@@ -175,7 +181,9 @@ impl ListableStorageTraits for IcechunkSyncStore {
                 .try_collect()
                 .await
                 .map_err(storage_err)?;
-            keys.into_iter().map(|k| StoreKey::new(k).map_err(StorageError::from)).collect()
+            keys.into_iter()
+                .map(|k| StoreKey::new(k).map_err(StorageError::from))
+                .collect()
         })?
     }
 
