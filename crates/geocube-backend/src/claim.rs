@@ -48,12 +48,22 @@ fn file_name(id: &str) -> String {
 /// `None` for non-local storage. Once it holds the claim, the caller
 /// re-checks `loaded_patches`: the patch may have been committed meanwhile.
 pub(crate) fn claim(storage: &CubeStorage, id: &str) -> Result<Option<PatchClaim>> {
-    let CubeStorage::Local(repo) = storage else { return Ok(None) };
+    let CubeStorage::Local(repo) = storage else {
+        return Ok(None);
+    };
     let dir = repo.join(CLAIMS_DIR);
     let path: PathBuf = dir.join(file_name(id));
-    let io = |source| geocube_core::Error::Io { path: path.clone(), source };
+    let io = |source| geocube_core::Error::Io {
+        path: path.clone(),
+        source,
+    };
     std::fs::create_dir_all(&dir).map_err(io)?;
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
     file.lock().map_err(io)?;
     Ok(Some(PatchClaim { file }))
 }

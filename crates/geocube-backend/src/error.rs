@@ -31,7 +31,11 @@ impl fmt::Display for PatchFailure {
             Stage::Download => "download",
             Stage::Write => "write",
         };
-        write!(f, "`{}`: {stage} failed after {} tries: {}", self.id, self.tries, self.message)
+        write!(
+            f,
+            "`{}`: {stage} failed after {} tries: {}",
+            self.id, self.tries, self.message
+        )
     }
 }
 
@@ -59,7 +63,11 @@ pub enum Error {
 }
 
 fn list(failed: &[PatchFailure]) -> String {
-    failed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    failed
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `Result` with this crate's [`Error`].

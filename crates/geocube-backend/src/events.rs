@@ -44,19 +44,33 @@ pub struct EventLog {
 
 impl Default for EventLog {
     fn default() -> Self {
-        Self { t0: Instant::now(), events: Mutex::new(Vec::new()) }
+        Self {
+            t0: Instant::now(),
+            events: Mutex::new(Vec::new()),
+        }
     }
 }
 
 impl EventLog {
     /// Run `f`, recording it as one event per id in `ids`.
-    pub(crate) fn record<T, E>(&self, ids: &[&str], action: Action, attempt: u32, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    pub(crate) fn record<T, E>(
+        &self,
+        ids: &[&str],
+        action: Action,
+        attempt: u32,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
         let start = self.t0.elapsed().as_secs_f64();
         let out = f();
         let end = self.t0.elapsed().as_secs_f64();
         let thread = std::thread::current();
-        let thread = thread.name().map_or_else(|| format!("{:?}", thread.id()), str::to_owned);
-        let mut events = self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let thread = thread
+            .name()
+            .map_or_else(|| format!("{:?}", thread.id()), str::to_owned);
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for id in ids {
             events.push(Event {
                 patch_id: (*id).to_owned(),
@@ -74,7 +88,10 @@ impl EventLog {
     /// A copy of every event so far, in recording order.
     #[must_use]
     pub fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// How many download attempts were made for `id`.

@@ -77,12 +77,20 @@ pub struct DownloadError {
 impl DownloadError {
     /// A transient failure worth retrying.
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self { retryable: true, message: message.into(), source: None }
+        Self {
+            retryable: true,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// A permanent failure (404, malformed data, wrong grid).
     pub fn fatal(message: impl Into<String>) -> Self {
-        Self { retryable: false, message: message.into(), source: None }
+        Self {
+            retryable: false,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attach the underlying error.
@@ -94,7 +102,8 @@ impl DownloadError {
 }
 
 /// The download function a source supplies.
-pub type DownloadFn = Arc<dyn Fn(&PatchIndex) -> std::result::Result<Patch, DownloadError> + Send + Sync>;
+pub type DownloadFn =
+    Arc<dyn Fn(&PatchIndex) -> std::result::Result<Patch, DownloadError> + Send + Sync>;
 
 /// What one submit did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -224,5 +233,8 @@ pub trait DownloadBackend: Send + Sync {
 /// Distinct ids of `patches`, first occurrence kept.
 pub(crate) fn unique(patches: &[PatchIndex]) -> Vec<&PatchIndex> {
     let mut seen = std::collections::HashSet::new();
-    patches.iter().filter(|p| seen.insert(p.id.as_str())).collect()
+    patches
+        .iter()
+        .filter(|p| seen.insert(p.id.as_str()))
+        .collect()
 }

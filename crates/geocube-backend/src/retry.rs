@@ -17,13 +17,21 @@ impl RetryPolicy {
     /// Downloads: 5 tries, 0.5 s doubling to 8 s (the reference also tries 5 times).
     #[must_use]
     pub fn downloads() -> Self {
-        Self { max_tries: 5, base_delay: Duration::from_millis(500), max_delay: Duration::from_secs(8) }
+        Self {
+            max_tries: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
     }
 
     /// Commit conflicts: 100 tries, 5 ms doubling to 1 s.
     #[must_use]
     pub fn conflicts() -> Self {
-        Self { max_tries: 100, base_delay: Duration::from_millis(5), max_delay: Duration::from_secs(1) }
+        Self {
+            max_tries: 100,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_secs(1),
+        }
     }
 
     /// The wait after failed attempt `attempt` (1-based): full jitter over
@@ -31,7 +39,9 @@ impl RetryPolicy {
     /// contending writers spread out instead of retrying in lock step.
     #[must_use]
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1_u32 << attempt.saturating_sub(1).min(20));
+        let exp = self
+            .base_delay
+            .saturating_mul(1_u32 << attempt.saturating_sub(1).min(20));
         let d = exp.min(self.max_delay);
         let half = d / 2;
         half + half.mul_f64(jitter())
@@ -64,11 +74,19 @@ mod tests {
 
     #[test]
     fn delays_grow_and_stay_bounded() {
-        let p = RetryPolicy { max_tries: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_tries: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         for attempt in 1..10 {
             let d = p.delay(attempt);
-            let cap = (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(1));
-            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} vs cap {cap:?}");
+            let cap =
+                (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            assert!(
+                d >= cap / 2 && d <= cap,
+                "attempt {attempt}: {d:?} vs cap {cap:?}"
+            );
         }
     }
 }

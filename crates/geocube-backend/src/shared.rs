@@ -19,13 +19,28 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(storage: CubeStorage, download: DownloadFn, download_policy: RetryPolicy, conflict_policy: RetryPolicy) -> Self {
-        Self { storage, cube: Mutex::new(None), download, events: EventLog::default(), download_policy, conflict_policy }
+    pub(crate) fn new(
+        storage: CubeStorage,
+        download: DownloadFn,
+        download_policy: RetryPolicy,
+        conflict_policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            storage,
+            cube: Mutex::new(None),
+            download,
+            events: EventLog::default(),
+            download_policy,
+            conflict_policy,
+        }
     }
 
     /// The cube, opened on first use (it may be created after the backend).
     pub(crate) fn cube(&self) -> Result<Arc<Cube>> {
-        let mut slot = self.cube.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = self
+            .cube
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(c) = slot.as_ref() {
             return Ok(Arc::clone(c));
         }
@@ -44,16 +59,21 @@ impl Shared {
         let policy = self.download_policy;
         let mut attempt = 1;
         loop {
-            let res = self.events.record(&[&idx.id], Action::Download, attempt, || {
-                std::panic::catch_unwind(AssertUnwindSafe(|| (self.download)(idx))).unwrap_or_else(|panic| {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    Err(crate::DownloadError::fatal(format!("the download function panicked: {what}")))
-                })
-            });
+            let res = self
+                .events
+                .record(&[&idx.id], Action::Download, attempt, || {
+                    std::panic::catch_unwind(AssertUnwindSafe(|| (self.download)(idx)))
+                        .unwrap_or_else(|panic| {
+                            let what = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| (*s).to_owned())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "unknown panic".into());
+                            Err(crate::DownloadError::fatal(format!(
+                                "the download function panicked: {what}"
+                            )))
+                        })
+                });
             match res {
                 Ok(patch) if patch.id == idx.id => return Ok(patch),
                 Ok(patch) => {
@@ -61,7 +81,10 @@ impl Shared {
                         id: idx.id.clone(),
                         stage: Stage::Download,
                         tries: attempt,
-                        message: format!("the source returned patch `{}` for `{}`", patch.id, idx.id),
+                        message: format!(
+                            "the source returned patch `{}` for `{}`",
+                            patch.id, idx.id
+                        ),
                     });
                 }
                 Err(e) if e.retryable && attempt < policy.max_tries => {
@@ -70,14 +93,22 @@ impl Shared {
                     attempt += 1;
                 }
                 Err(e) => {
-                    return Err(PatchFailure { id: idx.id.clone(), stage: Stage::Download, tries: attempt, message: e.to_string() });
+                    return Err(PatchFailure {
+                        id: idx.id.clone(),
+                        stage: Stage::Download,
+                        tries: attempt,
+                        message: e.to_string(),
+                    });
                 }
             }
         }
     }
 
     /// Write a batch in one commit, retrying lost commit races on the new tip.
-    pub(crate) fn write(&self, patches: &[Patch]) -> Result<WriteOutcome, (u32, geocube_core::Error)> {
+    pub(crate) fn write(
+        &self,
+        patches: &[Patch],
+    ) -> Result<WriteOutcome, (u32, geocube_core::Error)> {
         let cube = self.cube().map_err(|e| match e {
             crate::Error::Core(c) => (1, c),
             other => (1, geocube_core::Error::Icechunk(other.to_string())),
@@ -86,7 +117,10 @@ impl Shared {
         let policy = self.conflict_policy;
         let mut attempt = 1;
         loop {
-            match self.events.record(&ids, Action::Write, attempt, || cube.write_patches(patches)) {
+            match self
+                .events
+                .record(&ids, Action::Write, attempt, || cube.write_patches(patches))
+            {
                 Ok(out) => return Ok(out),
                 Err(geocube_core::Error::Conflict { .. }) if attempt < policy.max_tries => {
                     tracing::debug!(attempt, "commit conflict, retrying on the new branch tip");
@@ -94,7 +128,13 @@ impl Shared {
                     attempt += 1;
                 }
                 Err(geocube_core::Error::Conflict { branch, .. }) => {
-                    return Err((attempt, geocube_core::Error::Conflict { branch, tries: attempt }));
+                    return Err((
+                        attempt,
+                        geocube_core::Error::Conflict {
+                            branch,
+                            tries: attempt,
+                        },
+                    ));
                 }
                 Err(e) => return Err((attempt, e)),
             }

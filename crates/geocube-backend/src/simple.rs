@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use geocube_core::{Cube, CubeStorage, PatchIndex};
 
 use crate::shared::Shared;
-use crate::{BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage, SubmitReport};
+use crate::{
+    BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage,
+    SubmitReport,
+};
 
 /// Downloads, writes and commits one patch at a time on the caller's thread.
 pub struct SimpleBackend {
@@ -18,7 +21,15 @@ pub struct SimpleBackend {
 impl SimpleBackend {
     /// A backend for the cube at `storage` (which may be created later).
     pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Self {
-        Self { shared: Shared::new(storage, download, config.download_retry, config.conflict_retry), closed: AtomicBool::new(false) }
+        Self {
+            shared: Shared::new(
+                storage,
+                download,
+                config.download_retry,
+                config.conflict_retry,
+            ),
+            closed: AtomicBool::new(false),
+        }
     }
 }
 
@@ -42,7 +53,10 @@ impl DownloadBackend for SimpleBackend {
         let cube = self.shared.cube()?;
         let loaded: HashSet<String> = cube.loaded_patches()?.into_iter().collect();
         let todo = crate::unique(patches);
-        let mut report = SubmitReport { requested: todo.len(), ..SubmitReport::default() };
+        let mut report = SubmitReport {
+            requested: todo.len(),
+            ..SubmitReport::default()
+        };
         let mut failed = vec![];
         for idx in todo {
             if loaded.contains(&idx.id) {
@@ -64,11 +78,23 @@ impl DownloadBackend for SimpleBackend {
             match self.shared.write(std::slice::from_ref(&patch)) {
                 Ok(out) if out.written.is_empty() => report.awaited += 1,
                 Ok(_) => report.downloaded.push(idx.id.clone()),
-                Err((tries, e)) => failed.push(PatchFailure { id: idx.id.clone(), stage: Stage::Write, tries, message: e.to_string() }),
+                Err((tries, e)) => failed.push(PatchFailure {
+                    id: idx.id.clone(),
+                    stage: Stage::Write,
+                    tries,
+                    message: e.to_string(),
+                }),
             }
             drop(claim);
         }
-        if failed.is_empty() { Ok(report) } else { Err(Error::Submit { requested: report.requested, failed }) }
+        if failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(Error::Submit {
+                requested: report.requested,
+                failed,
+            })
+        }
     }
 
     fn close(&self) -> Result<()> {

@@ -10,7 +10,10 @@ use geocube_core::{Cube, CubeStorage, Patch, PatchIndex};
 
 use crate::claim::PatchClaim;
 use crate::shared::Shared;
-use crate::{BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage, SubmitReport};
+use crate::{
+    BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage,
+    SubmitReport,
+};
 
 /// How a patch's journey ended, shared by every submit waiting for it.
 #[derive(Default)]
@@ -52,13 +55,26 @@ impl Inner {
     /// Publish the outcome of `id` and forget it: later submits re-check the cube.
     fn finish(&self, id: &str, completion: &Completion, result: Result<bool, PatchFailure>) {
         let mut inflight = self.inflight();
-        *completion.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+        *completion
+            .result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(result);
         completion.done.notify_all();
         inflight.remove(id);
     }
 
-    fn download_job(&self, idx: &PatchIndex, completion: &Arc<Completion>, sender: &Sender<WriteJob>) {
-        let fail = |message: String| PatchFailure { id: idx.id.clone(), stage: Stage::Download, tries: 0, message };
+    fn download_job(
+        &self,
+        idx: &PatchIndex,
+        completion: &Arc<Completion>,
+        sender: &Sender<WriteJob>,
+    ) {
+        let fail = |message: String| PatchFailure {
+            id: idx.id.clone(),
+            stage: Stage::Download,
+            tries: 0,
+            message,
+        };
         let claim = match crate::claim::claim(&self.shared.storage, &idx.id) {
             Ok(c) => c,
             Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
@@ -66,16 +82,25 @@ impl Inner {
         if claim.is_some() {
             // Another process may have committed it since the submit looked.
             match self.shared.cube().and_then(|c| Ok(c.loaded_patches()?)) {
-                Ok(ids) if ids.contains(&idx.id) => return self.finish(&idx.id, completion, Ok(false)),
+                Ok(ids) if ids.contains(&idx.id) => {
+                    return self.finish(&idx.id, completion, Ok(false));
+                }
                 Ok(_) => {}
                 Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
             }
         }
         match self.shared.download(idx) {
             Ok(patch) => {
-                let job = WriteJob { patch, completion: Arc::clone(completion), _claim: claim };
+                let job = WriteJob {
+                    patch,
+                    completion: Arc::clone(completion),
+                    _claim: claim,
+                };
                 if let Err(crossbeam_channel::SendError(job)) = sender.send(job) {
-                    let failure = PatchFailure { stage: Stage::Write, ..fail("the writer has stopped".into()) };
+                    let failure = PatchFailure {
+                        stage: Stage::Write,
+                        ..fail("the writer has stopped".into())
+                    };
                     self.finish(&idx.id, &job.completion, Err(failure));
                 }
             }
@@ -92,8 +117,10 @@ impl Inner {
                     Err(_) => break,
                 }
             }
-            let (patches, jobs): (Vec<Patch>, Vec<(Arc<Completion>, Option<PatchClaim>)>) =
-                batch.into_iter().map(|j| (j.patch, (j.completion, j._claim))).unzip();
+            let (patches, jobs): (Vec<Patch>, Vec<(Arc<Completion>, Option<PatchClaim>)>) = batch
+                .into_iter()
+                .map(|j| (j.patch, (j.completion, j._claim)))
+                .unzip();
             match self.shared.write(&patches) {
                 Ok(out) => {
                     for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
@@ -108,13 +135,23 @@ impl Inner {
                             .shared
                             .write(std::slice::from_ref(patch))
                             .map(|out| out.written.contains(&patch.id))
-                            .map_err(|(tries, e)| PatchFailure { id: patch.id.clone(), stage: Stage::Write, tries, message: e.to_string() });
+                            .map_err(|(tries, e)| PatchFailure {
+                                id: patch.id.clone(),
+                                stage: Stage::Write,
+                                tries,
+                                message: e.to_string(),
+                            });
                         self.finish(&patch.id, completion, result);
                     }
                 }
                 Err((tries, e)) => {
                     for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
-                        let failure = PatchFailure { id: patch.id.clone(), stage: Stage::Write, tries, message: e.to_string() };
+                        let failure = PatchFailure {
+                            id: patch.id.clone(),
+                            stage: Stage::Write,
+                            tries,
+                            message: e.to_string(),
+                        };
                         self.finish(&patch.id, completion, Err(failure));
                     }
                 }
@@ -144,7 +181,12 @@ impl ThreadedBackend {
     /// [`Error::Threads`] when the OS refuses threads.
     pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Result<Self> {
         let inner = Arc::new(Inner {
-            shared: Shared::new(storage, download, config.download_retry, config.conflict_retry),
+            shared: Shared::new(
+                storage,
+                download,
+                config.download_retry,
+                config.conflict_retry,
+            ),
             inflight: Mutex::new(HashMap::new()),
         });
         let pool = rayon::ThreadPoolBuilder::new()
@@ -159,7 +201,12 @@ impl ThreadedBackend {
             .name("geocube-writer".into())
             .spawn(move || writer_inner.writer_loop(&rx, max_batch))
             .map_err(|e| Error::Threads(e.to_string()))?;
-        Ok(Self { inner, pool, sender: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)) })
+        Ok(Self {
+            inner,
+            pool,
+            sender: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
     }
 }
 
@@ -177,11 +224,19 @@ impl DownloadBackend for ThreadedBackend {
     }
 
     fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport> {
-        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or(Error::Closed)?;
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(Error::Closed)?;
         let cube = self.inner.shared.cube()?;
         let loaded: HashSet<String> = cube.loaded_patches()?.into_iter().collect();
         let todo = crate::unique(patches);
-        let mut report = SubmitReport { requested: todo.len(), ..SubmitReport::default() };
+        let mut report = SubmitReport {
+            requested: todo.len(),
+            ..SubmitReport::default()
+        };
         let mut waits: Vec<(String, Arc<Completion>, bool)> = vec![];
         {
             let mut inflight = self.inner.inflight();
@@ -194,8 +249,10 @@ impl DownloadBackend for ThreadedBackend {
                     let c = Arc::new(Completion::default());
                     inflight.insert(idx.id.clone(), Arc::clone(&c));
                     waits.push((idx.id.clone(), Arc::clone(&c), true));
-                    let (inner, idx, sender) = (Arc::clone(&self.inner), idx.clone(), sender.clone());
-                    self.pool.spawn(move || inner.download_job(&idx, &c, &sender));
+                    let (inner, idx, sender) =
+                        (Arc::clone(&self.inner), idx.clone(), sender.clone());
+                    self.pool
+                        .spawn(move || inner.download_job(&idx, &c, &sender));
                 }
             }
         }
@@ -208,15 +265,34 @@ impl DownloadBackend for ThreadedBackend {
                 Err(f) => failed.push(f),
             }
         }
-        if failed.is_empty() { Ok(report) } else { Err(Error::Submit { requested: report.requested, failed }) }
+        if failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(Error::Submit {
+                requested: report.requested,
+                failed,
+            })
+        }
     }
 
     fn close(&self) -> Result<()> {
         // Dropping the last sender ends the writer once queued jobs are done;
         // workers still downloading hold clones and finish first.
-        drop(self.sender.lock().unwrap_or_else(PoisonError::into_inner).take());
-        if let Some(handle) = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
-            handle.join().map_err(|_| Error::Threads("the writer thread panicked".into()))?;
+        drop(
+            self.sender
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        if let Some(handle) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            handle
+                .join()
+                .map_err(|_| Error::Threads("the writer thread panicked".into()))?;
         }
         Ok(())
     }

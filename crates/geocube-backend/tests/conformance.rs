@@ -32,7 +32,12 @@ fn fixture(make: MakeBackend) -> Fixture {
     create(&storage);
     let src = TileSource::new();
     let backend = make(storage.clone(), &src);
-    Fixture { _dir: dir, storage, src, backend }
+    Fixture {
+        _dir: dir,
+        storage,
+        src,
+        backend,
+    }
 }
 
 fn loads_everything_once(make: MakeBackend) {
@@ -54,17 +59,28 @@ fn loads_everything_once(make: MakeBackend) {
 
 fn duplicates_in_one_submit_load_once(make: MakeBackend) {
     let f = fixture(make);
-    let ids = vec![tile_id(0, 0), tile_id(0, 1), tile_id(0, 0), tile_id(0, 1), tile_id(0, 0)];
+    let ids = vec![
+        tile_id(0, 0),
+        tile_id(0, 1),
+        tile_id(0, 0),
+        tile_id(0, 1),
+        tile_id(0, 0),
+    ];
     let report = f.backend.submit(&indices(&ids)).expect("submit");
     assert_eq!(report.requested, 2);
     assert_eq!(f.src.total_downloads(), 2);
-    assert_cube_holds(&f.backend.cube().expect("cube"), &[tile_id(0, 0), tile_id(0, 1)]);
+    assert_cube_holds(
+        &f.backend.cube().expect("cube"),
+        &[tile_id(0, 0), tile_id(0, 1)],
+    );
 }
 
 fn retryable_errors_are_retried(make: MakeBackend) {
     let f = fixture(make);
     f.src.fault(&tile_id(1, 1), Fault::Flaky(3));
-    f.backend.submit(&indices(&[tile_id(1, 1)])).expect("submit");
+    f.backend
+        .submit(&indices(&[tile_id(1, 1)]))
+        .expect("submit");
     assert_eq!(f.src.downloads_of(&tile_id(1, 1)), 4);
     assert_cube_holds(&f.backend.cube().expect("cube"), &[tile_id(1, 1)]);
 }
@@ -75,11 +91,19 @@ fn failures_are_named_and_the_rest_is_loaded(make: MakeBackend) {
     f.src.fault(&tile_id(0, 1), Fault::AlwaysRetryable);
     f.src.fault(&tile_id(0, 2), Fault::Panic);
     f.src.fault(&tile_id(0, 3), Fault::BadPatch);
-    let ids: Vec<String> = (0..5).map(|c| tile_id(0, c)).chain([tile_id(1, 0)]).collect();
+    let ids: Vec<String> = (0..5)
+        .map(|c| tile_id(0, c))
+        .chain([tile_id(1, 0)])
+        .collect();
     let err = f.backend.submit(&indices(&ids)).expect_err("failures");
-    let Error::Submit { requested, failed } = &err else { panic!("unexpected error {err}") };
+    let Error::Submit { requested, failed } = &err else {
+        panic!("unexpected error {err}")
+    };
     assert_eq!(*requested, 6);
-    let mut by_id: Vec<_> = failed.iter().map(|p| (p.id.as_str(), p.stage, p.tries)).collect();
+    let mut by_id: Vec<_> = failed
+        .iter()
+        .map(|p| (p.id.as_str(), p.stage, p.tries))
+        .collect();
     by_id.sort_unstable();
     assert_eq!(
         by_id,
@@ -91,9 +115,19 @@ fn failures_are_named_and_the_rest_is_loaded(make: MakeBackend) {
         ]
     );
     let msg = err.to_string();
-    assert!(msg.contains("t0_0") && msg.contains("404") && msg.contains("panicked"), "{msg}");
-    assert_eq!(f.src.downloads_of(&tile_id(0, 0)), 1, "fatal errors are not retried");
-    assert_cube_holds(&f.backend.cube().expect("cube"), &[tile_id(0, 4), tile_id(1, 0)]);
+    assert!(
+        msg.contains("t0_0") && msg.contains("404") && msg.contains("panicked"),
+        "{msg}"
+    );
+    assert_eq!(
+        f.src.downloads_of(&tile_id(0, 0)),
+        1,
+        "fatal errors are not retried"
+    );
+    assert_cube_holds(
+        &f.backend.cube().expect("cube"),
+        &[tile_id(0, 4), tile_id(1, 0)],
+    );
     // Still usable: the failed ones load once the source recovers.
     f.src.faults.lock().expect("faults").clear();
     f.backend.submit(&indices(&ids)).expect("retry submit");
@@ -128,7 +162,10 @@ fn concurrent_overlapping_submits_download_each_patch_once(make: MakeBackend) {
 fn closed_backends_refuse_work(make: MakeBackend) {
     let f = fixture(make);
     f.backend.close().expect("close");
-    assert!(matches!(f.backend.submit(&indices(&[tile_id(0, 0)])), Err(Error::Closed)));
+    assert!(matches!(
+        f.backend.submit(&indices(&[tile_id(0, 0)])),
+        Err(Error::Closed)
+    ));
     f.backend.close().expect("closing twice is fine");
 }
 
@@ -144,7 +181,12 @@ fn a_missing_cube_is_reported(make: MakeBackend) {
     assert_eq!(src.total_downloads(), 0);
     create(&storage);
     assert!(backend.created());
-    let _ = Fixture { _dir: dir, storage, src, backend };
+    let _ = Fixture {
+        _dir: dir,
+        storage,
+        src,
+        backend,
+    };
 }
 
 macro_rules! conformance {

@@ -69,7 +69,10 @@ fn commit_conflicts_happen_and_are_retried() {
         let src = TileSource::new();
         let backends: Vec<Arc<dyn DownloadBackend>> = (0..2)
             .map(|_| -> Arc<dyn DownloadBackend> {
-                Arc::new(ThreadedBackend::new(storage.clone(), src.download_fn(), config()).expect("threaded"))
+                Arc::new(
+                    ThreadedBackend::new(storage.clone(), src.download_fn(), config())
+                        .expect("threaded"),
+                )
             })
             .collect();
         let handles: Vec<_> = backends
@@ -103,5 +106,8 @@ fn commit_conflicts_happen_and_are_retried() {
             break;
         }
     }
-    assert!(retried_total > 0, "no commit conflict occurred in 5 rounds; the retry path went untested");
+    assert!(
+        retried_total > 0,
+        "no commit conflict occurred in 5 rounds; the retry path went untested"
+    );
 }
