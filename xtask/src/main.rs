@@ -4,6 +4,7 @@
 
 mod fixtures;
 mod serve;
+mod test;
 
 use std::process::ExitCode;
 
@@ -23,13 +24,16 @@ enum Command {
     Fixtures(fixtures::Args),
     /// Serve a fixture directory over HTTP with a STAC API and fault injection.
     Serve(serve::Args),
+    /// Run the whole test suite (what CI runs), preparing its Python environment.
+    Test(test::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Fixtures(args) => fixtures::run(&args),
-        Command::Serve(args) => serve::run(&args),
+        Command::Fixtures(args) => fixtures::run(&args).map_err(|e| e.to_string()),
+        Command::Serve(args) => serve::run(&args).map_err(|e| e.to_string()),
+        Command::Test(args) => test::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
