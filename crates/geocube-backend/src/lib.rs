@@ -118,6 +118,20 @@ pub struct SubmitReport {
     pub awaited: usize,
 }
 
+impl SubmitReport {
+    /// `Ok(self)` when nothing failed, otherwise [`Error::Submit`] naming every failure.
+    pub(crate) fn or_failures(self, failed: Vec<PatchFailure>) -> Result<Self> {
+        if failed.is_empty() {
+            Ok(self)
+        } else {
+            Err(Error::Submit {
+                requested: self.requested,
+                failed,
+            })
+        }
+    }
+}
+
 /// Settings shared by both backends.
 #[derive(Clone, Debug)]
 pub struct BackendConfig {

@@ -87,14 +87,7 @@ impl DownloadBackend for SimpleBackend {
             }
             drop(claim);
         }
-        if failed.is_empty() {
-            Ok(report)
-        } else {
-            Err(Error::Submit {
-                requested: report.requested,
-                failed,
-            })
-        }
+        report.or_failures(failed)
     }
 
     fn close(&self) -> Result<()> {

@@ -35,6 +35,9 @@ impl Completion {
     }
 }
 
+/// Who waits for a queued patch, and the claim held until its commit.
+type Waiter = (Arc<Completion>, Option<PatchClaim>);
+
 struct WriteJob {
     patch: Patch,
     completion: Arc<Completion>,
@@ -117,7 +120,7 @@ impl Inner {
                     Err(_) => break,
                 }
             }
-            let (patches, jobs): (Vec<Patch>, Vec<(Arc<Completion>, Option<PatchClaim>)>) = batch
+            let (patches, jobs): (Vec<Patch>, Vec<Waiter>) = batch
                 .into_iter()
                 .map(|j| (j.patch, (j.completion, j._claim)))
                 .unzip();
@@ -265,14 +268,7 @@ impl DownloadBackend for ThreadedBackend {
                 Err(f) => failed.push(f),
             }
         }
-        if failed.is_empty() {
-            Ok(report)
-        } else {
-            Err(Error::Submit {
-                requested: report.requested,
-                failed,
-            })
-        }
+        report.or_failures(failed)
     }
 
     fn close(&self) -> Result<()> {

@@ -21,7 +21,7 @@ fn threaded(storage: CubeStorage, src: &Arc<TileSource>) -> Box<dyn DownloadBack
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    storage: CubeStorage,
+    _storage: CubeStorage,
     src: Arc<TileSource>,
     backend: Box<dyn DownloadBackend>,
 }
@@ -34,7 +34,7 @@ fn fixture(make: MakeBackend) -> Fixture {
     let backend = make(storage.clone(), &src);
     Fixture {
         _dir: dir,
-        storage,
+        _storage: storage,
         src,
         backend,
     }
@@ -183,7 +183,7 @@ fn a_missing_cube_is_reported(make: MakeBackend) {
     assert!(backend.created());
     let _ = Fixture {
         _dir: dir,
-        storage,
+        _storage: storage,
         src,
         backend,
     };

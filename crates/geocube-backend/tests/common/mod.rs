@@ -238,10 +238,8 @@ pub fn assert_cube_holds(cube: &Cube, ids: &[String]) {
     let mut covered = vec![vec![false; CUBE]; CUBE];
     for id in ids {
         let (r, c) = parse(id).expect("id");
-        for i in r * TILE..((r + 1) * TILE).min(CUBE) {
-            for j in c * TILE..((c + 1) * TILE).min(CUBE) {
-                covered[i][j] = true;
-            }
+        for row in &mut covered[r * TILE..((r + 1) * TILE).min(CUBE)] {
+            row[c * TILE..((c + 1) * TILE).min(CUBE)].fill(true);
         }
     }
     for (i, row) in covered.iter().enumerate() {
