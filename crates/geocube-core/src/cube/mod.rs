@@ -536,7 +536,8 @@ impl Cube {
                 let data = with_dtype!(v.dtype, |T| T::wrap(read_region::<T>(
                     &array,
                     w,
-                    time_idx.as_deref()
+                    time_idx.as_deref(),
+                    self.layout.chunk_shape,
                 )?));
                 Ok((
                     v.name.clone(),
@@ -860,48 +861,87 @@ fn merge_chunk<T: CubeElement>(
 }
 
 /// Read `window` (and time indices) of one variable; fill where never written.
+///
+/// Each touched chunk is read as one full-width band of its rows: in C order
+/// that is a single contiguous byte range, so blosc decompresses only the
+/// blocks the band spans, once. (Asking zarrs for the window itself makes
+/// its blosc partial decoder decompress a whole block for every row of the
+/// window.) Chunks are decoded in parallel and each band is copied into the
+/// result once.
+#[allow(clippy::cast_possible_truncation)]
 fn read_region<T: CubeElement>(
     array: &Array<IcechunkSyncStore>,
     w: Window,
     time: Option<&[usize]>,
+    chunk_shape: (usize, usize),
 ) -> Result<ArrayD<T>> {
+    use ndarray::{Axis, Slice};
     use zarrs::array::ArraySubset;
-    let ranges = |t: Option<usize>| {
-        let mut r = vec![
-            w.row as u64..(w.row + w.height) as u64,
-            w.col as u64..(w.col + w.width) as u64,
-        ];
-        if let Some(t) = t {
-            r.insert(0, t as u64..t as u64 + 1);
-        }
-        ArraySubset::new_with_ranges(&r)
+    let (ch, cw) = chunk_shape;
+    let steps: Vec<Option<usize>> = match time {
+        None => vec![None],
+        Some(steps) => steps.iter().map(|t| Some(*t)).collect(),
     };
-    match time {
-        None => array
-            .retrieve_array_subset::<ArrayD<T>>(&ranges(None))
-            .map_err(zarr_err),
-        Some(steps) => {
-            // Contiguous selections are one read; others are read step by step.
-            let contiguous = steps.windows(2).all(|p| p[1] == p[0] + 1);
-            if contiguous && let (Some(first), Some(last)) = (steps.first(), steps.last()) {
-                let mut r = ranges(None).to_ranges();
-                r.insert(0, *first as u64..*last as u64 + 1);
-                return array
-                    .retrieve_array_subset::<ArrayD<T>>(&ArraySubset::new_with_ranges(&r))
-                    .map_err(zarr_err);
+    let mut tasks = vec![];
+    for (k, t) in steps.iter().enumerate() {
+        for cy in w.row / ch..=(w.row + w.height - 1) / ch {
+            for cx in w.col / cw..=(w.col + w.width - 1) / cw {
+                tasks.push((k, *t, cy, cx));
             }
-            let parts = steps
-                .iter()
-                .map(|t| {
-                    array
-                        .retrieve_array_subset::<ArrayD<T>>(&ranges(Some(*t)))
-                        .map_err(zarr_err)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-            ndarray::concatenate(ndarray::Axis(0), &views).map_err(zarr_err)
         }
     }
+    let bands = tasks
+        .par_iter()
+        .map(|&(k, t, cy, cx)| {
+            let chunk_window = Window {
+                row: cy * ch,
+                col: cx * cw,
+                height: ch,
+                width: cw,
+            };
+            let inter = w
+                .intersection(&chunk_window)
+                .ok_or_else(|| Error::Zarr("chunk outside the window".into()))?;
+            let r0 = (inter.row - chunk_window.row) as u64;
+            let r1 = r0 + inter.height as u64;
+            let mut idx = vec![cy as u64, cx as u64];
+            let mut ranges = vec![r0..r1, 0..cw as u64];
+            if let Some(t) = t {
+                idx.insert(0, t as u64);
+                ranges.insert(0, 0..1);
+            }
+            let band = array
+                .retrieve_chunk_subset::<ArrayD<T>>(&idx, &ArraySubset::new_with_ranges(&ranges))
+                .map_err(zarr_err)?;
+            Ok((k, inter, chunk_window, band))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = match time {
+        None => ArrayD::from_elem(IxDyn(&[w.height, w.width]), T::fill()),
+        Some(_) => ArrayD::from_elem(IxDyn(&[steps.len(), w.height, w.width]), T::fill()),
+    };
+    for (k, inter, chunk_window, band) in bands {
+        let (c0, c1) = (
+            inter.col - chunk_window.col,
+            inter.col - chunk_window.col + inter.width,
+        );
+        let band = if time.is_some() {
+            band.index_axis_move(Axis(0), 0)
+        } else {
+            band
+        };
+        let band = band.slice_axis(Axis(1), Slice::from(c0..c1));
+        let (dr, dc) = (inter.row - w.row, inter.col - w.col);
+        let mut dest = if time.is_some() {
+            out.index_axis_mut(Axis(0), k)
+        } else {
+            out.view_mut()
+        };
+        dest.slice_axis_mut(Axis(0), Slice::from(dr..dr + inter.height))
+            .slice_axis_move(Axis(1), Slice::from(dc..dc + inter.width))
+            .assign(&band);
+    }
+    Ok(out)
 }
 
 fn read_layout(repo: &Repository) -> Result<CubeLayout> {
