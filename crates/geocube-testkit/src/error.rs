@@ -56,6 +56,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A COG could not be encoded.
+    #[error("encoding the COG {path} failed: {source}")]
+    Cog {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// What the COG writer reported.
+        source: geocube_geotiff::Error,
+    },
     /// A preset name was not recognised.
     #[error("unknown preset {0:?}: use one of tiny, small, large")]
     UnknownPreset(String),

@@ -14,10 +14,10 @@
 
 use std::path::Path;
 
+use geocube_geotiff::{CogWriter, CrsKind, Resampling};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::cog::{CogOptions, GeoRef, encode_cog};
 use crate::error::{Error, Result};
 use crate::footprint::{Projector, antimeridian_side, tile_footprint};
 use crate::geoparquet::{INDEX_FILE_NAME, IndexRecord, write_index};
@@ -67,23 +67,6 @@ fn write_json(path: &Path, value: &Value) -> Result<()> {
     write_file(path, &bytes)
 }
 
-/// Mean of the valid pixels, or nodata: how `dem` overviews are made.
-fn reduce_dem(px: &[f32]) -> f32 {
-    let (mut n, mut sum) = (0u32, 0f64);
-    for &v in px.iter().filter(|&&v| v != DEM_NODATA) {
-        n += 1;
-        sum += f64::from(v);
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    let mean = (sum / f64::from(n.max(1))) as f32;
-    if n == 0 { DEM_NODATA } else { mean }
-}
-
-/// Any valid pixel makes the overview pixel valid, matching [`reduce_dem`].
-fn reduce_mask(px: &[u8]) -> u8 {
-    px.iter().copied().max().unwrap_or(0)
-}
-
 /// Renders, encodes and writes one tile; returns its manifest entry and
 /// its WGS 84 footprint.
 fn generate_tile(
@@ -101,25 +84,29 @@ fn generate_tile(
     let dir = format!("mosaics/v4.1/32m/{tile}");
     let dem_path = format!("{dir}/{dem_id}_dem.tif");
     let datamask_path = format!("{dir}/{dem_id}_datamask.tif");
-    let georef = GeoRef {
-        left: bounds.xmin,
-        top: bounds.ymax,
-        resolution: RESOLUTION,
-        epsg: 3413,
-    };
-    let dem_opts = CogOptions {
-        block: layout.block_px,
-        nodata: Some("-9999".to_owned()),
-        georef,
-    };
-    let mask_opts = CogOptions {
-        block: layout.block_px,
-        nodata: None,
-        georef,
-    };
     let px = layout.tile_px;
-    let dem_cog = encode_cog(dem, px, px, &dem_opts, DEM_NODATA, &reduce_dem);
-    let mask_cog = encode_cog(mask, px, px, &mask_opts, 0, &reduce_mask);
+    let cog = CogWriter::new(px, px)
+        .geotransform([bounds.xmin, RESOLUTION, 0.0, bounds.ymax, 0.0, -RESOLUTION])
+        .epsg(3413, CrsKind::Projected)
+        .block_size(layout.block_px);
+    // dem overviews: mean of the valid pixels; datamask overviews: any
+    // valid pixel makes the overview pixel valid, matching the dem.
+    let dem_cog = cog
+        .clone()
+        .nodata(f64::from(DEM_NODATA))
+        .resampling(Resampling::Mean)
+        .to_vec(&dem)
+        .map_err(|source| Error::Cog {
+            path: resolve(out_dir, &dem_path),
+            source,
+        })?;
+    let mask_cog = cog
+        .resampling(Resampling::Max)
+        .to_vec(&mask)
+        .map_err(|source| Error::Cog {
+            path: resolve(out_dir, &datamask_path),
+            source,
+        })?;
     write_file(&resolve(out_dir, &dem_path), &dem_cog)?;
     write_file(&resolve(out_dir, &datamask_path), &mask_cog)?;
 

@@ -22,7 +22,6 @@
 //! # }
 //! ```
 
-pub(crate) mod cog;
 pub mod error;
 pub mod fixtures;
 pub mod footprint;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use geocube_geotiff::gdal_checksum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -159,35 +160,18 @@ pub fn resolve(dir: &Path, relative: &str) -> PathBuf {
         .fold(dir.to_path_buf(), |p, s| p.join(s))
 }
 
-/// GDAL's `GDALChecksumImage` of a float band: each value plus 0.5,
-/// floored to an integer, modulo a cycle of 11 primes, summed modulo 2^16.
+/// GDAL's `GDALChecksumImage` of a float band (`gdalinfo -checksum`); see
+/// [`geocube_geotiff::gdal_checksum`].
 #[must_use]
 pub fn gdal_checksum_f32(values: &[f32]) -> u32 {
-    checksum(values.iter().map(|&v| {
-        let v = f64::from(v);
-        if v.is_nan() || v.is_infinite() {
-            i32::MIN
-        } else {
-            #[allow(clippy::cast_possible_truncation)]
-            let n = (v + 0.5).floor().clamp(-2_147_483_647.0, 2_147_483_647.0) as i32;
-            n
-        }
-    }))
+    gdal_checksum(values)
 }
 
-/// GDAL's `GDALChecksumImage` of an integer band.
+/// GDAL's `GDALChecksumImage` of a byte band; see
+/// [`geocube_geotiff::gdal_checksum`].
 #[must_use]
 pub fn gdal_checksum_u8(values: &[u8]) -> u32 {
-    checksum(values.iter().map(|&v| i32::from(v)))
-}
-
-fn checksum(values: impl Iterator<Item = i32>) -> u32 {
-    const PRIMES: [i32; 11] = [7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43];
-    let mut sum: i32 = 0;
-    for (i, v) in values.enumerate() {
-        sum = sum.wrapping_add(v % PRIMES[i % 11]) & 0xffff;
-    }
-    u32::try_from(sum).unwrap_or(0)
+    gdal_checksum(values)
 }
 
 /// Statistics of a rendered tile.

@@ -1,0 +1,81 @@
+//! The one error type of the crate.
+
+use crate::sample::SampleType;
+
+/// Why a COG could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The image has no pixels.
+    #[error("the image is {width} × {height} pixels; both sides must be at least 1")]
+    EmptyImage {
+        /// Width asked for.
+        width: u32,
+        /// Height asked for.
+        height: u32,
+    },
+    /// The pixel slice does not hold `width × height` samples.
+    #[error(
+        "got {actual} samples for a {width} × {height} image, which needs {expected}; \
+         pass the band row-major without padding"
+    )]
+    DataLength {
+        /// Width of the image.
+        width: u32,
+        /// Height of the image.
+        height: u32,
+        /// `width × height`.
+        expected: u64,
+        /// Length of the slice given.
+        actual: usize,
+    },
+    /// The block size is not usable as a TIFF tile size.
+    #[error(
+        "block size {0} is invalid: use a multiple of 16 from 16 to 4096 (256 and 512 are usual)"
+    )]
+    BlockSize(u32),
+    /// The geotransform is not north-up or not finite.
+    #[error("geotransform {geotransform:?} is not supported: {reason}")]
+    Geotransform {
+        /// The six GDAL geotransform coefficients given.
+        geotransform: [f64; 6],
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The EPSG code cannot be stored in a GeoKey.
+    #[error(
+        "EPSG code {0} cannot be written to a GeoTIFF key: it must be 1 to 65535 and not 32767 (user-defined)"
+    )]
+    Epsg(u32),
+    /// The citation cannot be stored in the GeoAsciiParams tag.
+    #[error("CRS citation {citation:?} is invalid: {reason}")]
+    Citation {
+        /// The citation given.
+        citation: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The nodata value is not a value of the band's sample type.
+    #[error("nodata value {nodata} is not exactly representable as {sample_type:?}")]
+    Nodata {
+        /// The nodata value given.
+        nodata: f64,
+        /// The band's sample type.
+        sample_type: SampleType,
+    },
+    /// The file would exceed the 4 GiB a classic TIFF can address.
+    #[error(
+        "the COG would be {bytes} bytes, more than classic TIFF's 4 GiB limit; \
+         write smaller tiles of the raster instead (BigTIFF is not supported)"
+    )]
+    TooLarge {
+        /// Size the file would have.
+        bytes: u64,
+    },
+    /// Writing to the output failed.
+    #[error("writing the COG failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,287 @@
+//! The bytes of a COG: compressed blocks, IFDs and GDAL's layout (ghost
+//! header, every IFD before the tile data, overviews smallest first, block
+//! leaders and trailers).
+
+use std::io::Write;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::sample::Sample;
+use crate::tags::field_type;
+
+/// Compresses every block of a `width × height` level, row-major, edge
+/// blocks padded with `fill`.
+pub(crate) fn encode_blocks<T: Sample>(
+    data: &[T],
+    width: u32,
+    height: u32,
+    block: u32,
+    fill: T,
+) -> Vec<Vec<u8>> {
+    let bx = width.div_ceil(block) as usize;
+    let by = height.div_ceil(block) as usize;
+    let b = block as usize;
+    let (w, h) = (width as usize, height as usize);
+    let sample_bytes = usize::from(T::TYPE.bits_per_sample() / 8);
+    (0..bx * by)
+        .into_par_iter()
+        .map(|i| {
+            let (r0, c0) = (i / bx * b, i % bx * b);
+            let mut raw = Vec::with_capacity(b * b * sample_bytes);
+            let mut row = vec![fill; b];
+            for r in r0..r0 + b {
+                row.fill(fill);
+                if r < h {
+                    let n = b.min(w - c0);
+                    row[..n].copy_from_slice(&data[r * w + c0..r * w + c0 + n]);
+                }
+                T::predict_row(&row, &mut raw);
+            }
+            // miniz_oxide directly, not through flate2: flate2's backend is
+            // chosen by cargo feature unification, and another backend would
+            // change the output bytes (the testkit's fixtures are pinned).
+            miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6)
+        })
+        .collect()
+}
+
+/// One IFD entry before layout: tag, type, count and the value bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    tag: u16,
+    typ: u16,
+    count: u32,
+    bytes: Vec<u8>,
+}
+
+impl Entry {
+    fn new(tag: u16, typ: u16, count: usize, bytes: Vec<u8>) -> Self {
+        Self {
+            tag,
+            typ,
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            bytes,
+        }
+    }
+
+    pub(crate) fn shorts(tag: u16, v: &[u16]) -> Self {
+        Self::new(
+            tag,
+            field_type::SHORT,
+            v.len(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
+    }
+
+    pub(crate) fn longs(tag: u16, v: &[u32]) -> Self {
+        Self::new(
+            tag,
+            field_type::LONG,
+            v.len(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
+    }
+
+    pub(crate) fn doubles(tag: u16, v: &[f64]) -> Self {
+        Self::new(
+            tag,
+            field_type::DOUBLE,
+            v.len(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
+    }
+
+    /// A NUL-terminated ASCII value (the caller checked that `s` is ASCII
+    /// without NUL).
+    pub(crate) fn ascii(tag: u16, s: &str) -> Self {
+        let mut bytes = s.as_bytes().to_vec();
+        bytes.push(0);
+        Self::new(tag, field_type::ASCII, bytes.len(), bytes)
+    }
+
+    pub(crate) fn tag(&self) -> u16 {
+        self.tag
+    }
+}
+
+/// Size of an IFD and its out-of-line values, each value word-aligned.
+fn ifd_size(entries: &[Entry]) -> u64 {
+    let fixed = 2 + 12 * entries.len() + 4;
+    let values: usize = entries
+        .iter()
+        .filter(|e| e.bytes.len() > 4)
+        .map(|e| e.bytes.len().next_multiple_of(2))
+        .sum();
+    (fixed + values) as u64
+}
+
+/// Appends the IFD at `out.len()`, its values right after it. Offsets fit
+/// in u32: [`assemble`] checked the file size first.
+fn write_ifd(out: &mut Vec<u8>, entries: &[Entry], next_ifd: u32) {
+    let start = out.len();
+    let values_start = start + 2 + 12 * entries.len() + 4;
+    let mut values = Vec::new();
+    out.extend_from_slice(
+        &u16::try_from(entries.len())
+            .unwrap_or(u16::MAX)
+            .to_le_bytes(),
+    );
+    for e in entries {
+        out.extend_from_slice(&e.tag.to_le_bytes());
+        out.extend_from_slice(&e.typ.to_le_bytes());
+        out.extend_from_slice(&e.count.to_le_bytes());
+        if e.bytes.len() <= 4 {
+            let mut inline = [0u8; 4];
+            inline[..e.bytes.len()].copy_from_slice(&e.bytes);
+            out.extend_from_slice(&inline);
+        } else {
+            let value_pos = values_start + values.len();
+            out.extend_from_slice(&u32::try_from(value_pos).unwrap_or(u32::MAX).to_le_bytes());
+            values.extend_from_slice(&e.bytes);
+            if e.bytes.len() % 2 == 1 {
+                values.push(0);
+            }
+        }
+    }
+    out.extend_from_slice(&next_ifd.to_le_bytes());
+    out.extend_from_slice(&values);
+}
+
+/// GDAL's structural metadata ("ghost area") announcing the COG layout.
+fn ghost_area() -> Vec<u8> {
+    let body = "LAYOUT=IFDS_BEFORE_DATA\nBLOCK_ORDER=ROW_MAJOR\nBLOCK_LEADER=SIZE_AS_UINT4\n\
+                BLOCK_TRAILER=LAST_4_BYTES_REPEATED\nKNOWN_INCOMPATIBLE_EDITION=NO\n ";
+    format!(
+        "GDAL_STRUCTURAL_METADATA_SIZE={:06} bytes\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A laid-out COG: the header (TIFF header, ghost area, every IFD) and the
+/// compressed blocks per level, full resolution first.
+pub(crate) struct Cog {
+    header: Vec<u8>,
+    blocks: Vec<Vec<Vec<u8>>>,
+    len: u64,
+}
+
+impl Cog {
+    /// Size of the file in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Writes the file: header, then the blocks of the smallest overview
+    /// first, each framed by a 4-byte size leader and a copy of its last
+    /// 4 bytes.
+    pub(crate) fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(&self.header)?;
+        for level_blocks in self.blocks.iter().rev() {
+            for b in level_blocks {
+                out.write_all(&u32::try_from(b.len()).unwrap_or(0).to_le_bytes())?;
+                out.write_all(b)?;
+                out.write_all(&b[b.len().saturating_sub(4)..])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Lays out a COG from its compressed blocks per level (full resolution
+/// first); `entries(level, offsets, counts)` gives a level's IFD entries,
+/// sorted by tag, whose size must not depend on the offsets' values.
+///
+/// # Errors
+/// [`Error::TooLarge`] past 4 GiB.
+pub(crate) fn assemble(
+    blocks: Vec<Vec<Vec<u8>>>,
+    entries: impl Fn(usize, &[u32], &[u32]) -> Vec<Entry>,
+) -> Result<Cog> {
+    // Pass 1: sizes of the header region.
+    let ghost = ghost_area();
+    let header_len = (8 + ghost.len()).next_multiple_of(2);
+    let ifd_sizes: Vec<u64> = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| ifd_size(&entries(i, &vec![0; b.len()], &vec![0; b.len()])))
+        .collect();
+    let data_start = header_len as u64 + ifd_sizes.iter().sum::<u64>();
+
+    // Pass 2: block offsets, smallest overview first, past each leader.
+    let mut offsets: Vec<Vec<u64>> = vec![Vec::new(); blocks.len()];
+    let mut pos = data_start;
+    for i in (0..blocks.len()).rev() {
+        for b in &blocks[i] {
+            pos += 4;
+            offsets[i].push(pos);
+            pos += b.len() as u64 + 4;
+        }
+    }
+    let too_large = || Error::TooLarge { bytes: pos };
+    if pos > u64::from(u32::MAX) {
+        return Err(too_large());
+    }
+    let narrow = |v: &[u64]| -> Result<Vec<u32>> {
+        v.iter()
+            .map(|&x| u32::try_from(x).map_err(|_| too_large()))
+            .collect()
+    };
+
+    let mut header = Vec::with_capacity(usize::try_from(data_start).unwrap_or(0));
+    header.extend_from_slice(b"II");
+    header.extend_from_slice(&42u16.to_le_bytes());
+    header.extend_from_slice(
+        &u32::try_from(header_len)
+            .map_err(|_| too_large())?
+            .to_le_bytes(),
+    );
+    header.extend_from_slice(&ghost);
+    header.resize(header_len, 0);
+    let mut ifd_pos = header_len as u64;
+    for (i, level_blocks) in blocks.iter().enumerate() {
+        let counts: Vec<u64> = level_blocks.iter().map(|b| b.len() as u64).collect();
+        let level_entries = entries(i, &narrow(&offsets[i])?, &narrow(&counts)?);
+        let next = if i + 1 < blocks.len() {
+            u32::try_from(ifd_pos + ifd_sizes[i]).map_err(|_| too_large())?
+        } else {
+            0
+        };
+        write_ifd(&mut header, &level_entries, next);
+        ifd_pos += ifd_sizes[i];
+    }
+    debug_assert_eq!(header.len() as u64, data_start);
+    Ok(Cog {
+        header,
+        blocks,
+        len: pos,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ghost_area_size_is_self_consistent() {
+        let g = String::from_utf8(ghost_area()).unwrap_or_default();
+        let (first, rest) = g.split_once('\n').unwrap_or_default();
+        assert_eq!(
+            first,
+            format!("GDAL_STRUCTURAL_METADATA_SIZE={:06} bytes", rest.len())
+        );
+        assert_eq!(rest.len(), 140);
+    }
+
+    #[test]
+    fn ifd_values_are_word_aligned_and_sized() {
+        let entries = [Entry::ascii(1, "abcde"), Entry::doubles(2, &[1.0])];
+        let mut out = Vec::new();
+        write_ifd(&mut out, &entries, 0);
+        assert_eq!(out.len() as u64, ifd_size(&entries));
+        // "abcde\0" is 6 bytes, so the double starts right after it.
+        let second = u32::from_le_bytes([out[22], out[23], out[24], out[25]]);
+        assert_eq!(second, 2 + 24 + 4 + 6);
+    }
+}
