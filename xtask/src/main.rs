@@ -2,7 +2,9 @@
 //!
 //! A thin command line over `geocube-testkit`: parsing and printing only.
 
+mod demo;
 mod fixtures;
+mod relief;
 mod serve;
 mod test;
 
@@ -20,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job: fixtures, a loopback server, a cold and a warm `geocube load`, pictures.
+    Demo(demo::Args),
     /// Generate deterministic ArcticDEM-like fixtures (COGs, STAC, GeoParquet index).
     Fixtures(fixtures::Args),
     /// Serve a fixture directory over HTTP with a STAC API and fault injection.
@@ -31,6 +35,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Fixtures(args) => fixtures::run(&args).map_err(|e| e.to_string()),
         Command::Serve(args) => serve::run(&args).map_err(|e| e.to_string()),
         Command::Test(args) => test::run(&args),
