@@ -1,0 +1,212 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+use geocube_backend::DownloadError;
+
+/// Everything that can go wrong in `geocube-sources`.
+///
+/// Variants carry the URL, path or item involved. [`Error::is_retryable`]
+/// says whether trying again may help; the conversion into the backend's
+/// [`DownloadError`] keeps that flag.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an error status.
+    #[error("HTTP {status} from {url}{}", body_hint(.message))]
+    Http {
+        /// The URL asked for.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// The start of the response body, if any.
+        message: String,
+    },
+    /// No usable answer: connection refused or reset, timeout, a body cut
+    /// short (fewer bytes than `Content-Length` or the requested range).
+    #[error("request to {url} failed: {reason}")]
+    Transport {
+        /// The URL asked for.
+        url: String,
+        /// What happened.
+        reason: String,
+        /// Whether the failure is transient (everything but a malformed request).
+        retryable: bool,
+    },
+    /// A response that is not the JSON we expected (a malformed STAC item or page).
+    #[error("invalid response from {url}: {reason}")]
+    InvalidResponse {
+        /// The URL answered.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A GeoTIFF that cannot be read: truncated, corrupt, unsupported layout
+    /// or georeferencing.
+    #[error("cannot read the GeoTIFF at {url}: {reason}")]
+    Tiff {
+        /// Where the file is.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A STAC item that lacks what the source needs (an asset, a geometry).
+    #[error("STAC item `{item}` cannot be used: {reason}")]
+    InvalidItem {
+        /// Item id (or URL).
+        item: String,
+        /// What is missing or malformed.
+        reason: String,
+    },
+    /// An item whose raster is not on the cube's pixel lattice (another CRS,
+    /// resolution or an origin between lattice lines). geocube does not
+    /// resample yet.
+    #[error(
+        "item `{item}` is not on the cube grid: {reason}; resampling is not supported, use a cube on the item's grid"
+    )]
+    NotOnCubeGrid {
+        /// Item id.
+        item: String,
+        /// How the grids differ.
+        reason: String,
+    },
+    /// The area of interest touches no patch of the source.
+    #[error(
+        "no patches of the source intersect the area of interest {aoi}; check that it lies inside the dataset's coverage"
+    )]
+    NoPatches {
+        /// The AOI's bounds, as text.
+        aoi: String,
+    },
+    /// The patch index (GeoParquet mosaic index) cannot be read or fetched.
+    #[error("mosaic index {}: {reason}", .path.display())]
+    Index {
+        /// The index file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Local file-system I/O (auxiliary directory, index download).
+    #[error("I/O error at {}: {source}", .path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An unknown dataset preset name.
+    #[error("unknown dataset `{name}`; known datasets: {known}")]
+    UnknownDataset {
+        /// The name asked for.
+        name: String,
+        /// The names available, comma-separated.
+        known: String,
+    },
+    /// A source configuration that cannot work.
+    #[error("invalid source configuration: {0}")]
+    Config(String),
+    /// Grid, CRS, AOI or TOI maths from `geocube-core`.
+    #[error(transparent)]
+    Core(#[from] geocube_core::Error),
+}
+
+fn body_hint(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl Error {
+    /// Whether trying the same operation again may succeed: connection
+    /// failures, timeouts, truncated bodies, HTTP 408, 429 and 5xx.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Http { status, .. } => is_retryable_status(*status),
+            Error::Transport { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn tiff(url: &str, reason: impl Into<String>) -> Self {
+        Error::Tiff {
+            url: url.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn item(item: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidItem {
+            item: item.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// HTTP statuses worth retrying: 408, 429 and every 5xx.
+#[must_use]
+pub(crate) fn is_retryable_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..600).contains(&status)
+}
+
+impl From<Error> for DownloadError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        let base = if e.is_retryable() {
+            DownloadError::retryable(message)
+        } else {
+            DownloadError::fatal(message)
+        };
+        base.with_source(e)
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_classification() {
+        let http = |status| Error::Http {
+            url: "u".into(),
+            status,
+            message: String::new(),
+        };
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(http(s).is_retryable(), "{s}");
+            assert!(DownloadError::from(http(s)).retryable);
+        }
+        for s in [400, 401, 403, 404, 416] {
+            assert!(!http(s).is_retryable(), "{s}");
+            assert!(!DownloadError::from(http(s)).retryable);
+        }
+        let truncated = Error::Transport {
+            url: "u".into(),
+            reason: "body cut short".into(),
+            retryable: true,
+        };
+        assert!(DownloadError::from(truncated).retryable);
+        assert!(!DownloadError::from(Error::tiff("u", "bad")).retryable);
+        assert!(
+            !DownloadError::from(Error::NotOnCubeGrid {
+                item: "a".into(),
+                reason: "b".into()
+            })
+            .retryable
+        );
+    }
+}

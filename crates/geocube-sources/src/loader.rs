@@ -1,0 +1,433 @@
+//! Turning STAC items into a [`Patch`] on the cube grid: fetch each
+//! channel's asset COG, check it is on the cube's lattice, read only the
+//! window inside the cube, convert to the channel's type, and mosaic several
+//! items of one patch with a nodata-aware maximum.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use geocube_core::{CubeElement, CubeSpec, DType, GeoBox, Patch, PatchLayer, TypedArray, Window};
+use ndarray::ArrayD;
+use serde_json::Value;
+
+use crate::cog::{ByteSource, Cog, FileByteSource, HttpByteSource, convert};
+use crate::error::{Error, Result};
+use crate::http::HttpClient;
+
+/// A STAC item and the URL it was read from (to resolve relative hrefs).
+#[derive(Clone, Debug)]
+pub(crate) struct FetchedItem {
+    pub(crate) json: Value,
+    pub(crate) url: Option<String>,
+}
+
+/// Loads patches from STAC items for one cube.
+#[derive(Clone, Debug)]
+pub(crate) struct PatchLoader {
+    pub(crate) http: HttpClient,
+    pub(crate) spec: CubeSpec,
+    /// `(channel, asset key)` for every channel of the cube.
+    pub(crate) assets: Vec<(String, String)>,
+}
+
+/// The pixels one item contributes.
+struct ItemPixels {
+    /// Where on the cube grid.
+    window: Window,
+    layers: BTreeMap<String, PatchLayer>,
+}
+
+pub(crate) fn item_id(item: &Value) -> Result<&str> {
+    item.get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::item("<no id>", "the item has no string `id`"))
+}
+
+/// A `[start, end]` time interval.
+pub(crate) type Interval = (DateTime<Utc>, DateTime<Utc>);
+
+/// `datetime`, else `start_datetime`, and the `[start, end]` interval if given.
+pub(crate) fn item_times(item: &Value) -> Result<(Option<DateTime<Utc>>, Option<Interval>)> {
+    let id = item_id(item)?;
+    let props = item
+        .get("properties")
+        .ok_or_else(|| Error::item(id, "the item has no `properties`"))?;
+    let get = |key: &str| -> Result<Option<DateTime<Utc>>> {
+        match props.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|e| {
+                    Error::item(id, format!("`{key}` {s:?} is not an RFC 3339 time: {e}"))
+                }),
+            Some(other) => Err(Error::item(id, format!("`{key}` is not a string: {other}"))),
+        }
+    };
+    let (dt, start, end) = (
+        get("datetime")?,
+        get("start_datetime")?,
+        get("end_datetime")?,
+    );
+    let interval = match (start, end) {
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => None,
+    };
+    Ok((dt.or(start), interval))
+}
+
+/// The footprint of an item in EPSG:4326 (`geometry`, else `bbox`).
+pub(crate) fn item_geometry(item: &Value) -> Result<geo::Geometry<f64>> {
+    let id = item_id(item)?;
+    match item.get("geometry") {
+        Some(g) if !g.is_null() => {
+            crate::geojson::to_geo(g).map_err(|e| Error::item(id, format!("geometry: {e}")))
+        }
+        _ => match item.get("bbox") {
+            Some(b) => {
+                crate::geojson::bbox_to_geo(b).map_err(|e| Error::item(id, format!("bbox: {e}")))
+            }
+            None => Err(Error::item(
+                id,
+                "the item has neither a geometry nor a bbox",
+            )),
+        },
+    }
+}
+
+/// The item's own URL: its `self` link, else where it was fetched from.
+fn base_url(item: &FetchedItem) -> Option<&str> {
+    item.json
+        .get("links")
+        .and_then(Value::as_array)
+        .and_then(|links| {
+            links
+                .iter()
+                .find(|l| l.get("rel").and_then(Value::as_str) == Some("self"))
+        })
+        .and_then(|l| l.get("href"))
+        .and_then(Value::as_str)
+        .or(item.url.as_deref())
+}
+
+/// Resolve an asset href against the item's URL.
+fn resolve_href(id: &str, base: Option<&str>, href: &str) -> Result<String> {
+    if let Ok(u) = reqwest::Url::parse(href) {
+        return Ok(u.to_string());
+    }
+    let base = base.ok_or_else(|| {
+        Error::item(
+            id,
+            format!(
+                "asset href `{href}` is relative and the item has no URL to resolve it against"
+            ),
+        )
+    })?;
+    let base = reqwest::Url::parse(base)
+        .map_err(|e| Error::item(id, format!("item URL `{base}`: {e}")))?;
+    base.join(href)
+        .map(|u| u.to_string())
+        .map_err(|e| Error::item(id, format!("asset href `{href}`: {e}")))
+}
+
+/// `raster:bands[0].nodata` of an asset (a number or "nan"/"inf" text).
+fn asset_nodata(asset: &Value) -> Option<f64> {
+    let v = asset
+        .get("raster:bands")?
+        .as_array()?
+        .first()?
+        .get("nodata")?;
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => crate::geotiff::parse_gdal_nodata(s).ok(),
+        _ => None,
+    }
+}
+
+impl PatchLoader {
+    /// Open an asset for reading (`http(s)://` or `file://`).
+    pub(crate) fn open_asset(&self, url: &str) -> Result<Cog> {
+        let src: Arc<dyn ByteSource> = match reqwest::Url::parse(url) {
+            Ok(u) if u.scheme() == "file" => {
+                let path = u
+                    .to_file_path()
+                    .map_err(|()| Error::tiff(url, "not a local file path"))?;
+                Arc::new(FileByteSource::new(path))
+            }
+            _ => Arc::new(HttpByteSource::new(self.http.clone(), url)),
+        };
+        Cog::open(src)
+    }
+
+    fn load_item(&self, item: &FetchedItem) -> Result<ItemPixels> {
+        let id = item_id(&item.json)?;
+        let assets = item
+            .json
+            .get("assets")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::item(id, "the item has no `assets` object"))?;
+        let cube = &self.spec.geobox;
+        let mut window: Option<Window> = None;
+        let mut layers = BTreeMap::new();
+        for (channel, key) in &self.assets {
+            let spec = self.spec.channel(channel).ok_or_else(|| {
+                Error::Config(format!("channel `{channel}` is not in the cube spec"))
+            })?;
+            let asset = assets.get(key).ok_or_else(|| {
+                Error::item(id, format!("no asset `{key}` (for channel `{channel}`)"))
+            })?;
+            let href = asset
+                .get("href")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::item(id, format!("asset `{key}` has no href")))?;
+            let url = resolve_href(id, base_url(item), href)?;
+            let mut cog = self.open_asset(&url)?;
+            let src = cog.info().geobox(&url)?;
+            let (cube_win, src_win) = on_lattice(id, key, cube, &src)?;
+            if let Some(w) = window
+                && w != cube_win
+            {
+                return Err(Error::NotOnCubeGrid {
+                    item: id.to_owned(),
+                    reason: format!(
+                        "asset `{key}` covers cube window {cube_win:?}, other assets {w:?}"
+                    ),
+                });
+            }
+            window = Some(cube_win);
+            let data = cog.read_window(src_win)?;
+            let data = convert(data, spec.dtype)
+                .map_err(|e| Error::item(id, format!("asset `{key}`: {e}")))?;
+            let nodata = if spec.dtype == DType::Bool {
+                None
+            } else {
+                cog.info()
+                    .nodata
+                    .or_else(|| asset_nodata(asset))
+                    .or(spec.nodata)
+            };
+            layers.insert(channel.clone(), PatchLayer { data, nodata });
+        }
+        let window =
+            window.ok_or_else(|| Error::Config("the source maps no channel to an asset".into()))?;
+        Ok(ItemPixels { window, layers })
+    }
+
+    /// The patch `id` made of `items` (one, or several mosaicked with a
+    /// nodata-aware maximum), cropped to the cube.
+    pub(crate) fn load(&self, id: &str, items: &[FetchedItem]) -> Result<Patch> {
+        let first = items
+            .first()
+            .ok_or_else(|| Error::item(id, "the patch lists no STAC item"))?;
+        let time = self.cube_step(&first.json)?;
+        let mut pixels = items
+            .iter()
+            .map(|it| self.load_item(it))
+            .collect::<Result<Vec<_>>>()?;
+        let (window, layers) = if pixels.len() == 1 {
+            let p = pixels.remove(0);
+            (p.window, p.layers)
+        } else {
+            mosaic_max(&self.spec, &pixels)
+        };
+        let geobox: GeoBox = self.spec.geobox.window(window)?;
+        let mut patch = Patch::new(id, geobox);
+        patch.layers = layers;
+        patch.time = time;
+        Ok(patch)
+    }
+
+    /// The step of a temporal cube the item belongs to: its `datetime` when
+    /// that is a step, else the first step inside its `start..end` interval.
+    fn cube_step(&self, item: &Value) -> Result<Option<DateTime<Utc>>> {
+        let Some(steps) = &self.spec.time else {
+            return Ok(None);
+        };
+        let id = item_id(item)?;
+        let (t, interval) = item_times(item)?;
+        if let Some(t) = t
+            && steps.contains(&t)
+        {
+            return Ok(Some(t));
+        }
+        if let Some((a, b)) = interval
+            && let Some(s) = steps.iter().find(|s| a <= **s && **s <= b)
+        {
+            return Ok(Some(*s));
+        }
+        Err(Error::NotOnCubeGrid {
+            item: id.to_owned(),
+            reason: format!(
+                "its time {t:?} (interval {interval:?}) matches no time step of the cube"
+            ),
+        })
+    }
+}
+
+/// Where an asset's grid lies on the cube: `(cube window, asset window)`.
+fn on_lattice(id: &str, key: &str, cube: &GeoBox, src: &GeoBox) -> Result<(Window, Window)> {
+    let not_on = |reason: String| Error::NotOnCubeGrid {
+        item: id.to_owned(),
+        reason: format!("asset `{key}`: {reason}"),
+    };
+    if src.crs() != cube.crs() {
+        return Err(not_on(format!(
+            "its CRS {} differs from the cube's {}",
+            src.crs(),
+            cube.crs()
+        )));
+    }
+    match cube.overlap_roi(src) {
+        Ok(Some(w)) => Ok(w),
+        Ok(None) => Err(not_on(format!(
+            "its extent {} lies outside the cube extent {}",
+            src.bbox(),
+            cube.bbox()
+        ))),
+        Err(geocube_core::Error::GridMismatch(reason)) => Err(not_on(reason)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Combine items into their bounding window: a valid pixel (neither fill nor
+/// nodata) beats an invalid one, two valid pixels give the larger; where only
+/// nodata is present it is kept bit-exact.
+fn mosaic_max(spec: &CubeSpec, pixels: &[ItemPixels]) -> (Window, BTreeMap<String, PatchLayer>) {
+    let window = pixels.iter().map(|p| p.window).reduce(|a, b| {
+        let (r0, c0) = (a.row.min(b.row), a.col.min(b.col));
+        let (r1, c1) = (
+            (a.row + a.height).max(b.row + b.height),
+            (a.col + a.width).max(b.col + b.width),
+        );
+        Window::new(r0, c0, r1 - r0, c1 - c0)
+    });
+    let window = window.unwrap_or(Window::new(0, 0, 0, 0));
+    let mut layers = BTreeMap::new();
+    for ch in &spec.channels {
+        let mut out = TypedArray::filled(ch.dtype, &[window.height, window.width]);
+        let mut nodata = None;
+        for p in pixels {
+            let Some(layer) = p.layers.get(&ch.name) else {
+                continue;
+            };
+            nodata = nodata.or(layer.nodata);
+            let off = (p.window.row - window.row, p.window.col - window.col);
+            max_into(&mut out, &layer.data, off, layer.nodata);
+        }
+        layers.insert(ch.name.clone(), PatchLayer { data: out, nodata });
+    }
+    (window, layers)
+}
+
+fn max_into(dst: &mut TypedArray, src: &TypedArray, off: (usize, usize), nodata: Option<f64>) {
+    fn go<T: CubeElement + PartialOrd>(
+        dst: &mut ArrayD<T>,
+        src: &ArrayD<T>,
+        off: (usize, usize),
+        nodata: Option<f64>,
+    ) {
+        let valid = |v: T| !v.is_fill() && !nodata.is_some_and(|n| v.is_nodata(n));
+        for (idx, &s) in src.indexed_iter() {
+            let (r, c) = (idx[0] + off.0, idx[1] + off.1);
+            let Some(d) = dst.get_mut([r, c].as_slice()) else {
+                continue;
+            };
+            if valid(*d) {
+                if valid(s) && s > *d {
+                    *d = s;
+                }
+            } else if valid(s) || d.is_fill() {
+                *d = s;
+            }
+        }
+    }
+    match (dst, src) {
+        (TypedArray::Float32(d), TypedArray::Float32(s)) => go(d, s, off, nodata),
+        (TypedArray::Float64(d), TypedArray::Float64(s)) => go(d, s, off, nodata),
+        (TypedArray::Uint8(d), TypedArray::Uint8(s)) => go(d, s, off, nodata),
+        (TypedArray::Uint16(d), TypedArray::Uint16(s)) => go(d, s, off, nodata),
+        (TypedArray::Int16(d), TypedArray::Int16(s)) => go(d, s, off, nodata),
+        (TypedArray::Int32(d), TypedArray::Int32(s)) => go(d, s, off, nodata),
+        (TypedArray::Bool(d), TypedArray::Bool(s)) => go(d, s, off, nodata),
+        // Layers were converted to the channel type before; nothing to combine otherwise.
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use geocube_core::{Affine, ChannelSpec, Crs};
+    use ndarray::IxDyn;
+
+    fn f32s(h: usize, w: usize, v: Vec<f32>) -> TypedArray {
+        TypedArray::Float32(ArrayD::from_shape_vec(IxDyn(&[h, w]), v).unwrap())
+    }
+
+    #[test]
+    fn mosaic_is_a_nodata_aware_max() {
+        let grid = GeoBox::new(
+            4,
+            1,
+            Affine {
+                x0: 0.0,
+                res_x: 1.0,
+                y0: 1.0,
+                res_y: -1.0,
+            },
+            Crs::from_epsg(3413).unwrap(),
+        )
+        .unwrap();
+        let spec = CubeSpec {
+            title: "t".into(),
+            geobox: grid,
+            time: None,
+            chunk_size: 4,
+            channels: vec![ChannelSpec::new("dem", DType::Float32).with_nodata(-9999.0)],
+            codec: geocube_core::ChunkCodec::default(),
+        };
+        let item = |col, data| ItemPixels {
+            window: Window::new(0, col, 1, 3),
+            layers: BTreeMap::from([(
+                "dem".to_owned(),
+                PatchLayer {
+                    data,
+                    nodata: Some(-9999.0),
+                },
+            )]),
+        };
+        // Columns 0..3 and 1..4: overlap at 1 and 2.
+        let a = item(0, f32s(1, 3, vec![1.0, -9999.0, 5.0]));
+        let b = item(1, f32s(1, 3, vec![2.0, 3.0, -9999.0]));
+        let (w, layers) = mosaic_max(&spec, &[a, b]);
+        assert_eq!(w, Window::new(0, 0, 1, 4));
+        assert_eq!(layers["dem"].data, f32s(1, 4, vec![1.0, 2.0, 5.0, -9999.0]));
+        assert_eq!(layers["dem"].nodata, Some(-9999.0));
+    }
+
+    #[test]
+    fn hrefs_and_nodata() {
+        assert_eq!(
+            resolve_href("i", Some("http://h/a/b/item.json"), "../c.tif").unwrap(),
+            "http://h/a/c.tif"
+        );
+        assert_eq!(
+            resolve_href("i", None, "http://h/x.tif").unwrap(),
+            "http://h/x.tif"
+        );
+        assert!(matches!(
+            resolve_href("i", None, "x.tif"),
+            Err(Error::InvalidItem { .. })
+        ));
+        assert_eq!(
+            asset_nodata(&serde_json::json!({"raster:bands": [{"nodata": -9999}]})),
+            Some(-9999.0)
+        );
+        assert!(
+            asset_nodata(&serde_json::json!({"raster:bands": [{"nodata": "nan"}]}))
+                .is_some_and(f64::is_nan)
+        );
+        assert_eq!(asset_nodata(&serde_json::json!({})), None);
+    }
+}

@@ -1,0 +1,419 @@
+//! [`StacSource`]: a cube filled from the items of one STAC API collection
+//! (smart-geocubes' `STACAccessor`).
+//!
+//! `adjacent_patches` searches the API (`POST /search` with `collections`,
+//! `intersects` in EPSG:4326 split at the antimeridian, and `datetime` from
+//! the time of interest), following `next` links; each item becomes one
+//! [`PatchIndex`] carrying the item JSON ([`StacItems`]). `download` reads
+//! each channel's asset COG onto the cube grid.
+
+use chrono::{DateTime, Utc};
+use geocube_backend::DownloadError;
+use geocube_core::{Aoi, Crs, CubeSpec, Patch, PatchIndex, Toi};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::http::{HttpClient, HttpConfig};
+use crate::loader::{FetchedItem, PatchLoader, item_geometry, item_id, item_times};
+use crate::source::Source;
+
+/// Items asked for per search page.
+const PAGE_LIMIT: usize = 100;
+/// Pages followed at most (a guard against a server that never stops).
+const MAX_PAGES: usize = 10_000;
+
+/// The [`PatchIndex`] payload of a STAC patch: the item JSON, one or more
+/// (several items of one patch are mosaicked with a nodata-aware maximum).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StacItems(pub Vec<Value>);
+
+/// The [`PatchIndex`] payload of a lazily fetched STAC patch: the item's URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StacItemUrl(pub String);
+
+/// A cube filled from a STAC API collection.
+#[derive(Clone, Debug)]
+pub struct StacSource {
+    root: String,
+    collection: String,
+    loader: PatchLoader,
+}
+
+/// Builds a [`StacSource`].
+#[derive(Clone, Debug)]
+pub struct StacSourceBuilder {
+    root: String,
+    collection: String,
+    spec: CubeSpec,
+    assets: Vec<(String, String)>,
+    http: Option<HttpClient>,
+    http_config: HttpConfig,
+}
+
+impl StacSourceBuilder {
+    /// Read channel `channel` from the item asset `asset_key` (default: the
+    /// asset named like the channel).
+    #[must_use]
+    pub fn asset(mut self, channel: impl Into<String>, asset_key: impl Into<String>) -> Self {
+        let channel = channel.into();
+        self.assets.retain(|(c, _)| *c != channel);
+        self.assets.push((channel, asset_key.into()));
+        self
+    }
+
+    /// Timeouts and retries of the HTTP client.
+    #[must_use]
+    pub fn http_config(mut self, config: HttpConfig) -> Self {
+        self.http_config = config;
+        self
+    }
+
+    /// Share an existing HTTP client (its configuration wins).
+    #[must_use]
+    pub fn http_client(mut self, client: HttpClient) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The source.
+    ///
+    /// # Errors
+    /// [`Error::Core`] for an invalid spec; [`Error::Config`] for an asset
+    /// mapped to a channel the cube does not have, or an HTTP client that
+    /// cannot be built.
+    pub fn build(self) -> Result<StacSource> {
+        self.spec.validate()?;
+        for (c, _) in &self.assets {
+            if self.spec.channel(c).is_none() {
+                return Err(Error::Config(format!(
+                    "asset mapped to channel `{c}`, which the cube does not have"
+                )));
+            }
+        }
+        let assets = self
+            .spec
+            .channels
+            .iter()
+            .map(|c| {
+                let key = self
+                    .assets
+                    .iter()
+                    .find(|(ch, _)| *ch == c.name)
+                    .map_or_else(|| c.name.clone(), |(_, k)| k.clone());
+                (c.name.clone(), key)
+            })
+            .collect();
+        let http = match self.http {
+            Some(h) => h,
+            None => HttpClient::new(self.http_config)?,
+        };
+        Ok(StacSource {
+            root: self.root,
+            collection: self.collection,
+            loader: PatchLoader {
+                http,
+                spec: self.spec,
+                assets,
+            },
+        })
+    }
+}
+
+/// `root` joined with `path`, with exactly one `/` between them.
+pub(crate) fn join_url(root: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        root.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+/// The STAC `datetime` parameter of a time of interest (`None`: no filter).
+/// A list of instants is searched as the interval they span.
+#[must_use]
+pub fn stac_datetime(toi: &Toi) -> Option<String> {
+    let one = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let open = |t: &Option<DateTime<Utc>>| t.as_ref().map_or_else(|| "..".to_owned(), one);
+    match toi {
+        Toi::None => None,
+        Toi::Instant(t) => Some(one(t)),
+        Toi::List(ts) => {
+            let (a, b) = (ts.iter().min()?, ts.iter().max()?);
+            Some(format!("{}/{}", one(a), one(b)))
+        }
+        Toi::Range { start, end } => Some(format!("{}/{}", open(start), open(end))),
+    }
+}
+
+impl StacSource {
+    /// A source for `collection` of the STAC API at `stac_url` (its landing
+    /// page, e.g. `https://stac.pgc.umn.edu/api/v1/`) filling cubes of `spec`.
+    pub fn builder(
+        stac_url: impl Into<String>,
+        collection: impl Into<String>,
+        spec: CubeSpec,
+    ) -> StacSourceBuilder {
+        StacSourceBuilder {
+            root: stac_url.into(),
+            collection: collection.into(),
+            spec,
+            assets: Vec::new(),
+            http: None,
+            http_config: HttpConfig::default(),
+        }
+    }
+
+    /// The STAC API landing page URL.
+    #[must_use]
+    pub fn stac_url(&self) -> &str {
+        &self.root
+    }
+
+    /// The collection searched.
+    #[must_use]
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    /// The HTTP client.
+    #[must_use]
+    pub fn http(&self) -> &HttpClient {
+        &self.loader.http
+    }
+
+    /// The URL of item `id` of the collection.
+    #[must_use]
+    pub fn item_url(&self, id: &str) -> String {
+        join_url(
+            &self.root,
+            &format!("collections/{}/items/{id}", self.collection),
+        )
+    }
+
+    /// Run a search (`POST {root}/search` with `body` plus collection and
+    /// page limit) and return every item of every page.
+    ///
+    /// # Errors
+    /// HTTP failures (after retries); [`Error::InvalidResponse`] for a page
+    /// that is not a FeatureCollection.
+    pub fn search(&self, mut body: Map<String, Value>) -> Result<Vec<Value>> {
+        body.insert("collections".into(), json!([self.collection]));
+        body.entry("limit").or_insert(json!(PAGE_LIMIT));
+        let mut url = join_url(&self.root, "search");
+        let mut page = self
+            .loader
+            .http
+            .post_json(&url, &Value::Object(body.clone()))?;
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let features = page
+                .get("features")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Error::InvalidResponse {
+                    url: url.clone(),
+                    reason: "a search page without a `features` array".into(),
+                })?;
+            if features.is_empty() {
+                break;
+            }
+            items.extend(features.iter().cloned());
+            let Some(next) = page
+                .get("links")
+                .and_then(Value::as_array)
+                .and_then(|l| {
+                    l.iter()
+                        .find(|l| l.get("rel").and_then(Value::as_str) == Some("next"))
+                })
+                .cloned()
+            else {
+                break;
+            };
+            url = next
+                .get("href")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| Error::InvalidResponse {
+                    url: url.clone(),
+                    reason: "a `next` link without href".into(),
+                })?;
+            let post = next
+                .get("method")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+            page = if post {
+                match next.get("body").and_then(Value::as_object) {
+                    Some(b) if next.get("merge").and_then(Value::as_bool) == Some(true) => {
+                        body.extend(b.clone());
+                    }
+                    Some(b) => body = b.clone(),
+                    None => {}
+                }
+                self.loader
+                    .http
+                    .post_json(&url, &Value::Object(body.clone()))?
+            } else {
+                self.loader.http.get_json(&url)?
+            };
+        }
+        Ok(items)
+    }
+
+    /// A patch made of several items of the collection, mosaicked with a
+    /// nodata-aware maximum when downloaded (for non-temporal cubes whose
+    /// patches span several items). Footprint: the union of the items'.
+    ///
+    /// # Errors
+    /// [`Error::InvalidItem`] when an item has no id or footprint.
+    pub fn mosaic_patch(&self, id: impl Into<String>, items: Vec<Value>) -> Result<PatchIndex> {
+        let mut polys = Vec::new();
+        for it in &items {
+            match item_geometry(it)? {
+                geo::Geometry::Polygon(p) => polys.push(p),
+                geo::Geometry::MultiPolygon(m) => polys.extend(m.0),
+                _ => {}
+            }
+        }
+        let time = match items.first() {
+            Some(first) => self.patch_time(first)?,
+            None => None,
+        };
+        Ok(PatchIndex::new(
+            id,
+            geo::Geometry::MultiPolygon(geo::MultiPolygon::new(polys)),
+            time,
+        )
+        .with_item(StacItems(items)))
+    }
+
+    fn patch_time(&self, item: &Value) -> Result<Option<DateTime<Utc>>> {
+        if self.loader.spec.time.is_none() {
+            return Ok(None);
+        }
+        Ok(item_times(item)?.0)
+    }
+
+    fn index_of(&self, item: Value) -> Result<PatchIndex> {
+        let id = item_id(&item)?.to_owned();
+        let geometry = item_geometry(&item)?;
+        let time = self.patch_time(&item)?;
+        Ok(PatchIndex::new(id, geometry, time).with_item(StacItems(vec![item])))
+    }
+
+    /// The items behind a patch index: its payload, else fetched by id.
+    fn items_of(&self, idx: &PatchIndex) -> Result<Vec<FetchedItem>> {
+        if let Some(StacItems(items)) = idx.item::<StacItems>() {
+            return Ok(items
+                .iter()
+                .map(|json| FetchedItem {
+                    json: json.clone(),
+                    url: None,
+                })
+                .collect());
+        }
+        let url = match idx.item::<StacItemUrl>() {
+            Some(StacItemUrl(u)) => u.clone(),
+            None => self.item_url(&idx.id),
+        };
+        Ok(vec![fetch_item(&self.loader.http, &url)?])
+    }
+}
+
+/// GET an item and check it is one.
+pub(crate) fn fetch_item(http: &HttpClient, url: &str) -> Result<FetchedItem> {
+    let json = http.get_json(url)?;
+    if json.get("type").and_then(Value::as_str) != Some("Feature") {
+        return Err(Error::item(
+            url,
+            "the document is not a STAC item (`type` is not `Feature`)",
+        ));
+    }
+    item_id(&json)?;
+    Ok(FetchedItem {
+        json,
+        url: Some(url.to_owned()),
+    })
+}
+
+/// The AOI as a GeoJSON geometry in EPSG:4326 with longitudes in ±180°.
+pub(crate) fn intersects_geojson(aoi: &Aoi) -> Result<Value> {
+    let geoms = aoi.geometries_in(&Crs::wgs84())?;
+    let split = crate::geojson::split_at_antimeridian(&geoms);
+    if split.0.is_empty() {
+        return Err(Error::Core(geocube_core::Error::InvalidAoi(
+            "the area of interest has no area in EPSG:4326".into(),
+        )));
+    }
+    Ok(crate::geojson::multipolygon_json(&split))
+}
+
+pub(crate) fn aoi_text(aoi: &Aoi) -> String {
+    aoi.bounds_in(aoi.crs()).map_or_else(
+        |_| format!("in {}", aoi.crs()),
+        |b| format!("{b} ({})", aoi.crs()),
+    )
+}
+
+impl Source for StacSource {
+    fn spec(&self) -> &CubeSpec {
+        &self.loader.spec
+    }
+
+    fn adjacent_patches(&self, aoi: &Aoi, toi: &Toi) -> Result<Vec<PatchIndex>> {
+        let mut body = Map::new();
+        body.insert("intersects".into(), intersects_geojson(aoi)?);
+        if let Some(dt) = stac_datetime(toi) {
+            body.insert("datetime".into(), Value::String(dt));
+        }
+        let items = self.search(body)?;
+        if items.is_empty() {
+            return Err(Error::NoPatches { aoi: aoi_text(aoi) });
+        }
+        items.into_iter().map(|it| self.index_of(it)).collect()
+    }
+
+    fn download(&self, idx: &PatchIndex) -> std::result::Result<Patch, DownloadError> {
+        let items = self.items_of(idx)?;
+        Ok(self.loader.load(&idx.id, &items)?)
+    }
+
+    fn patch_index(&self, ids: &[String]) -> Result<Vec<PatchIndex>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut body = Map::new();
+        body.insert("ids".into(), json!(ids));
+        self.search(body)?
+            .into_iter()
+            .map(|it| self.index_of(it))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes() {
+        let t = |s: &str| Toi::parse(s).unwrap();
+        assert_eq!(stac_datetime(&Toi::None), None);
+        assert_eq!(
+            stac_datetime(&t("2020-06-01T12:00:00Z")).unwrap(),
+            "2020-06-01T12:00:00Z"
+        );
+        assert_eq!(
+            stac_datetime(&t("2020-01-01/..")).unwrap(),
+            "2020-01-01T00:00:00Z/.."
+        );
+        assert_eq!(
+            stac_datetime(&t("2021-01-01,2020-01-01")).unwrap(),
+            "2020-01-01T00:00:00Z/2021-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            join_url("http://h/api/v1/", "/search"),
+            "http://h/api/v1/search"
+        );
+        assert_eq!(join_url("http://h", "search"), "http://h/search");
+    }
+}
