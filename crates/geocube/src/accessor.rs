@@ -1,0 +1,542 @@
+//! The [`Accessor`]: a source, a download backend and a cube location, and
+//! the load / prefetch / state operations on them.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use geocube_backend::{
+    BackendConfig, DownloadBackend, DownloadFn, EventLog, SimpleBackend, SubmitReport,
+    ThreadedBackend,
+};
+use geocube_core::{
+    Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchIndex,
+    Toi, TypedArray, Window,
+};
+use geocube_sources::Source;
+
+use crate::progress::{NoProgress, Progress, observe};
+use crate::{Error, Result};
+
+/// Which download backend an [`Accessor`] uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendKind {
+    /// A pool of download workers feeding one writer that coalesces commits
+    /// ([`ThreadedBackend`]). The default.
+    #[default]
+    Threaded,
+    /// Download, write and commit one patch at a time on the calling thread
+    /// ([`SimpleBackend`]).
+    Simple,
+}
+
+/// Options of [`Accessor::load`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Create the cube if there is none (an existing cube is used as is).
+    /// Without it, loading from a missing cube fails with [`Error::NotCreated`].
+    pub create: bool,
+    /// Replace each float channel's nodata value (from the source's spec)
+    /// with NaN in the returned data. The cube keeps the source values.
+    pub mask_nodata: bool,
+}
+
+impl LoadOptions {
+    /// Set [`LoadOptions::create`].
+    #[must_use]
+    pub fn create(mut self, yes: bool) -> Self {
+        self.create = yes;
+        self
+    }
+
+    /// Set [`LoadOptions::mask_nodata`].
+    #[must_use]
+    pub fn mask_nodata(mut self, yes: bool) -> Self {
+        self.mask_nodata = yes;
+        self
+    }
+}
+
+/// What a load or prefetch fetched.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LoadReport {
+    /// Ids of every source patch the request touches, sorted.
+    pub patches: Vec<String>,
+    /// What the backend did with the ones missing from the cube; empty
+    /// (all `already_loaded`) when nothing was missing.
+    pub submit: SubmitReport,
+}
+
+/// The result of [`Accessor::load`]: the cropped cube and what was fetched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    /// Every cube pixel the AOI's bounding box touches, on the cube grid,
+    /// with coordinates (and the selected time steps of a temporal cube).
+    pub dataset: Dataset,
+    /// Which patches were needed and which were downloaded.
+    pub report: LoadReport,
+}
+
+/// Builder of an [`Accessor`]; see [`Accessor::builder`].
+#[must_use = "call .build()"]
+pub struct AccessorBuilder {
+    source: Arc<dyn Source>,
+    storage: CubeStorage,
+    backend: BackendKind,
+    config: BackendConfig,
+    offline: bool,
+    codec: Option<ChunkCodec>,
+    format: IcechunkFormat,
+}
+
+impl AccessorBuilder {
+    /// The download backend (default [`BackendKind::Threaded`]).
+    pub fn backend(mut self, kind: BackendKind) -> Self {
+        self.backend = kind;
+        self
+    }
+
+    /// Retries, workers and batching of the backend.
+    pub fn config(mut self, config: BackendConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Never download: a load that needs patches missing from the cube fails
+    /// with [`Error::MissingPatches`].
+    pub fn offline(mut self, yes: bool) -> Self {
+        self.offline = yes;
+        self
+    }
+
+    /// The chunk codec of a cube this accessor creates (default: the source
+    /// spec's). Existing cubes keep theirs.
+    pub fn codec(mut self, codec: ChunkCodec) -> Self {
+        self.codec = Some(codec);
+        self
+    }
+
+    /// The repository format of a cube this accessor creates (default
+    /// [`IcechunkFormat::V1`], readable by smart-geocubes).
+    pub fn format(mut self, format: IcechunkFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Start the backend.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the backend's threads cannot be started.
+    pub fn build(self) -> Result<Accessor> {
+        let mut spec = self.source.spec().clone();
+        if let Some(codec) = self.codec {
+            spec.codec = codec;
+        }
+        let download: DownloadFn = {
+            let source = Arc::clone(&self.source);
+            Arc::new(move |idx: &PatchIndex| source.download(idx))
+        };
+        // An offline accessor never submits: no threads for it.
+        let backend: Box<dyn DownloadBackend> = match (self.backend, self.offline) {
+            (BackendKind::Threaded, false) => Box::new(ThreadedBackend::new(
+                self.storage.clone(),
+                download,
+                self.config,
+            )?),
+            _ => Box::new(SimpleBackend::new(
+                self.storage.clone(),
+                download,
+                self.config,
+            )),
+        };
+        Ok(Accessor {
+            source: self.source,
+            spec,
+            storage: self.storage,
+            backend,
+            offline: self.offline,
+            format: self.format,
+        })
+    }
+}
+
+/// A remote dataset cached in a datacube: load any area and time, and only
+/// the patches not yet in the cube are downloaded.
+///
+/// `Accessor` is `Send + Sync`: share one (in an `Arc`) between threads.
+/// Concurrent loads of overlapping areas download each patch once; several
+/// processes may use accessors on one local cube at the same time.
+pub struct Accessor {
+    source: Arc<dyn Source>,
+    spec: CubeSpec,
+    storage: CubeStorage,
+    backend: Box<dyn DownloadBackend>,
+    offline: bool,
+    format: IcechunkFormat,
+}
+
+impl fmt::Debug for Accessor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accessor")
+            .field("title", &self.spec.title)
+            .field("storage", &self.storage)
+            .field("offline", &self.offline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Accessor {
+    /// Start building an accessor for `source` with its cube at `storage`.
+    pub fn builder(source: Arc<dyn Source>, storage: CubeStorage) -> AccessorBuilder {
+        AccessorBuilder {
+            source,
+            storage,
+            backend: BackendKind::default(),
+            config: BackendConfig::default(),
+            offline: false,
+            codec: None,
+            format: IcechunkFormat::default(),
+        }
+    }
+
+    /// The spec of the cube (the source's, with the builder's codec).
+    #[must_use]
+    pub fn spec(&self) -> &CubeSpec {
+        &self.spec
+    }
+
+    /// The source.
+    #[must_use]
+    pub fn source(&self) -> &Arc<dyn Source> {
+        &self.source
+    }
+
+    /// Where the cube lives.
+    #[must_use]
+    pub fn storage(&self) -> &CubeStorage {
+        &self.storage
+    }
+
+    /// Whether the accessor is offline.
+    #[must_use]
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    /// The backend's timeline of downloads and writes so far.
+    #[must_use]
+    pub fn events(&self) -> &EventLog {
+        self.backend.events()
+    }
+
+    /// Create the empty cube.
+    ///
+    /// # Errors
+    /// [`Error::Core`] wrapping `AlreadyExists` when a cube exists and neither
+    /// `overwrite` nor `exists_ok` is set; storage errors.
+    pub fn create(&self, overwrite: bool, exists_ok: bool) -> Result<()> {
+        Cube::create(self.storage.clone(), &self.spec)
+            .overwrite(overwrite)
+            .exists_ok(exists_ok)
+            .format(self.format)
+            .execute()?;
+        Ok(())
+    }
+
+    /// Whether the cube exists.
+    #[must_use]
+    pub fn created(&self) -> bool {
+        self.backend.created()
+    }
+
+    /// The cube, checked to be this source's cube.
+    ///
+    /// # Errors
+    /// [`Error::NotCreated`]; [`Error::Core`] wrapping `NotACube` when the
+    /// cube at the location was made for another dataset.
+    pub fn cube(&self) -> Result<Arc<Cube>> {
+        let cube = self.backend.cube()?;
+        self.check_layout(&cube)?;
+        Ok(cube)
+    }
+
+    /// Ids of the patches in the cube, in the order they were written.
+    ///
+    /// # Errors
+    /// [`Error::NotCreated`]; storage errors.
+    pub fn loaded_patches(&self) -> Result<Vec<String>> {
+        Ok(self.backend.loaded_patches()?)
+    }
+
+    /// Load the cube cropped to `aoi` at `toi`, downloading the patches it
+    /// still lacks first.
+    ///
+    /// The crop is every cube pixel the AOI's bounding box (in the cube CRS)
+    /// touches, rounded outward; every source patch touching that box is
+    /// loaded, so the result has no holes where the source has data. Values
+    /// are bit-exact source values: nodata stays the source's nodata, pixels
+    /// no patch covers are the fill value (NaN, or 0 for integers).
+    ///
+    /// # Errors
+    /// [`Error::NotCreated`] (unless `opts.create`); [`Error::AoiOutsideExtent`];
+    /// [`Error::MissingPatches`] offline; [`Error::Backend`] when downloads or
+    /// writes fail (the patches that worked stay loaded); source, CRS and time
+    /// errors. Nothing is written before the AOI and time are validated.
+    pub fn load(&self, aoi: &Aoi, toi: &Toi, opts: LoadOptions) -> Result<Loaded> {
+        self.load_with_progress(aoi, toi, opts, &NoProgress)
+    }
+
+    /// [`Accessor::load`] reporting its downloads to `progress`.
+    ///
+    /// # Errors
+    /// As [`Accessor::load`].
+    pub fn load_with_progress(
+        &self,
+        aoi: &Aoi,
+        toi: &Toi,
+        opts: LoadOptions,
+        progress: &dyn Progress,
+    ) -> Result<Loaded> {
+        // `created` is cached once the cube is open: no lock taken per load.
+        if opts.create && !self.created() {
+            self.create(false, true)?;
+        }
+        let cube = self.cube()?;
+        let window = cube.aoi_window(aoi)?;
+        let time = cube.select_time(toi)?;
+        let needed = self.patches_in(&cube, &[window], toi)?;
+        let report = self.fetch(&cube, needed, progress)?;
+        let mut dataset = cube.read_window(window, time.as_deref())?;
+        if opts.mask_nodata {
+            self.mask_nodata(&mut dataset);
+        }
+        Ok(Loaded { dataset, report })
+    }
+
+    /// Load the region and time steps of `like` (its GeoBox, reprojected to
+    /// the cube CRS if needed, and its time coordinate).
+    ///
+    /// # Errors
+    /// As [`Accessor::load`].
+    pub fn load_like(&self, like: &Dataset, opts: LoadOptions) -> Result<Loaded> {
+        let toi = like.time.clone().map_or(Toi::None, Toi::List);
+        self.load(&Aoi::GeoBox(like.geobox.clone()), &toi, opts)
+    }
+
+    /// Download (without reading) every patch that touches the area of
+    /// interest at `toi`. Each geometry of an [`Aoi::Geometries`] counts on
+    /// its own: patches between scattered geometries are not fetched.
+    /// Geometries outside the cube are skipped.
+    ///
+    /// # Errors
+    /// [`Error::NotCreated`]; [`Error::AoiOutsideExtent`] when no geometry
+    /// touches the cube; [`Error::MissingPatches`] offline when any is
+    /// missing; [`Error::Backend`] when downloads or writes fail.
+    pub fn prefetch(&self, aoi: &Aoi, toi: &Toi, progress: &dyn Progress) -> Result<LoadReport> {
+        let cube = self.cube()?;
+        cube.select_time(toi)?;
+        let parts: Vec<Aoi> = match aoi {
+            Aoi::Geometries { geometries, crs } => geometries
+                .iter()
+                .map(|g| Aoi::Geometry {
+                    geometry: g.clone(),
+                    crs: crs.clone(),
+                })
+                .collect(),
+            other => vec![other.clone()],
+        };
+        let mut windows = BTreeSet::new();
+        for part in &parts {
+            match cube.aoi_window(part) {
+                Ok(w) => {
+                    windows.insert((w.row, w.col, w.height, w.width));
+                }
+                Err(geocube_core::Error::AoiOutsideExtent { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if windows.is_empty() {
+            let grid = &cube.layout().geobox;
+            let bounds = aoi.bounds_in(grid.crs())?;
+            return Err(Error::AoiOutsideExtent {
+                aoi: bounds.to_string(),
+                extent: grid.bbox().to_string(),
+            });
+        }
+        let windows: Vec<Window> = windows
+            .into_iter()
+            .map(|(r, c, h, w)| Window::new(r, c, h, w))
+            .collect();
+        let needed = self.patches_in(&cube, &windows, toi)?;
+        self.fetch(&cube, needed, progress)
+    }
+
+    /// The patches in the cube as GeoJSON features: `id`, footprint in
+    /// EPSG:4326 and `time` (RFC 3339) when the source knows the patch;
+    /// patches the source no longer lists have no geometry.
+    ///
+    /// # Errors
+    /// [`Error::NotCreated`]; source index errors.
+    pub fn current_state(&self) -> Result<geojson::FeatureCollection> {
+        let ids = self.loaded_patches()?;
+        let index = if ids.is_empty() {
+            vec![]
+        } else {
+            self.source.patch_index(&ids)?
+        };
+        Ok(crate::state::feature_collection(&ids, &index))
+    }
+
+    /// Draw a PNG map of the loaded patches' footprints over the cube extent,
+    /// in the cube CRS, with a 10° graticule.
+    ///
+    /// # Errors
+    /// [`Error::NotCreated`]; source index errors; [`Error::Output`] when the
+    /// file cannot be written.
+    pub fn visualize_state(&self, path: &std::path::Path) -> Result<()> {
+        let cube = self.cube()?;
+        let ids = cube.loaded_patches()?;
+        let index = if ids.is_empty() {
+            vec![]
+        } else {
+            self.source.patch_index(&ids)?
+        };
+        let footprints: Vec<geo::Geometry<f64>> = index.into_iter().map(|i| i.geometry).collect();
+        crate::state::render_png(&cube.layout().geobox, &footprints, path)
+    }
+
+    /// Finish queued work and stop the backend's threads.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when a thread cannot be joined.
+    pub fn close(&self) -> Result<()> {
+        Ok(self.backend.close()?)
+    }
+
+    /// Every source patch touching any of `windows` (cube pixel windows) at
+    /// `toi`, deduplicated.
+    fn patches_in(&self, cube: &Cube, windows: &[Window], toi: &Toi) -> Result<Vec<PatchIndex>> {
+        let grid = &cube.layout().geobox;
+        let mut seen = HashSet::new();
+        let mut out = vec![];
+        for w in windows {
+            // The crop's pixel box, not the AOI polygon: the whole returned
+            // region is filled. Inset by a hundredth of a pixel so patches
+            // that only share an edge with the crop (and hold none of its
+            // pixels) are not fetched.
+            let b = grid.window(*w)?.bbox();
+            let (dx, dy) = (
+                grid.resolution().0.abs() * 0.01,
+                grid.resolution().1.abs() * 0.01,
+            );
+            let inset = BoundingBox::new(b.left + dx, b.bottom + dy, b.right - dx, b.top - dy);
+            let crop = Aoi::bbox(inset, grid.crs().clone());
+            let found = match self.source.adjacent_patches(&crop, toi) {
+                Ok(found) => found,
+                // Inside the cube but where the source has nothing: NaN.
+                Err(geocube_sources::Error::NoPatches { .. }) => vec![],
+                Err(e) => return Err(e.into()),
+            };
+            out.extend(found.into_iter().filter(|p| seen.insert(p.id.clone())));
+        }
+        Ok(out)
+    }
+
+    /// Load the patches of `needed` the cube lacks (or fail offline).
+    fn fetch(
+        &self,
+        cube: &Cube,
+        needed: Vec<PatchIndex>,
+        progress: &dyn Progress,
+    ) -> Result<LoadReport> {
+        let mut patches: Vec<String> = needed.iter().map(|p| p.id.clone()).collect();
+        patches.sort();
+        let loaded: HashSet<String> = cube.loaded_patches()?.into_iter().collect();
+        let missing: Vec<PatchIndex> = needed
+            .into_iter()
+            .filter(|p| !loaded.contains(&p.id))
+            .collect();
+        if missing.is_empty() {
+            let submit = SubmitReport {
+                requested: patches.len(),
+                already_loaded: patches.len(),
+                ..SubmitReport::default()
+            };
+            return Ok(LoadReport { patches, submit });
+        }
+        if self.offline {
+            let mut ids: Vec<String> = missing.into_iter().map(|p| p.id).collect();
+            ids.sort();
+            return Err(Error::MissingPatches { ids });
+        }
+        let ids: Vec<String> = missing.iter().map(|p| p.id.clone()).collect();
+        let mut submit = observe(self.backend.events(), &ids, progress, || {
+            self.backend.submit(&missing)
+        })?;
+        let already = patches.len() - missing.len();
+        submit.requested += already;
+        submit.already_loaded += already;
+        Ok(LoadReport { patches, submit })
+    }
+
+    /// Fail unless the cube has this source's grid and variables.
+    fn check_layout(&self, cube: &Cube) -> Result<()> {
+        let layout = cube.layout();
+        let (have, want) = (&layout.geobox, &self.spec.geobox);
+        let (a, b) = (have.affine(), want.affine());
+        let tol = 1e-6 * b.res_x.abs();
+        let same_grid = have.shape() == want.shape()
+            && have.crs() == want.crs()
+            && (a.x0 - b.x0).abs() <= tol
+            && (a.y0 - b.y0).abs() <= tol
+            && (a.res_x - b.res_x).abs() <= tol
+            && (a.res_y - b.res_y).abs() <= tol;
+        let missing: Vec<&str> = self
+            .spec
+            .channels
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|n| layout.variable(n).is_none())
+            .collect();
+        let reason = if !same_grid {
+            format!(
+                "its grid {} ({}x{}) is not the grid of `{}`",
+                have.bbox(),
+                have.width(),
+                have.height(),
+                self.spec.title
+            )
+        } else if !missing.is_empty() {
+            format!(
+                "it lacks the variables {} of `{}`",
+                missing.join(", "),
+                self.spec.title
+            )
+        } else {
+            return Ok(());
+        };
+        Err(geocube_core::Error::NotACube {
+            location: format!("{} (cube `{}`)", self.storage, layout.title),
+            reason: format!("{reason}; use another --store or recreate it with --overwrite"),
+        }
+        .into())
+    }
+
+    /// NaN where a float variable holds its channel's nodata value.
+    fn mask_nodata(&self, dataset: &mut Dataset) {
+        for (name, var) in &mut dataset.variables {
+            let Some(nodata) = self.spec.channel(name).and_then(|c| c.nodata) else {
+                continue;
+            };
+            match &mut var.data {
+                TypedArray::Float32(a) => {
+                    a.mapv_inplace(|v| if f64::from(v) == nodata { f32::NAN } else { v })
+                }
+                TypedArray::Float64(a) => {
+                    a.mapv_inplace(|v| if v == nodata { f64::NAN } else { v })
+                }
+                _ => {}
+            }
+        }
+    }
+}

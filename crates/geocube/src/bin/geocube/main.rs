@@ -1,0 +1,443 @@
+//! The `geocube` command: create, load, prefetch and inspect datacubes of the
+//! dataset presets. Parsing, progress and printing only; the work is done by
+//! the `geocube` library.
+
+mod datasets;
+mod progress;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use geocube::{Accessor, BackendKind, Error, LoadOptions, Result, Source, request, timeline};
+use geocube_backend::BackendConfig;
+use geocube_core::{Aoi, ChunkCodec, Cube, CubeStorage, IcechunkFormat, Toi};
+
+use crate::datasets::Endpoints;
+use crate::progress::Reporter;
+
+/// Where `load` and `prefetch` keep the backend's event timeline by default.
+const EVENTS_FILE: &str = ".geocube-events.json";
+
+#[derive(Parser)]
+#[command(
+    name = "geocube",
+    version,
+    about = "Load remote rasters on demand into an Icechunk/Zarr v3 datacube"
+)]
+struct Cli {
+    /// No progress or status lines on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the dataset presets.
+    Datasets,
+    /// Create an empty datacube for a dataset.
+    Create(CreateArgs),
+    /// Load an area (and time) of interest: download what the cube lacks,
+    /// then read the cropped cube.
+    Load(LoadArgs),
+    /// Download the patches of an area of interest without reading them.
+    Prefetch(PrefetchArgs),
+    /// Show what a cube holds.
+    Status(StatusArgs),
+    /// Draw the backend's event timeline of the last load as a Gantt chart.
+    Events(EventsArgs),
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// The cube's Icechunk repository directory.
+    #[arg(long, value_name = "PATH")]
+    store: PathBuf,
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// Dataset preset (see `geocube datasets`).
+    dataset: String,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Chunk codec: reference (smart-geocubes' blosc zstd clevel 9), default,
+    /// blosc-zstd:L, blosc-lz4:L, zstd:L.
+    #[arg(long, value_name = "CODEC")]
+    codec: Option<String>,
+    /// Repository format: v1 is readable by smart-geocubes (Icechunk 1.x).
+    #[arg(long, value_enum, default_value_t = Format::V1)]
+    format: Format,
+    /// Replace an existing cube.
+    #[arg(long, conflicts_with = "exists_ok")]
+    overwrite: bool,
+    /// Succeed if the cube already exists.
+    #[arg(long)]
+    exists_ok: bool,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    V1,
+    V2,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    Threaded,
+    Simple,
+}
+
+#[derive(Args)]
+#[group(id = "area", required = true, multiple = false)]
+struct AreaArgs {
+    /// Bounding box W,S,E,N (in --crs).
+    #[arg(
+        long,
+        value_name = "W,S,E,N",
+        group = "area",
+        allow_hyphen_values = true
+    )]
+    bbox: Option<String>,
+    /// GeoJSON file (geometry, feature or feature collection, in --crs).
+    #[arg(long, value_name = "FILE", group = "area")]
+    geojson: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RequestArgs {
+    /// Dataset preset (see `geocube datasets`).
+    dataset: String,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    area: AreaArgs,
+    /// CRS of --bbox / --geojson.
+    #[arg(long, default_value = "EPSG:4326")]
+    crs: String,
+    /// Time of interest: 2020-06-01, 2020-01-01/2021-12-31, 2020-01-01/.., a,b,c.
+    #[arg(long)]
+    time: Option<String>,
+    /// Create the cube if it does not exist.
+    #[arg(long)]
+    create: bool,
+    /// Download backend.
+    #[arg(long, value_enum, default_value_t = Backend::Threaded)]
+    backend: Backend,
+    /// Download workers of the threaded backend.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// Codec of a cube created with --create.
+    #[arg(long, value_name = "CODEC")]
+    codec: Option<String>,
+    /// Where to save the event timeline (default: <store>/.geocube-events.json).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Never download; fail naming the patches the cube lacks.
+    #[arg(long)]
+    offline: bool,
+    /// Write the result: `*.zarr` (Zarr v3 directory) or `*.tif` (GeoTIFF).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print per-variable mean, min, max and valid-pixel count.
+    #[arg(long)]
+    stats: bool,
+    /// Print one JSON object on stdout (shape, bounds, CRS, statistics, patches, seconds).
+    #[arg(long)]
+    json: bool,
+    /// Replace each float variable's nodata value with NaN.
+    #[arg(long)]
+    mask_nodata: bool,
+}
+
+#[derive(Args)]
+struct PrefetchArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Dataset preset of the cube (default: the preset whose title the cube has).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Write the loaded patches (id, footprint, time) as GeoJSON.
+    #[arg(long, value_name = "FILE")]
+    geojson: Option<PathBuf>,
+    /// Draw the loaded footprints over the cube extent as PNG.
+    #[arg(long, value_name = "FILE")]
+    png: Option<PathBuf>,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+#[derive(Args)]
+struct EventsArgs {
+    /// Cube whose last load's timeline to draw (reads <store>/.geocube-events.json).
+    #[arg(long, value_name = "PATH", required_unless_present = "events")]
+    store: Option<PathBuf>,
+    /// Events file written by `load`/`prefetch --events`.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Output SVG.
+    #[arg(long, value_name = "FILE")]
+    svg: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let reporter = Reporter::new(cli.quiet);
+    let result = match cli.command {
+        Command::Datasets => {
+            datasets::print_list();
+            Ok(())
+        }
+        Command::Create(a) => create(&a, &reporter),
+        Command::Load(a) => load(&a, &reporter),
+        Command::Prefetch(a) => prefetch(&a, &reporter),
+        Command::Status(a) => status(&a, &reporter),
+        Command::Events(a) => events(&a, &reporter),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            // Causes the message does not already spell out.
+            let text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let s = c.to_string();
+                if !text.contains(&s) {
+                    eprintln!("  caused by: {s}");
+                }
+                cause = c.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn codec(text: Option<&str>) -> Result<Option<ChunkCodec>> {
+    Ok(text.map(ChunkCodec::parse).transpose()?)
+}
+
+fn create(a: &CreateArgs, reporter: &Reporter) -> Result<()> {
+    let source = datasets::open(&a.dataset, &a.endpoints)?;
+    let format = match a.format {
+        Format::V1 => IcechunkFormat::V1,
+        Format::V2 => IcechunkFormat::V2,
+    };
+    let mut builder = Accessor::builder(source, CubeStorage::local(&a.store.store))
+        .offline(true)
+        .format(format);
+    if let Some(c) = codec(a.codec.as_deref())? {
+        builder = builder.codec(c);
+    }
+    let accessor = builder.build()?;
+    let existed = accessor.created();
+    accessor.create(a.overwrite, a.exists_ok)?;
+    let what = match (existed, a.overwrite) {
+        (true, true) => "replaced",
+        (true, false) => "exists",
+        _ => "created",
+    };
+    let spec = accessor.spec();
+    let (h, w) = spec.geobox.shape();
+    reporter.say(&format!(
+        "{what}: cube `{}` at {} ({w} x {h} px, {}, {} variable(s))",
+        spec.title,
+        a.store.store.display(),
+        spec.geobox.crs(),
+        spec.channels.len()
+    ));
+    Ok(())
+}
+
+/// The accessor, AOI and TOI of a load or prefetch, all validated before
+/// anything touches the cube.
+fn prepare(r: &RequestArgs, offline: bool) -> Result<(Accessor, Aoi, Toi)> {
+    let aoi = match (&r.area.bbox, &r.area.geojson) {
+        (Some(b), _) => request::bbox_aoi(b, &r.crs)?,
+        (None, Some(f)) => request::geojson_aoi(f, &r.crs)?,
+        (None, None) => unreachable!("clap requires --bbox or --geojson"),
+    };
+    let toi = r
+        .time
+        .as_deref()
+        .map(Toi::parse)
+        .transpose()?
+        .unwrap_or(Toi::None);
+    let source: Arc<dyn Source> = datasets::open(&r.dataset, &r.endpoints)?;
+    let backend = match r.backend {
+        Backend::Threaded => BackendKind::Threaded,
+        Backend::Simple => BackendKind::Simple,
+    };
+    let mut builder = Accessor::builder(source, CubeStorage::local(&r.store.store))
+        .backend(backend)
+        .config(BackendConfig::default().workers(r.workers))
+        .offline(offline);
+    if let Some(c) = codec(r.codec.as_deref())? {
+        builder = builder.codec(c);
+    }
+    Ok((builder.build()?, aoi, toi))
+}
+
+/// Save the timeline of what this run downloaded, if anything.
+fn save_events(accessor: &Accessor, r: &RequestArgs) -> Result<()> {
+    let events = timeline::from_log(accessor.events())?;
+    if events.is_empty() {
+        return Ok(());
+    }
+    let path = r
+        .events
+        .clone()
+        .unwrap_or_else(|| r.store.store.join(EVENTS_FILE));
+    timeline::write_events(&events, &path)
+}
+
+fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
+    let started = Instant::now();
+    let out_kind = a.out.as_deref().map(report::OutKind::of).transpose()?;
+    let (accessor, aoi, toi) = prepare(&a.request, a.offline)?;
+    let opts = LoadOptions::default()
+        .create(a.request.create)
+        .mask_nodata(a.mask_nodata);
+    let loaded = accessor.load_with_progress(&aoi, &toi, opts, reporter);
+    accessor.close()?;
+    save_events(&accessor, &a.request)?;
+    let loaded = loaded?;
+    if let (Some(path), Some(kind)) = (&a.out, out_kind) {
+        for file in kind.write(&loaded.dataset, accessor.spec(), a.mask_nodata, path)? {
+            reporter.say(&format!("wrote {}", file.display()));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = report::Summary::new(&loaded.dataset, accessor.spec(), &loaded.report, seconds);
+    if a.json {
+        println!("{}", summary.to_json());
+    } else {
+        println!("{}", summary.headline());
+        if a.stats {
+            print!("{}", summary.stats_table());
+        }
+    }
+    Ok(())
+}
+
+fn prefetch(a: &PrefetchArgs, reporter: &Reporter) -> Result<()> {
+    let started = Instant::now();
+    let (accessor, aoi, toi) = prepare(&a.request, false)?;
+    if a.request.create {
+        accessor.create(false, true)?;
+    }
+    let result = accessor.prefetch(&aoi, &toi, reporter);
+    accessor.close()?;
+    save_events(&accessor, &a.request)?;
+    let r = result?;
+    let seconds = started.elapsed().as_secs_f64();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({ "patches": r.patches, "downloaded": r.submit.downloaded,
+            "already_loaded": r.submit.already_loaded, "awaited": r.submit.awaited, "seconds": seconds })
+        );
+    } else {
+        println!(
+            "{} patch(es) touch the area: {} downloaded, {} already in the cube, {} loaded by another process ({seconds:.2} s)",
+            r.patches.len(),
+            r.submit.downloaded.len(),
+            r.submit.already_loaded,
+            r.submit.awaited
+        );
+    }
+    Ok(())
+}
+
+fn status(a: &StatusArgs, reporter: &Reporter) -> Result<()> {
+    let storage = CubeStorage::local(&a.store.store);
+    let cube = Cube::open(storage.clone())?;
+    let layout = cube.layout();
+    let ids = cube.loaded_patches()?;
+    let (h, w) = layout.geobox.shape();
+    println!("cube `{}` at {}", layout.title, a.store.store.display());
+    println!(
+        "  grid: {w} x {h} px, {}, extent {}",
+        layout.geobox.crs(),
+        layout.geobox.bbox()
+    );
+    let vars: Vec<String> = layout
+        .variables
+        .iter()
+        .map(|v| format!("{} ({})", v.name, v.dtype.zarr_name()))
+        .collect();
+    println!("  variables: {}", vars.join(", "));
+    if let Some(t) = &layout.time {
+        println!("  time: {} step(s)", t.len());
+    }
+    println!("  loaded patches: {}", ids.len());
+    for id in &ids {
+        println!("    {id}");
+    }
+    if a.geojson.is_none() && a.png.is_none() {
+        return Ok(());
+    }
+    let name = match &a.dataset {
+        Some(d) => d.clone(),
+        None => datasets::name_for_title(&layout.title).ok_or_else(|| Error::Output {
+            path: a.store.store.clone(),
+            reason: format!("no preset has the title `{}`; pass --dataset", layout.title),
+        })?,
+    };
+    let accessor = Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)
+        .offline(true)
+        .build()?;
+    if let Some(path) = &a.geojson {
+        let fc = accessor.current_state()?;
+        std::fs::write(path, fc.to_string()).map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        reporter.say(&format!("wrote {}", path.display()));
+    }
+    if let Some(path) = &a.png {
+        accessor.visualize_state(path)?;
+        reporter.say(&format!("wrote {}", path.display()));
+    }
+    Ok(())
+}
+
+fn events(a: &EventsArgs, reporter: &Reporter) -> Result<()> {
+    let path = match (&a.events, &a.store) {
+        (Some(f), _) => f.clone(),
+        (None, Some(store)) => store.join(EVENTS_FILE),
+        (None, None) => unreachable!("clap requires --store or --events"),
+    };
+    let events = timeline::read_events(&path)?;
+    timeline::write_gantt_svg(&events, &a.svg)?;
+    reporter.say(&format!(
+        "wrote {} ({} events)",
+        a.svg.display(),
+        events.len()
+    ));
+    Ok(())
+}

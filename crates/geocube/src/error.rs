@@ -1,0 +1,126 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `geocube`.
+///
+/// The mistakes a user makes most (no cube yet, an area outside the cube,
+/// patches missing offline) are variants of their own; everything else wraps
+/// the lower crate's error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No cube at the storage location.
+    #[error(
+        "no datacube at {location}; create it first (`Accessor::create`, `LoadOptions {{ create: true, .. }}`, or `geocube create <dataset> --store {location}` / `--create`)"
+    )]
+    NotCreated {
+        /// Where we looked.
+        location: String,
+    },
+    /// The area of interest lies entirely outside the cube's extent.
+    #[error(
+        "the area of interest {aoi} lies outside the cube extent {extent} (both in the cube CRS); pick an area inside it"
+    )]
+    AoiOutsideExtent {
+        /// The AOI's bounds in the cube CRS.
+        aoi: String,
+        /// The cube's bounds.
+        extent: String,
+    },
+    /// Offline mode and the cube lacks patches the request needs.
+    #[error(
+        "offline: {} patch(es) needed but not in the cube: {}; load them online first (e.g. `geocube prefetch`)",
+        ids.len(),
+        ids.join(", ")
+    )]
+    MissingPatches {
+        /// The ids that would have to be downloaded.
+        ids: Vec<String>,
+    },
+    /// A bounding box that is not `west,south,east,north` with west < east and south < north.
+    #[error("invalid bounding box `{bbox}`: {reason}; give W,S,E,N with W < E and S < N")]
+    InvalidBbox {
+        /// What was given.
+        bbox: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The cube's grid, CRS, AOI, TOI or storage.
+    #[error(transparent)]
+    Core(geocube_core::Error),
+    /// Loading patches into the cube (downloads, writes).
+    #[error(transparent)]
+    Backend(geocube_backend::Error),
+    /// The data source (index, STAC API, configuration).
+    #[error(transparent)]
+    Source(geocube_sources::Error),
+    /// Writing an output file (Zarr, PNG, SVG, JSON).
+    #[error("cannot write {}: {reason}", .path.display())]
+    Output {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Local file-system I/O.
+    #[error("I/O error at {}: {source}", .path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn output(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::Output {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+// The core errors a user can cause get variants of their own, wherever in
+// the stack they surface.
+impl From<geocube_core::Error> for Error {
+    fn from(e: geocube_core::Error) -> Self {
+        match e {
+            geocube_core::Error::NotCreated { location } => Error::NotCreated { location },
+            geocube_core::Error::AoiOutsideExtent { aoi, extent } => {
+                Error::AoiOutsideExtent { aoi, extent }
+            }
+            other => Error::Core(other),
+        }
+    }
+}
+
+impl From<geocube_backend::Error> for Error {
+    fn from(e: geocube_backend::Error) -> Self {
+        match e {
+            geocube_backend::Error::Core(c) => c.into(),
+            other => Error::Backend(other),
+        }
+    }
+}
+
+impl From<geocube_sources::Error> for Error {
+    fn from(e: geocube_sources::Error) -> Self {
+        match e {
+            geocube_sources::Error::Core(c) => c.into(),
+            other => Error::Source(other),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

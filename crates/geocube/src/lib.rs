@@ -1,0 +1,74 @@
+//! geocube: load remote geospatial rasters on demand and cache them in an
+//! Icechunk/Zarr v3 datacube (the Rust counterpart of smart-geocubes).
+//!
+//! An [`Accessor`] joins a [`Source`] (which patches exist, how to download
+//! one), a download backend and a cube location. [`Accessor::load`] crops
+//! the cube to an area (and time) of interest, downloading only the source
+//! patches the cube does not hold yet; later loads of the same area read
+//! from the cube alone. One accessor may be shared by many threads, and many
+//! processes may load into one local cube at once: each patch is downloaded
+//! once.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use geocube::{Accessor, LoadOptions};
+//! use geocube_backend::DownloadError;
+//! use geocube_core::{Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchIndex, Toi, TypedArray};
+//! use geocube_sources::Source;
+//!
+//! /// A source with one patch covering the whole 64 x 64 px grid.
+//! struct OnePatch(CubeSpec);
+//!
+//! impl Source for OnePatch {
+//!     fn spec(&self) -> &CubeSpec { &self.0 }
+//!     fn adjacent_patches(&self, _: &Aoi, _: &Toi) -> geocube_sources::Result<Vec<PatchIndex>> {
+//!         Ok(vec![PatchIndex::new("all", geo::Point::new(15.0, 0.0).into(), None)])
+//!     }
+//!     fn download(&self, idx: &PatchIndex) -> Result<Patch, DownloadError> {
+//!         let pixels = TypedArray::Float32(ndarray::ArrayD::from_elem(vec![64, 64], 7.5));
+//!         Ok(Patch::new(idx.id.clone(), self.0.geobox.clone()).with_layer("dem", pixels, Some(-9999.0)))
+//!     }
+//!     fn patch_index(&self, ids: &[String]) -> geocube_sources::Result<Vec<PatchIndex>> {
+//!         Ok(ids.iter().map(|id| PatchIndex::new(id.clone(), geo::Point::new(15.0, 0.0).into(), None)).collect())
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let grid = GeoBox::new(64, 64, Affine { x0: 0.0, res_x: 10.0, y0: 640.0, res_y: -10.0 }, Crs::from_epsg(32633)?)?;
+//! let spec = CubeSpec {
+//!     title: "Doc".into(), geobox: grid, time: None, chunk_size: 32,
+//!     channels: vec![ChannelSpec::new("dem", DType::Float32).with_nodata(-9999.0)], codec: Default::default(),
+//! };
+//! let accessor = Accessor::builder(Arc::new(OnePatch(spec)), CubeStorage::in_memory()?).build()?;
+//!
+//! // A 100 m box in the cube's CRS: 10 x 10 pixels, downloaded on the first load.
+//! let aoi = Aoi::bbox(BoundingBox::new(100.0, 100.0, 200.0, 200.0), Crs::from_epsg(32633)?);
+//! let loaded = accessor.load(&aoi, &Toi::None, LoadOptions::default().create(true))?;
+//! assert_eq!(loaded.dataset.geobox.shape(), (10, 10));
+//! assert_eq!(loaded.report.submit.downloaded, ["all"]);
+//!
+//! // The second load reads the cube only.
+//! let again = accessor.load(&aoi, &Toi::None, LoadOptions::default())?;
+//! assert!(again.report.submit.downloaded.is_empty());
+//! assert_eq!(accessor.loaded_patches()?, ["all"]);
+//! # Ok(()) }
+//! ```
+//!
+//! The `geocube` command wraps the same operations for the dataset presets
+//! of `geocube-sources` (`geocube datasets`, `create`, `load`, `prefetch`,
+//! `status`, `events`).
+
+mod accessor;
+mod error;
+pub mod export;
+pub mod progress;
+pub mod request;
+mod state;
+pub mod timeline;
+
+pub use crate::accessor::{
+    Accessor, AccessorBuilder, BackendKind, LoadOptions, LoadReport, Loaded,
+};
+pub use crate::error::{Error, Result};
+pub use crate::progress::{NoProgress, Progress};
+pub use geocube_sources::Source;

@@ -1,0 +1,458 @@
+//! The `geocube` command end to end, against the testkit's `tiny` fixture
+//! mosaic served on a random loopback port.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::repo_files;
+use geocube_core::{Cube, CubeStorage};
+use geocube_testkit::server::{FixtureServer, ServerOptions};
+use geocube_testkit::{AntimeridianSide, Bounds, FixtureManifest, Preset, fixtures};
+use serde_json::Value;
+
+/// The preset whose cube the fixtures fill.
+const DATASET: &str = "arcticdem-32m";
+
+struct World {
+    dir: tempfile::TempDir,
+    manifest: FixtureManifest,
+    server: FixtureServer,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = fixtures::generate(Preset::Tiny, dir.path()).expect("fixtures");
+        let server = FixtureServer::start(dir.path(), ServerOptions::default()).expect("server");
+        World {
+            dir,
+            manifest,
+            server,
+        }
+    })
+}
+
+/// Run `geocube args...` pointed at the fixture server.
+fn geocube(args: &[&str]) -> Output {
+    let w = world();
+    Command::new(env!("CARGO_BIN_EXE_geocube"))
+        .args(args)
+        .env("GEOCUBE_STAC_URL", w.server.stac_api_url())
+        .env("GEOCUBE_AUX_DIR", w.dir.path())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run geocube")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "geocube failed: {}\nstdout: {}",
+        stderr(o),
+        stdout(o)
+    );
+    stdout(o)
+}
+
+/// A user mistake: non-zero exit, one `error:` sentence, no panic or backtrace.
+#[track_caller]
+fn user_error(o: &Output, needle: &str) -> String {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, got success: {}",
+        stdout(o)
+    );
+    assert!(
+        err.contains("error:") && err.contains(needle),
+        "stderr lacks `{needle}`: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    err
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_str(ok(o).trim()).expect("one JSON object on stdout")
+}
+
+/// `W,S,E,N` of a box, shrunk by `inset` metres.
+fn bbox_arg(b: &Bounds, inset: f64) -> String {
+    format!(
+        "{},{},{},{}",
+        b.xmin + inset,
+        b.ymin + inset,
+        b.xmax - inset,
+        b.ymax - inset
+    )
+}
+
+fn east_tile() -> &'static geocube_testkit::TileManifest {
+    let m = &world().manifest;
+    m.tiles
+        .iter()
+        .find(|t| t.antimeridian == AntimeridianSide::East)
+        .expect("an east tile")
+}
+
+fn west_tile() -> &'static geocube_testkit::TileManifest {
+    let m = &world().manifest;
+    m.tiles
+        .iter()
+        .find(|t| t.antimeridian == AntimeridianSide::West)
+        .expect("a west tile")
+}
+
+fn store(dir: &Path) -> PathBuf {
+    dir.join("cube")
+}
+
+fn snapshot(store: &Path) -> (Vec<String>, std::collections::BTreeMap<String, u64>) {
+    let ids = Cube::open(CubeStorage::local(store))
+        .expect("open cube")
+        .loaded_patches()
+        .expect("ids");
+    (ids, repo_files(store))
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s.as_str().expect("str").to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn datasets_lists_presets() {
+    let out = ok(&geocube(&["datasets"]));
+    assert!(out.contains(DATASET), "{out}");
+}
+
+#[test]
+fn cold_warm_and_offline_loads() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    // Exactly the tile: its pixels and statistics.
+    let bbox = bbox_arg(&tile.bounds, 0.0);
+    let load = |extra: &[&str]| {
+        let mut args = vec![
+            "load",
+            DATASET,
+            "--store",
+            s,
+            "--bbox",
+            &bbox,
+            "--crs",
+            "EPSG:3413",
+            "--json",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        geocube(&args)
+    };
+    let cold = json(&load(&["--create"]));
+    assert_eq!(cold["shape"]["x"], tile.window.width);
+    assert_eq!(cold["shape"]["y"], tile.window.height);
+    assert_eq!(cold["crs"], "EPSG:3413");
+    let downloaded = strs(&cold["patches"]["downloaded"]);
+    // Neighbours sharing only an edge hold none of the crop's pixels: not fetched.
+    assert_eq!(downloaded, std::slice::from_ref(&tile.dem_id), "{cold}");
+    let dem = &cold["variables"]["dem"];
+    assert_eq!(dem["valid_count"], tile.stats.valid_count, "{cold}");
+    assert_eq!(dem["min"].as_f64(), Some(tile.stats.min));
+    assert_eq!(dem["max"].as_f64(), Some(tile.stats.max));
+    let mean = dem["mean"].as_f64().expect("mean");
+    assert!(
+        (mean - tile.stats.mean).abs() <= 1e-6 * tile.stats.mean.abs().max(1.0),
+        "{mean} vs {}",
+        tile.stats.mean
+    );
+    assert!(cold["seconds"].as_f64().is_some());
+
+    let tif = tmp.path().join("roi.tif");
+    let warm = json(&load(&["--out", tif.to_str().expect("utf-8")]));
+    assert!(strs(&warm["patches"]["downloaded"]).is_empty(), "{warm}");
+    assert_eq!(warm["variables"], cold["variables"]);
+    // The GeoTIFF holds the tile's dem bit for bit (the datamask goes beside it).
+    let mut decoder =
+        tiff::decoder::Decoder::new(std::fs::File::open(&tif).expect("tif")).expect("tiff");
+    assert_eq!(
+        decoder.dimensions().expect("dims"),
+        (tile.window.width, tile.window.height)
+    );
+    let tiff::decoder::DecodingResult::F32(dem_px) = decoder.read_image().expect("pixels") else {
+        panic!("dem is not float32")
+    };
+    let valid: Vec<f32> = dem_px.iter().copied().filter(|v| *v != -9999.0).collect();
+    assert_eq!(valid.len() as u64, tile.stats.valid_count);
+    assert_eq!(
+        f64::from(valid.iter().copied().fold(f32::INFINITY, f32::min)),
+        tile.stats.min
+    );
+    assert!(tmp.path().join("roi_datamask.tif").is_file());
+
+    // Offline, another tile: fails naming it, cube unchanged.
+    let before = snapshot(&store);
+    let other = west_tile();
+    let other_bbox = bbox_arg(&other.bounds, 1000.0);
+    let o = geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &other_bbox,
+        "--crs",
+        "EPSG:3413",
+        "--offline",
+    ]);
+    user_error(&o, &other.dem_id);
+    assert_eq!(snapshot(&store), before);
+    // What the cube holds loads offline.
+    let off = json(&load(&["--offline"]));
+    assert_eq!(off["variables"], cold["variables"]);
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_and_change_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    let good = bbox_arg(&tile.bounds, 2000.0);
+
+    // Missing store without --create: no directory appears.
+    let o = geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &good,
+        "--crs",
+        "EPSG:3413",
+    ]);
+    user_error(&o, "--create");
+    assert!(!store.exists());
+
+    ok(&geocube(&[
+        "create",
+        DATASET,
+        "--store",
+        s,
+        "--codec",
+        "blosc-lz4:1",
+        "--quiet",
+    ]));
+    let before = snapshot(&store);
+    assert!(before.0.is_empty());
+    let b = &tile.bounds;
+    let w_gt_e = format!("{},{},{},{}", b.xmax, b.ymin, b.xmin, b.ymax);
+    for (args, needle) in [
+        (
+            vec!["--bbox", w_gt_e.as_str(), "--crs", "EPSG:3413"],
+            "west",
+        ),
+        (
+            vec!["--bbox", good.as_str(), "--crs", "EPSG:99999"],
+            "EPSG:99999",
+        ),
+        (
+            vec![
+                "--bbox",
+                "5000000,5000000,5100000,5100000",
+                "--crs",
+                "EPSG:3413",
+            ],
+            "outside the cube extent",
+        ),
+        (vec!["--bbox", "1,2,3", "--crs", "EPSG:3413"], "4 numbers"),
+        (
+            vec![
+                "--bbox",
+                good.as_str(),
+                "--crs",
+                "EPSG:3413",
+                "--time",
+                "yesterday",
+            ],
+            "yesterday",
+        ),
+        (
+            vec![
+                "--bbox",
+                good.as_str(),
+                "--crs",
+                "EPSG:3413",
+                "--out",
+                "x.png",
+            ],
+            "*.zarr",
+        ),
+    ] {
+        let mut full = vec!["load", DATASET, "--store", s];
+        full.extend(args);
+        user_error(&geocube(&full), needle);
+        assert_eq!(snapshot(&store), before, "{full:?} changed the cube");
+    }
+    user_error(
+        &geocube(&[
+            "load",
+            "no-such-dataset",
+            "--store",
+            s,
+            "--bbox",
+            &good,
+            "--crs",
+            "EPSG:3413",
+        ]),
+        "no-such-dataset",
+    );
+    user_error(
+        &geocube(&["create", DATASET, "--store", s]),
+        "already exists",
+    );
+    user_error(
+        &geocube(&["create", DATASET, "--store", s, "--codec", "gzip"]),
+        "gzip",
+    );
+    // A usage error is clap's (exit 2).
+    assert_eq!(
+        geocube(&["load", DATASET, "--store", s]).status.code(),
+        Some(2)
+    );
+    assert_eq!(snapshot(&store), before);
+}
+
+#[test]
+fn outputs_status_and_events() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    let bbox = bbox_arg(&tile.bounds, 3000.0);
+    let zarr = tmp.path().join("roi.zarr");
+    let out = ok(&geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &bbox,
+        "--crs",
+        "EPSG:3413",
+        "--create",
+        "--stats",
+        "--mask-nodata",
+        "--out",
+        zarr.to_str().expect("utf-8"),
+    ]));
+    assert!(
+        out.contains("dem") && out.contains("datamask") && out.contains("valid"),
+        "{out}"
+    );
+    for node in [
+        "zarr.json",
+        "x/zarr.json",
+        "y/zarr.json",
+        "spatial_ref/zarr.json",
+        "dem/zarr.json",
+        "datamask/zarr.json",
+    ] {
+        assert!(zarr.join(node).is_file(), "{node} missing");
+    }
+
+    let events_svg = tmp.path().join("events.svg");
+    ok(&geocube(&[
+        "events",
+        "--store",
+        s,
+        "--svg",
+        events_svg.to_str().expect("utf-8"),
+    ]));
+    assert!(
+        std::fs::read_to_string(&events_svg)
+            .expect("svg")
+            .starts_with("<svg")
+    );
+
+    let gj = tmp.path().join("state.geojson");
+    let png = tmp.path().join("state.png");
+    let status = ok(&geocube(&[
+        "status",
+        "--store",
+        s,
+        "--geojson",
+        gj.to_str().expect("utf-8"),
+        "--png",
+        png.to_str().expect("utf-8"),
+    ]));
+    assert!(status.contains(&tile.dem_id), "{status}");
+    let fc: Value = serde_json::from_slice(&std::fs::read(&gj).expect("geojson")).expect("json");
+    assert!(
+        fc["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .any(|f| f["properties"]["id"] == tile.dem_id.as_str())
+    );
+    assert_eq!(
+        &std::fs::read(&png).expect("png")[..8],
+        b"\x89PNG\r\n\x1a\n"
+    );
+
+    // Prefetch the whole mosaic: the rest of the tiles, once.
+    let m = &world().manifest.mosaic_bounds;
+    let all = bbox_arg(m, 100.0);
+    let pre = json(&geocube(&[
+        "prefetch",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &all,
+        "--crs",
+        "EPSG:3413",
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(
+        pre["patches"].as_array().map(Vec::len),
+        Some(world().manifest.tiles.len()),
+        "{pre}"
+    );
+    let again = json(&geocube(&[
+        "prefetch",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &all,
+        "--crs",
+        "EPSG:3413",
+        "--json",
+        "--quiet",
+    ]));
+    assert!(strs(&again["downloaded"]).is_empty(), "{again}");
+}
