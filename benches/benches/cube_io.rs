@@ -1,7 +1,8 @@
 #![allow(missing_docs)]
 //! Issue 2: write one 3600x3600 f32 patch into an empty cube and commit;
 //! read a 1000x1000 window back; the same for each chunk codec, with the
-//! compression ratio on terrain printed alongside.
+//! compression ratio on terrain printed alongside; and a whole chunk read
+//! back (warm decode throughput).
 
 use std::time::Duration;
 
@@ -11,10 +12,12 @@ use geocube_core::{ChunkCodec, Window};
 
 const SIZE: usize = 3600;
 
-fn codecs() -> [(&'static str, ChunkCodec); 4] {
+fn codecs() -> [(&'static str, ChunkCodec); 6] {
     [
         ("reference-blosc-zstd9", ChunkCodec::Reference),
         ("blosc-zstd5", ChunkCodec::BloscZstd { clevel: 5 }),
+        ("blosc-zstd3", ChunkCodec::BloscZstd { clevel: 3 }),
+        ("blosc-zstd1", ChunkCodec::BloscZstd { clevel: 1 }),
         ("blosc-lz4-5", ChunkCodec::BloscLz4 { clevel: 5 }),
         ("zstd3", ChunkCodec::Zstd { level: 3 }),
     ]
@@ -78,6 +81,25 @@ fn write_and_read(c: &mut Criterion) {
         });
     }
     read.finish();
+
+    // A whole chunk: the decode throughput of a warm read.
+    let mut full = c.benchmark_group("read_full_chunk");
+    full.throughput(Throughput::Bytes(raw)).sample_size(10);
+    for (name, codec) in codecs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cube = cube(dir.path(), &spec(SIZE, SIZE, codec));
+        cube.write_patch(&patch).expect("write");
+        let w = Window {
+            row: 0,
+            col: 0,
+            height: SIZE,
+            width: SIZE,
+        };
+        full.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| cube.read_window(w, None).expect("read"));
+        });
+    }
+    full.finish();
 }
 
 criterion_group!(benches, write_and_read);

@@ -4,7 +4,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 use std::time::Instant;
 
-use geocube_benches::{cube, spec, terrain_patch};
+use geocube_benches::{cube, dir_size, spec, terrain_patch};
 use geocube_core::{ChunkCodec, Window};
 
 fn main() {
@@ -22,9 +22,16 @@ fn main() {
         });
     let c = cube(&dir, &spec(3600, 3600, codec));
     let p = terrain_patch("p", 0, 0, 3600, 3600);
+    let empty = dir_size(&dir);
     let t = Instant::now();
     c.write_patch(&p).expect("write");
-    println!("write: {:?}", t.elapsed());
+    let written = dir_size(&dir) - empty;
+    #[allow(clippy::cast_precision_loss)]
+    let ratio = (3600 * 3600 * 4) as f64 / written as f64;
+    println!(
+        "write: {:?}, {written} bytes on disk, ratio {ratio:.3}",
+        t.elapsed()
+    );
     if std::env::var_os("PROBE_LOOP").is_some() {
         let w = Window {
             row: 1300,

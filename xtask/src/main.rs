@@ -2,6 +2,7 @@
 //!
 //! A thin command line over `geocube-testkit`: parsing and printing only.
 
+mod bench;
 mod demo;
 mod fixtures;
 mod relief;
@@ -28,6 +29,9 @@ enum Command {
     Fixtures(fixtures::Args),
     /// Serve a fixture directory over HTTP with a STAC API and fault injection.
     Serve(serve::Args),
+    /// Criterion benches plus end-to-end scenarios with floors: a markdown
+    /// table on stdout and target/bench/report.json.
+    Bench(bench::Args),
     /// Run the whole test suite (what CI runs), preparing its Python environment.
     Test(test::Args),
 }
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Fixtures(args) => fixtures::run(&args).map_err(|e| e.to_string()),
         Command::Serve(args) => serve::run(&args).map_err(|e| e.to_string()),
         Command::Test(args) => test::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

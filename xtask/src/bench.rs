@@ -1,0 +1,284 @@
+//! `cargo xtask bench`: the criterion benches and the end-to-end scenarios.
+//!
+//! Everything heavy is built in release into `target/release-bench` (so a
+//! long build never holds the shared target directory's lock) and each
+//! scenario repetition runs in its own process (`bench-scenario` of
+//! `geocube-benches`), which reports its wall time, its floor and its peak
+//! RSS (`VmHWM`, from the kernel). This module only orchestrates, takes
+//! medians and prints: a markdown table on stdout, `target/bench/report.json`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use geocube_testkit::{Preset, fixtures};
+use serde_json::{Value, json};
+
+/// Arguments of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// CI mode: the tiny preset, every scenario once, criterion in test mode.
+    #[arg(long)]
+    quick: bool,
+    /// Fixture preset of the scenarios [default: small, tiny with --quick].
+    #[arg(long)]
+    preset: Option<Preset>,
+    /// Repetitions per scenario with the default codec (median reported).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Repetitions of the cold scenarios with the `reference` codec (blosc
+    /// zstd clevel 9, ~5 MB/s: slow) [default: 2, 1 with --quick].
+    #[arg(long)]
+    reference_reps: Option<usize>,
+    /// Skip the criterion benches.
+    #[arg(long)]
+    no_criterion: bool,
+    /// Only these scenarios (cold, warm, sweep, threads, processes).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Codecs of the cold scenarios: `default` and/or `reference` (the warm
+    /// scenario always uses `default`).
+    #[arg(long, value_delimiter = ',', default_value = "default,reference")]
+    codecs: Vec<String>,
+    /// Label of this run in the report (e.g. before / after).
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+const SCENARIOS: [(&str, &str); 5] = [
+    ("cold", "cold load, ROI touching 4 tiles"),
+    ("warm", "same ROI, warm (all cached)"),
+    ("sweep", "8 adjacent ROIs over the mosaic, cold"),
+    (
+        "threads",
+        "4 threads, 4 overlapping ROIs, one accessor, cold",
+    ),
+    (
+        "processes",
+        "4 processes, 4 overlapping ROIs, one cube, cold",
+    ),
+];
+
+const TARGET_DIR: &str = "target/release-bench";
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.env("CARGO_TARGET_DIR", TARGET_DIR);
+    c
+}
+
+fn status(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let st = cmd.status().map_err(|e| format!("{what}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({st})"))
+    }
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), String> {
+    let preset = args.preset.unwrap_or(if args.quick {
+        Preset::Tiny
+    } else {
+        Preset::Small
+    });
+    let reps = if args.quick { 1 } else { args.reps.max(1) };
+    let ref_reps = args
+        .reference_reps
+        .unwrap_or(if args.quick { 1 } else { 2 });
+    let dir = crate::fixtures::default_dir(preset);
+    if !fixtures::is_up_to_date(preset, &dir) {
+        eprintln!("generating the {preset} fixtures in {}", dir.display());
+        fixtures::generate(preset, &dir).map_err(|e| e.to_string())?;
+    }
+    eprintln!("building the scenario runner (release, {TARGET_DIR})");
+    status(
+        cargo().args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "geocube-benches",
+            "--bin",
+            "bench-scenario",
+        ]),
+        "cargo build",
+    )?;
+    if !args.no_criterion {
+        eprintln!("criterion benches");
+        let mut c = cargo();
+        c.args(["bench", "-p", "geocube-benches", "--benches"]);
+        if args.quick {
+            c.args(["--", "--test"]);
+        }
+        // Criterion's own report goes to stderr: stdout is the table.
+        c.stdout(std::io::stderr());
+        status(&mut c, "cargo bench")?;
+    }
+    let exe = Path::new(TARGET_DIR).join("release").join("bench-scenario");
+    let work = PathBuf::from("target/bench/work");
+    let load = load_average();
+    let mut rows = vec![];
+    // Every scenario with the default codec first, then the slow reference
+    // codec (cold scenarios only), so a long run yields the main table early.
+    for (codec, n) in [("default", reps), ("reference", ref_reps)] {
+        if !args.codecs.iter().any(|c| c == codec) {
+            continue;
+        }
+        for (name, what) in SCENARIOS {
+            let wanted = args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == name);
+            if !wanted || (name == "warm" && codec != "default") {
+                continue;
+            }
+            let mut runs = vec![];
+            for i in 0..n {
+                let run = run_one(&exe, &dir, name, codec, &work)?;
+                eprintln!("{name} ({codec}) {}/{n}: {run}", i + 1);
+                runs.push(run);
+            }
+            rows.push(summarise(name, what, codec, &runs));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    let table = markdown(&rows, preset, reps, ref_reps, load);
+    print!("{table}");
+    let report = json!({
+        "label": args.label,
+        "preset": preset.name(),
+        "reps": reps,
+        "reference_reps": ref_reps,
+        "load_average_at_start": load,
+        "cpus": std::thread::available_parallelism().map_or(0, usize::from),
+        "scenarios": rows,
+    });
+    std::fs::create_dir_all("target/bench").map_err(|e| e.to_string())?;
+    let path = Path::new("target/bench/report.json");
+    std::fs::write(
+        path,
+        serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+fn run_one(
+    exe: &Path,
+    fixtures: &Path,
+    name: &str,
+    codec: &str,
+    work: &Path,
+) -> Result<Value, String> {
+    let out = Command::new(exe)
+        .arg("run")
+        .arg(fixtures)
+        .arg(name)
+        .arg(codec)
+        .arg(work)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!("scenario {name} ({codec}) failed ({})", out.status));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("scenario {name} output: {e}"))
+}
+
+/// The 1-minute load average, to judge how noisy the numbers are.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => f64::midpoint(v[n / 2 - 1], v[n / 2]),
+    }
+}
+
+fn field(runs: &[Value], key: &str) -> Vec<f64> {
+    runs.iter().filter_map(|r| r[key].as_f64()).collect()
+}
+
+fn summarise(name: &str, what: &str, codec: &str, runs: &[Value]) -> Value {
+    let wall = field(runs, "wall_s");
+    let floor = field(runs, "floor_s");
+    let (w, f) = (median(wall.clone()), median(floor.clone()));
+    let unique = median(field(runs, "unique_patches"));
+    let downloads = median(field(runs, "downloads"));
+    json!({
+        "scenario": name,
+        "description": what,
+        "codec": codec,
+        "runs": runs.len(),
+        "wall_s": {"median": w, "min": wall.iter().copied().fold(f64::INFINITY, f64::min), "max": wall.iter().copied().fold(0.0, f64::max)},
+        "floor_s": {"median": f, "min": floor.iter().copied().fold(f64::INFINITY, f64::min), "max": floor.iter().copied().fold(0.0, f64::max)},
+        "ratio_to_floor": w / f,
+        "floor": runs.first().map_or(Value::Null, |r| r["floor"].clone()),
+        "mb_returned": median(field(runs, "bytes_returned")) / 1e6,
+        "downloads": downloads,
+        "unique_patches": unique,
+        "downloads_per_unique_patch": if unique > 0.0 { downloads / unique } else { 0.0 },
+        "mb_on_disk": median(field(runs, "bytes_on_disk")) / 1e6,
+        "peak_rss_mib": median(field(runs, "peak_rss_kib")) / 1024.0,
+        "raw": runs,
+    })
+}
+
+fn markdown(rows: &[Value], preset: Preset, reps: usize, ref_reps: usize, load: f64) -> String {
+    let mut s = String::new();
+    let reference = if rows.iter().any(|r| r["codec"] == "reference") {
+        format!(" ({ref_reps} with the slow reference codec)")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        s,
+        "\nEnd-to-end scenarios, preset `{preset}`: median of {reps} runs{reference}, min–max in brackets; load average at start {load:.1}.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| scenario | codec | wall s | floor s | ratio | MB returned | downloads (per unique) | MB on disk | peak RSS MiB |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} [{:.3}–{:.3}] | {:.3} | {:.2}× | {:.1} | {} ({:.2}) | {:.1} | {:.0} |",
+            r["scenario"].as_str().unwrap_or_default(),
+            r["codec"].as_str().unwrap_or_default(),
+            r["wall_s"]["median"].as_f64().unwrap_or(f64::NAN),
+            r["wall_s"]["min"].as_f64().unwrap_or(f64::NAN),
+            r["wall_s"]["max"].as_f64().unwrap_or(f64::NAN),
+            r["floor_s"]["median"].as_f64().unwrap_or(f64::NAN),
+            r["ratio_to_floor"].as_f64().unwrap_or(f64::NAN),
+            r["mb_returned"].as_f64().unwrap_or(f64::NAN),
+            r["downloads"].as_f64().unwrap_or(f64::NAN),
+            r["downloads_per_unique_patch"].as_f64().unwrap_or(f64::NAN),
+            r["mb_on_disk"].as_f64().unwrap_or(f64::NAN),
+            r["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nFloors: warm = zarrs decoding the same chunks from a filesystem store + crop; cold = tiff decode of the downloaded COGs + zarrs encode of the touched chunks (no Icechunk, no HTTP)."
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert!((median(vec![3.0, 1.0, 2.0]) - 2.0).abs() < 1e-12);
+        assert!((median(vec![4.0, 1.0, 2.0, 3.0]) - 2.5).abs() < 1e-12);
+        assert!(median(vec![]).is_nan());
+    }
+}
