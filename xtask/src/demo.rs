@@ -87,7 +87,9 @@ fn load(bin: &Path, label: &'static str, args: &[String]) -> Result<Run, String>
         downloaded: summary["patches"]["downloaded"]
             .as_array()
             .map_or(0, |a| a.len() as u64),
-        touching: summary["patches"]["touching"].as_u64().unwrap_or(0),
+        touching: summary["patches"]["touching"]
+            .as_array()
+            .map_or(0, |a| a.len() as u64),
         mb_returned: (px * bytes_per_px) as f64 / 1e6,
         summary,
     })
