@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use geocube_core::{Dataset, TypedArray, with_typed_array};
+use geocube_core::cube::{array_document, codecs_document};
+use geocube_core::{ChunkCodec, Dataset, TypedArray, with_typed_array};
 use geocube_geotiff::{CogWriter, CrsKind};
 use serde_json::{Map, Value, json};
 use zarrs::array::{Array, ArraySubset};
@@ -69,7 +70,7 @@ pub fn write_zarr(dataset: &Dataset, title: &str, path: &Path) -> Result<()> {
     let (ny, nx) = gb.shape();
     let (ux, uy) = crs.axis_units();
     let (res_x, res_y) = gb.resolution();
-    let f64_codecs = codecs(8);
+    let f64_codecs = codecs_document(ChunkCodec::BloscZstd { clevel: 5 }, 8);
     for (name, values, units, res) in [
         ("x", dataset.xs(), ux, res_x),
         ("y", dataset.ys(), uy, res_y),
@@ -82,12 +83,12 @@ pub fn write_zarr(dataset: &Dataset, title: &str, path: &Path) -> Result<()> {
         let n = values.len();
         put(
             name,
-            &array_json(
+            &array_document(
                 &[n],
                 &[n],
                 "float64",
                 json!("NaN"),
-                &f64_codecs,
+                f64_codecs.clone(),
                 attrs,
                 &[name],
             ),
@@ -108,7 +109,15 @@ pub fn write_zarr(dataset: &Dataset, title: &str, path: &Path) -> Result<()> {
     sr.insert("GeoTransform".into(), json!(gt));
     put(
         "spatial_ref",
-        &array_json(&[], &[], "int32", json!(0), &codecs(4), sr, &[]),
+        &array_document(
+            &[],
+            &[],
+            "int32",
+            json!(0),
+            codecs_document(ChunkCodec::BloscZstd { clevel: 5 }, 4),
+            sr,
+            &[],
+        ),
     )?;
     write(
         "spatial_ref",
@@ -124,7 +133,15 @@ pub fn write_zarr(dataset: &Dataset, title: &str, path: &Path) -> Result<()> {
         let n = seconds.len();
         put(
             "time",
-            &array_json(&[n], &[n], "int64", json!(0), &f64_codecs, attrs, &["time"]),
+            &array_document(
+                &[n],
+                &[n],
+                "int64",
+                json!(0),
+                f64_codecs.clone(),
+                attrs,
+                &["time"],
+            ),
         )?;
         let values = ndarray::ArrayD::from_shape_vec(vec![n], seconds).map_err(|e| fail(&e))?;
         let array = Array::open(Arc::clone(&store), "/time").map_err(|e| fail(&e))?;
@@ -148,12 +165,12 @@ pub fn write_zarr(dataset: &Dataset, title: &str, path: &Path) -> Result<()> {
             geocube_core::DType::Bool => json!(false),
             _ => json!(0),
         };
-        let doc = array_json(
+        let doc = array_document(
             shape,
             &chunks,
             dtype.zarr_name(),
             fill,
-            &codecs(dtype.size()),
+            codecs_document(ChunkCodec::BloscZstd { clevel: 5 }, dtype.size()),
             var.attributes.clone(),
             &dims,
         );
@@ -161,43 +178,6 @@ pub fn write_zarr(dataset: &Dataset, title: &str, path: &Path) -> Result<()> {
         write(name, &var.data)?;
     }
     Ok(())
-}
-
-/// `bytes` + blosc zstd clevel 5, shuffled as the cube's variables are.
-fn codecs(dtype_size: usize) -> Value {
-    let bytes = if dtype_size > 1 {
-        json!({"name": "bytes", "configuration": {"endian": "little"}})
-    } else {
-        json!({"name": "bytes"})
-    };
-    json!([bytes, {"name": "blosc", "configuration": {
-        "typesize": dtype_size, "cname": "zstd", "clevel": 5,
-        "shuffle": if dtype_size > 1 { "shuffle" } else { "bitshuffle" }, "blocksize": 0
-    }}])
-}
-
-fn array_json(
-    shape: &[usize],
-    chunk_shape: &[usize],
-    dtype: &str,
-    fill: Value,
-    codecs: &Value,
-    attributes: Map<String, Value>,
-    dims: &[&str],
-) -> Value {
-    json!({
-        "shape": shape,
-        "data_type": dtype,
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
-        "fill_value": fill,
-        "codecs": codecs,
-        "attributes": attributes,
-        "dimension_names": dims,
-        "zarr_format": 3,
-        "node_type": "array",
-        "storage_transformers": []
-    })
 }
 
 /// Write `dataset` as Cloud-Optimized GeoTIFFs, one single-band file per

@@ -52,7 +52,10 @@ impl CubeLayout {
     }
 }
 
-fn codecs(codec: ChunkCodec, dtype_size: usize) -> Value {
+/// The `codecs` list of a Zarr v3 array: `bytes` (little-endian for
+/// multi-byte types) then `codec`, with smart-geocubes' shuffle choices.
+#[must_use]
+pub fn codecs_document(codec: ChunkCodec, dtype_size: usize) -> Value {
     let bytes = if dtype_size > 1 {
         json!({"name": "bytes", "configuration": {"endian": "little"}})
     } else {
@@ -79,7 +82,10 @@ fn codecs(codec: ChunkCodec, dtype_size: usize) -> Value {
     json!([bytes, second])
 }
 
-fn array_json(
+/// A Zarr v3 array `zarr.json` in the layout smart-geocubes and xarray write
+/// (no `dimension_names` on 0-d arrays, as zarr-python).
+#[must_use]
+pub fn array_document(
     shape: &[usize],
     chunk_shape: &[usize],
     dtype: &str,
@@ -211,7 +217,7 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
         && (crs.proj4().contains("+lat_0=90") || crs.proj4().contains("+lat_0=-90"));
     let ux = if polar { "" } else { ux };
     let (res_x, res_y) = gb.resolution();
-    let blosc5_f64 = codecs(ChunkCodec::BloscZstd { clevel: 5 }, 8);
+    let blosc5_f64 = codecs_document(ChunkCodec::BloscZstd { clevel: 5 }, 8);
     let mut nodes = vec![];
 
     let mut root_attrs = Map::new();
@@ -228,7 +234,7 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
         attrs.insert("_FillValue".into(), json!(NAN_FILL_B64));
         nodes.push((
             name.into(),
-            array_json(
+            array_document(
                 &[n],
                 &[n],
                 "float64",
@@ -258,7 +264,7 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
     ]);
     nodes.push((
         "spatial_ref".into(),
-        array_json(&[], &[], "int32", json!(0), zstd0, sr, &[]),
+        array_document(&[], &[], "int32", json!(0), zstd0, sr, &[]),
     ));
 
     let mut time_values = None;
@@ -269,12 +275,12 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
         attrs.insert("calendar".into(), json!("proleptic_gregorian"));
         nodes.push((
             "time".into(),
-            array_json(
+            array_document(
                 &[values.len()],
                 &[values.len()],
                 "int64",
                 json!(0),
-                codecs(ChunkCodec::BloscZstd { clevel: 5 }, 8),
+                codecs_document(ChunkCodec::BloscZstd { clevel: 5 }, 8),
                 attrs,
                 &["time"],
             ),
@@ -294,12 +300,12 @@ pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
         };
         nodes.push((
             ch.name.clone(),
-            array_json(
+            array_document(
                 &shape,
                 &chunks,
                 ch.dtype.zarr_name(),
                 fill_json(ch.dtype),
-                codecs(spec.codec, ch.dtype.size()),
+                codecs_document(spec.codec, ch.dtype.size()),
                 attrs,
                 &dims,
             ),

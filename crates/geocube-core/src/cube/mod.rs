@@ -30,7 +30,7 @@ use zarrs::storage::{
 use self::layout::{
     ArrayMeta, decode_time, epsg_from_wkt, geobox_from_coords, group_json, parse_array_meta,
 };
-pub use self::layout::{CubeLayout, VariableLayout};
+pub use self::layout::{CubeLayout, VariableLayout, array_document, codecs_document};
 use self::store::IcechunkSyncStore;
 pub(crate) use self::store::block_on;
 use crate::dataset::{CubeElement, Dataset, Variable};
