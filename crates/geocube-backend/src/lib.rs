@@ -145,6 +145,11 @@ pub struct BackendConfig {
     pub queue_capacity: usize,
     /// [`ThreadedBackend`] most patches the writer merges into one commit (default 16).
     pub max_batch: usize,
+    /// [`ThreadedBackend`] longest time the writer holds a batch open while
+    /// downloads are still running (default 2 s). Patches of one load
+    /// usually share chunks; committing them together encodes each shared
+    /// chunk once instead of once per patch.
+    pub linger: std::time::Duration,
 }
 
 impl Default for BackendConfig {
@@ -155,6 +160,7 @@ impl Default for BackendConfig {
             workers: 4,
             queue_capacity: 2,
             max_batch: 16,
+            linger: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -178,6 +184,14 @@ impl BackendConfig {
     #[must_use]
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
+        self
+    }
+
+    /// Set how long the writer may hold a batch open for running downloads
+    /// (`Duration::ZERO` commits whatever is queued at once).
+    #[must_use]
+    pub fn linger(mut self, d: std::time::Duration) -> Self {
+        self.linger = d;
         self
     }
 

@@ -2,8 +2,10 @@
 //! writer that coalesces queued patches into one commit.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use geocube_core::{Cube, CubeStorage, Patch, PatchIndex};
@@ -48,6 +50,24 @@ struct WriteJob {
 struct Inner {
     shared: Shared,
     inflight: Mutex<HashMap<String, Arc<Completion>>>,
+    /// Downloads running now, up to the hand-over of their patch to the writer.
+    downloading: AtomicUsize,
+}
+
+/// Counts a running download for as long as it lives.
+struct Downloading<'a>(&'a AtomicUsize);
+
+impl<'a> Downloading<'a> {
+    fn start(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Self(n)
+    }
+}
+
+impl Drop for Downloading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Inner {
@@ -92,14 +112,18 @@ impl Inner {
                 Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
             }
         }
-        match self.shared.download(idx) {
+        let running = Downloading::start(&self.downloading);
+        let downloaded = self.shared.download(idx);
+        match downloaded {
             Ok(patch) => {
                 let job = WriteJob {
                     patch,
                     completion: Arc::clone(completion),
                     _claim: claim,
                 };
-                if let Err(crossbeam_channel::SendError(job)) = sender.send(job) {
+                let sent = sender.send(job);
+                drop(running);
+                if let Err(crossbeam_channel::SendError(job)) = sent {
                     let failure = PatchFailure {
                         stage: Stage::Write,
                         ..fail("the writer has stopped".into())
@@ -107,19 +131,52 @@ impl Inner {
                     self.finish(&idx.id, &job.completion, Err(failure));
                 }
             }
-            Err(failure) => self.finish(&idx.id, completion, Err(failure)),
+            Err(failure) => {
+                drop(running);
+                self.finish(&idx.id, completion, Err(failure));
+            }
         }
     }
 
-    fn writer_loop(&self, rx: &Receiver<WriteJob>, max_batch: usize) {
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            while batch.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
+    /// Gather a batch: everything queued, and while downloads are still
+    /// running (for at most `linger`), their patches as they arrive. The
+    /// patches of one load usually share chunks, so one commit encodes each
+    /// shared chunk once instead of once per patch.
+    fn gather(
+        &self,
+        first: WriteJob,
+        rx: &Receiver<WriteJob>,
+        max_batch: usize,
+        linger: Duration,
+    ) -> Vec<WriteJob> {
+        // Poll the running count this often: a download may end without
+        // sending anything (failure, or found loaded by another process).
+        const TICK: Duration = Duration::from_millis(10);
+        let deadline = Instant::now() + linger;
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if self.downloading.load(Ordering::SeqCst) == 0 || now >= deadline {
+                        break;
+                    }
+                    match rx.recv_timeout(TICK.min(deadline - now)) {
+                        Ok(job) => batch.push(job),
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                    }
                 }
             }
+        }
+        batch
+    }
+
+    fn writer_loop(&self, rx: &Receiver<WriteJob>, max_batch: usize, linger: Duration) {
+        while let Ok(first) = rx.recv() {
+            let batch = self.gather(first, rx, max_batch, linger);
             let (patches, jobs): (Vec<Patch>, Vec<Waiter>) = batch
                 .into_iter()
                 .map(|j| (j.patch, (j.completion, j._claim)))
@@ -191,6 +248,7 @@ impl ThreadedBackend {
                 config.conflict_retry,
             ),
             inflight: Mutex::new(HashMap::new()),
+            downloading: AtomicUsize::new(0),
         });
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.workers.max(1))
@@ -199,10 +257,10 @@ impl ThreadedBackend {
             .map_err(|e| Error::Threads(e.to_string()))?;
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
         let writer_inner = Arc::clone(&inner);
-        let max_batch = config.max_batch.max(1);
+        let (max_batch, linger) = (config.max_batch.max(1), config.linger);
         let writer = std::thread::Builder::new()
             .name("geocube-writer".into())
-            .spawn(move || writer_inner.writer_loop(&rx, max_batch))
+            .spawn(move || writer_inner.writer_loop(&rx, max_batch, linger))
             .map_err(|e| Error::Threads(e.to_string()))?;
         Ok(Self {
             inner,

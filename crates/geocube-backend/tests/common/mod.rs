@@ -108,6 +108,8 @@ pub struct TileSource {
     pub faults: Mutex<HashMap<String, Fault>>,
     pub downloads: Mutex<HashMap<String, u32>>,
     pub delay: Duration,
+    /// Extra time a download of one id takes.
+    pub delays: Mutex<HashMap<String, Duration>>,
 }
 
 impl TileSource {
@@ -124,6 +126,10 @@ impl TileSource {
 
     pub fn fault(&self, id: &str, fault: Fault) {
         self.faults.lock().expect("faults").insert(id.into(), fault);
+    }
+
+    pub fn slow(&self, id: &str, delay: Duration) {
+        self.delays.lock().expect("delays").insert(id.into(), delay);
     }
 
     pub fn downloads_of(&self, id: &str) -> u32 {
@@ -146,7 +152,8 @@ impl TileSource {
             *n += 1;
             *n
         };
-        std::thread::sleep(self.delay);
+        let extra = self.delays.lock().expect("delays").get(&idx.id).copied();
+        std::thread::sleep(self.delay + extra.unwrap_or_default());
         let fault = self.faults.lock().expect("faults").get(&idx.id).cloned();
         match fault {
             Some(Fault::Flaky(k)) if n <= k => {
