@@ -5,6 +5,7 @@
 //! batch of patches *and* their ids in the root attribute `loaded_patches`:
 //! both or neither.
 
+mod cache;
 mod layout;
 mod lock;
 mod store;
@@ -18,7 +19,7 @@ use icechunk::format::format_constants::SpecVersionBin;
 use icechunk::repository::VersionInfo;
 use icechunk::session::SessionErrorKind;
 use icechunk::{Repository, Storage};
-use ndarray::{ArrayD, Axis, Ix2, IxDyn, Slice};
+use ndarray::{Array2, ArrayD, Axis, Ix2, IxDyn, Slice};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
@@ -27,6 +28,8 @@ use zarrs::storage::{
     ListableStorageTraits, ReadableStorageTraits, StoreKey, WritableStorageTraits,
 };
 
+use self::cache::ChunkCache;
+pub use self::cache::DEFAULT_CHUNK_CACHE_BYTES;
 use self::layout::{
     ArrayMeta, decode_time, epsg_from_wkt, geobox_from_coords, group_json, parse_array_meta,
 };
@@ -373,6 +376,8 @@ pub struct Cube {
     storage: CubeStorage,
     repo: Repository,
     layout: CubeLayout,
+    /// Decoded chunks this handle wrote or read whole (see [`Cube::set_chunk_cache_bytes`]).
+    chunks: ChunkCache,
 }
 
 impl fmt::Debug for Cube {
@@ -453,7 +458,26 @@ impl Cube {
             storage,
             repo,
             layout,
+            chunks: ChunkCache::new(DEFAULT_CHUNK_CACHE_BYTES),
         })
+    }
+
+    /// Set the memory budget of this handle's decoded-chunk cache (default
+    /// [`DEFAULT_CHUNK_CACHE_BYTES`]; 0 turns it off).
+    ///
+    /// A write keeps each chunk it merged, and a read keeps each chunk it
+    /// decoded whole, keyed by the chunk object in the repository. Icechunk
+    /// never rewrites an object, so a cached chunk is never stale: reading
+    /// back a region just loaded, or the same region from several threads,
+    /// copies instead of decoding again.
+    pub fn set_chunk_cache_bytes(&self, bytes: usize) {
+        self.chunks.set_capacity(bytes);
+    }
+
+    /// The memory budget of the decoded-chunk cache.
+    #[must_use]
+    pub fn chunk_cache_bytes(&self) -> usize {
+        self.chunks.capacity()
     }
 
     /// The cube's layout (grid, time axis, variables, chunking).
@@ -541,6 +565,10 @@ impl Cube {
                     Array::open(Arc::clone(&store), &format!("/{}", v.name)).map_err(zarr_err)?;
                 let data = with_dtype!(v.dtype, |T| T::wrap(read_region::<T>(
                     &array,
+                    &ChunkSource {
+                        store: &store,
+                        cache: &self.chunks,
+                    },
                     w,
                     time_idx.as_deref(),
                     self.layout.chunk_shape,
@@ -694,7 +722,16 @@ impl Cube {
                     chunk_shape: (cy, cx),
                 };
                 with_dtype!(*dtype, |T| merge_chunk::<T>(
-                    array, &chunk, name, members, patches, &plans
+                    array,
+                    &ChunkSource {
+                        store: &sync,
+                        cache: &self.chunks,
+                    },
+                    &chunk,
+                    name,
+                    members,
+                    patches,
+                    &plans
                 ))
             })?;
 
@@ -794,9 +831,48 @@ fn u64s(v: &[usize]) -> Vec<u64> {
     v.iter().map(|x| *x as u64).collect()
 }
 
-/// Decode a chunk once, merge every member patch into it in order, encode it once.
+/// Where chunks come from: the session's store, and the handle's cache of
+/// decoded chunks keyed by chunk object.
+struct ChunkSource<'a> {
+    store: &'a IcechunkSyncStore,
+    cache: &'a ChunkCache,
+}
+
+impl ChunkSource<'_> {
+    fn identity(&self, array: &Array<IcechunkSyncStore>, idx: &[u64]) -> Option<String> {
+        if self.cache.capacity() == 0 {
+            return None;
+        }
+        self.store.chunk_identity(array.chunk_key(idx).as_str())
+    }
+
+    /// The decoded chunk `idx` (rows x columns) if cached.
+    fn cached<T: CubeElement>(
+        &self,
+        array: &Array<IcechunkSyncStore>,
+        idx: &[u64],
+    ) -> Option<Arc<Array2<T>>> {
+        self.identity(array, idx)
+            .and_then(|id| self.cache.get::<T>(&id))
+    }
+
+    fn keep<T: CubeElement>(
+        &self,
+        array: &Array<IcechunkSyncStore>,
+        idx: &[u64],
+        chunk: Arc<Array2<T>>,
+    ) {
+        if let Some(id) = self.identity(array, idx) {
+            self.cache.insert(id, chunk);
+        }
+    }
+}
+
+/// Decode a chunk once, merge every member patch into it in order, encode
+/// it once, and keep the merged chunk in the cache.
 fn merge_chunk<T: CubeElement>(
     array: &Array<IcechunkSyncStore>,
+    source: &ChunkSource<'_>,
     job: &ChunkJob,
     name: &str,
     members: &[usize],
@@ -817,15 +893,21 @@ fn merge_chunk<T: CubeElement>(
         full_shape.insert(0, 1);
     }
     let idx = u64s(&idx);
-    let mut chunk: ArrayD<T> = array
-        .retrieve_chunk_if_exists::<ArrayD<T>>(&idx)
-        .map_err(zarr_err)?
-        .unwrap_or_else(|| ArrayD::from_elem(IxDyn(&full_shape), T::fill()));
-    {
-        let mut view = chunk
-            .view_mut()
+    let bad_shape = |e: ndarray::ShapeError| {
+        Error::Zarr(format!("chunk of `{name}` has an unexpected shape: {e}"))
+    };
+    let mut chunk: Array2<T> = match source.cached::<T>(array, &idx) {
+        // The last reference drops with the cache entry's; otherwise copy.
+        Some(cached) => Arc::unwrap_or_clone(cached),
+        None => array
+            .retrieve_chunk_if_exists::<ArrayD<T>>(&idx)
+            .map_err(zarr_err)?
+            .unwrap_or_else(|| ArrayD::from_elem(IxDyn(&full_shape), T::fill()))
             .into_shape_with_order((ch, cw))
-            .map_err(|e| Error::Zarr(format!("chunk of `{name}` has an unexpected shape: {e}")))?;
+            .map_err(bad_shape)?,
+    };
+    {
+        let mut view = chunk.view_mut();
         for &i in members {
             let (patch, plan) = (&patches[i], &plans[i]);
             let Some(layer) = patch.layers.get(name) else {
@@ -867,7 +949,11 @@ fn merge_chunk<T: CubeElement>(
             });
         }
     }
-    array.store_chunk(&idx, chunk).map_err(zarr_err)
+    let chunk = chunk.into_shape_with_order(full_shape).map_err(bad_shape)?;
+    array.store_chunk(&idx, &chunk).map_err(zarr_err)?;
+    let chunk = chunk.into_shape_with_order((ch, cw)).map_err(bad_shape)?;
+    source.keep(array, &idx, Arc::new(chunk));
+    Ok(())
 }
 
 /// Read `window` (and time indices) of one variable; fill where never written.
@@ -883,6 +969,7 @@ fn merge_chunk<T: CubeElement>(
 #[allow(clippy::cast_possible_truncation)]
 fn read_region<T: CubeElement>(
     array: &Array<IcechunkSyncStore>,
+    source: &ChunkSource<'_>,
     w: Window,
     time: Option<&[usize]>,
     chunk_shape: (usize, usize),
@@ -919,10 +1006,23 @@ fn read_region<T: CubeElement>(
             if let Some(t) = t {
                 idx.insert(0, t as u64);
             }
+            if let Some(chunk) = source.cached::<T>(array, &idx) {
+                return Ok((k, inter, chunk_window, Band::Cached(chunk, r0)));
+            }
             let band = if blosc {
                 read_band_blosc::<T>(array, &idx, r0..r1, cw)?
             } else {
                 read_band_zarrs::<T>(array, &idx, r0..r1, cw, t.is_some())?
+            };
+            let band = match band {
+                // A whole chunk decoded: keep it for the next read.
+                Some(b) if r0 == 0 && r1 == ch => {
+                    let b = Arc::new(b);
+                    source.keep(array, &idx, Arc::clone(&b));
+                    Band::Cached(b, 0)
+                }
+                Some(b) => Band::Decoded(b),
+                None => Band::Unwritten,
             };
             Ok((k, inter, chunk_window, band))
         })
@@ -945,12 +1045,29 @@ fn read_region<T: CubeElement>(
         let mut dest = dest
             .slice_axis_mut(Axis(0), Slice::from(dr..dr + inter.height))
             .slice_axis_move(Axis(1), Slice::from(dc..dc + inter.width));
+        let mut rows = |b: &Array2<T>, r0: usize| {
+            dest.assign(
+                &b.slice_axis(Axis(0), Slice::from(r0..r0 + inter.height))
+                    .slice_axis_move(Axis(1), Slice::from(c0..c1)),
+            );
+        };
         match band {
-            Some(band) => dest.assign(&band.slice_axis(Axis(1), Slice::from(c0..c1))),
-            None => dest.fill(T::fill()),
+            Band::Cached(chunk, r0) => rows(&chunk, r0),
+            Band::Decoded(band) => rows(&band, 0),
+            Band::Unwritten => dest.fill(T::fill()),
         }
     }
     Ok(out)
+}
+
+/// The rows of one chunk a read needs.
+enum Band<T> {
+    /// A whole decoded chunk (cached), and the first row needed.
+    Cached(Arc<Array2<T>>, usize),
+    /// Just the rows needed.
+    Decoded(Array2<T>),
+    /// A chunk never written: fill.
+    Unwritten,
 }
 
 /// Whether the array's codecs are exactly `bytes` (little endian or

@@ -116,6 +116,29 @@ impl IcechunkSyncStore {
         Arc::new(Self { store, local_root })
     }
 
+    /// The identity of the chunk object behind `key`: its object id, offset
+    /// and length. Icechunk never rewrites an object, so this names immutable
+    /// content (see the chunk cache). `None` for unwritten, inline or virtual
+    /// chunks and for anything that is not a chunk key.
+    pub(crate) fn chunk_identity(&self, key: &str) -> Option<String> {
+        use icechunk::format::manifest::ChunkPayload;
+        let (path, coords) = chunk_coords(key)?;
+        let payload = self
+            .run(async {
+                let session = self.store.session();
+                let session = session.read().await;
+                session.get_chunk_ref(&path, &coords).await
+            })
+            .ok()?
+            .ok()??;
+        match payload {
+            ChunkPayload::Ref(chunk) => {
+                Some(format!("{}@{}+{}", chunk.id, chunk.offset, chunk.length))
+            }
+            _ => None,
+        }
+    }
+
     /// Read `ranges` of chunk `key` from the local repository directory.
     /// `None` means "ask Icechunk" (not local, not a plain chunk, anything odd);
     /// `Some(Ok(None))` a chunk that was never written.
