@@ -19,6 +19,12 @@ use geocube_core::{Aoi, ChunkCodec, Cube, CubeStorage, IcechunkFormat, Toi};
 use crate::datasets::Endpoints;
 use crate::progress::Reporter;
 
+// Chunk buffers (~50 MB) sit above glibc's mmap threshold: with the system
+// allocator each is a fresh mapping whose pages fault in again.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Where `load` and `prefetch` keep the backend's event timeline by default.
 const EVENTS_FILE: &str = ".geocube-events.json";
 
