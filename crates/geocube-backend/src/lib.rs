@@ -150,6 +150,10 @@ pub struct BackendConfig {
     /// usually share chunks; committing them together encodes each shared
     /// chunk once instead of once per patch.
     pub linger: std::time::Duration,
+    /// Memory budget of the decoded-chunk cache of the cube handle the
+    /// backend opens (default [`geocube_core::cube::DEFAULT_CHUNK_CACHE_BYTES`],
+    /// 512 MiB; 0 turns it off). See [`Cube::set_chunk_cache_bytes`].
+    pub chunk_cache_bytes: usize,
 }
 
 impl Default for BackendConfig {
@@ -161,6 +165,7 @@ impl Default for BackendConfig {
             queue_capacity: 2,
             max_batch: 16,
             linger: std::time::Duration::from_secs(2),
+            chunk_cache_bytes: geocube_core::cube::DEFAULT_CHUNK_CACHE_BYTES,
         }
     }
 }
@@ -192,6 +197,13 @@ impl BackendConfig {
     #[must_use]
     pub fn linger(mut self, d: std::time::Duration) -> Self {
         self.linger = d;
+        self
+    }
+
+    /// Set the memory budget of the cube handle's decoded-chunk cache.
+    #[must_use]
+    pub fn chunk_cache_bytes(mut self, bytes: usize) -> Self {
+        self.chunk_cache_bytes = bytes;
         self
     }
 

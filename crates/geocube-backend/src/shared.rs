@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use geocube_core::{Cube, CubeStorage, Patch, PatchIndex, WriteOutcome};
 
 use crate::events::{Action, EventLog};
-use crate::{DownloadFn, PatchFailure, Result, RetryPolicy, Stage};
+use crate::{BackendConfig, DownloadFn, PatchFailure, Result, RetryPolicy, Stage};
 
 pub(crate) struct Shared {
     pub(crate) storage: CubeStorage,
@@ -16,22 +16,19 @@ pub(crate) struct Shared {
     pub(crate) events: EventLog,
     download_policy: RetryPolicy,
     conflict_policy: RetryPolicy,
+    chunk_cache_bytes: usize,
 }
 
 impl Shared {
-    pub(crate) fn new(
-        storage: CubeStorage,
-        download: DownloadFn,
-        download_policy: RetryPolicy,
-        conflict_policy: RetryPolicy,
-    ) -> Self {
+    pub(crate) fn new(storage: CubeStorage, download: DownloadFn, config: &BackendConfig) -> Self {
         Self {
             storage,
             cube: Mutex::new(None),
             download,
             events: EventLog::default(),
-            download_policy,
-            conflict_policy,
+            download_policy: config.download_retry,
+            conflict_policy: config.conflict_retry,
+            chunk_cache_bytes: config.chunk_cache_bytes,
         }
     }
 
@@ -45,6 +42,7 @@ impl Shared {
             return Ok(Arc::clone(c));
         }
         let cube = Arc::new(Cube::open(self.storage.clone())?);
+        cube.set_chunk_cache_bytes(self.chunk_cache_bytes);
         *slot = Some(Arc::clone(&cube));
         Ok(cube)
     }

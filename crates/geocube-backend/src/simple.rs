@@ -1,6 +1,5 @@
 //! The blocking backend.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,12 +21,7 @@ impl SimpleBackend {
     /// A backend for the cube at `storage` (which may be created later).
     pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Self {
         Self {
-            shared: Shared::new(
-                storage,
-                download,
-                config.download_retry,
-                config.conflict_retry,
-            ),
+            shared: Shared::new(storage, download, &config),
             closed: AtomicBool::new(false),
         }
     }
@@ -51,7 +45,7 @@ impl DownloadBackend for SimpleBackend {
             return Err(Error::Closed);
         }
         let cube = self.shared.cube()?;
-        let loaded: HashSet<String> = cube.loaded_patches()?.into_iter().collect();
+        let loaded = cube.loaded()?;
         let todo = crate::unique(patches);
         let mut report = SubmitReport {
             requested: todo.len(),
@@ -64,7 +58,7 @@ impl DownloadBackend for SimpleBackend {
                 continue;
             }
             let claim = crate::claim::claim(&self.shared.storage, &idx.id)?;
-            if claim.is_some() && cube.loaded_patches()?.contains(&idx.id) {
+            if claim.is_some() && cube.loaded()?.contains(&idx.id) {
                 report.awaited += 1;
                 continue;
             }

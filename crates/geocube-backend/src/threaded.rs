@@ -1,7 +1,7 @@
 //! The threaded backend: a pool of download workers, a bounded channel, one
 //! writer that coalesces queued patches into one commit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -104,7 +104,7 @@ impl Inner {
         };
         if claim.is_some() {
             // Another process may have committed it since the submit looked.
-            match self.shared.cube().and_then(|c| Ok(c.loaded_patches()?)) {
+            match self.shared.cube().and_then(|c| Ok(c.loaded()?)) {
                 Ok(ids) if ids.contains(&idx.id) => {
                     return self.finish(&idx.id, completion, Ok(false));
                 }
@@ -241,12 +241,7 @@ impl ThreadedBackend {
     /// [`Error::Threads`] when the OS refuses threads.
     pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Result<Self> {
         let inner = Arc::new(Inner {
-            shared: Shared::new(
-                storage,
-                download,
-                config.download_retry,
-                config.conflict_retry,
-            ),
+            shared: Shared::new(storage, download, &config),
             inflight: Mutex::new(HashMap::new()),
             downloading: AtomicUsize::new(0),
         });
@@ -292,7 +287,7 @@ impl DownloadBackend for ThreadedBackend {
             .clone()
             .ok_or(Error::Closed)?;
         let cube = self.inner.shared.cube()?;
-        let loaded: HashSet<String> = cube.loaded_patches()?.into_iter().collect();
+        let loaded = cube.loaded()?;
         let todo = crate::unique(patches);
         let mut report = SubmitReport {
             requested: todo.len(),

@@ -20,7 +20,7 @@ pub mod dataset;
 pub mod patch;
 pub mod spec;
 
-pub use crate::cube::{Cube, CubeLayout, CubeStorage, IcechunkFormat, WriteOutcome};
+pub use crate::cube::{Cube, CubeLayout, CubeStorage, IcechunkFormat, LoadedPatches, WriteOutcome};
 pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
 pub use crate::patch::{Patch, PatchIndex, PatchLayer};
 pub use crate::spec::{ChannelSpec, ChunkCodec, CubeSpec, DType};

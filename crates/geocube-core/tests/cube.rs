@@ -484,3 +484,33 @@ fn chunk_cache_never_serves_stale_chunks() {
         uncached.variable("datamask").map(|v| v.data.clone())
     );
 }
+
+/// `loaded()` is parsed once per snapshot: another handle's commit moves the
+/// tip and is seen at once; a handle's own commit updates it in place.
+#[test]
+fn loaded_patches_follow_the_branch_tip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = CubeStorage::local(dir.path().join("cube"));
+    let a = new_cube(&dir);
+    let b = Cube::open(storage.clone()).expect("second handle");
+    let empty = a.loaded().expect("loaded");
+    assert!(empty.is_empty());
+    assert!(
+        Arc::ptr_eq(&empty, &a.loaded().expect("again")),
+        "same snapshot, same parse"
+    );
+    b.write_patch(&patch("from-b", 0, 0, 10, 10, terrain))
+        .expect("b writes");
+    let seen = a.loaded().expect("after b");
+    assert_ne!(seen.snapshot_id(), empty.snapshot_id());
+    assert!(seen.contains("from-b") && !seen.contains("from-a"));
+    let out = a
+        .write_patch(&patch("from-a", 20, 20, 10, 10, terrain))
+        .expect("a writes");
+    let own = a.loaded().expect("after a");
+    assert_eq!(Some(own.snapshot_id()), out.snapshot.as_deref());
+    assert_eq!(own.ids(), ["from-b", "from-a"]);
+    let fresh = Cube::open(storage).expect("third handle");
+    assert_eq!(*fresh.loaded().expect("fresh"), *own);
+    assert_eq!(b.loaded_patches().expect("b"), ["from-b", "from-a"]);
+}

@@ -451,7 +451,7 @@ impl Accessor {
     ) -> Result<LoadReport> {
         let mut patches: Vec<String> = needed.iter().map(|p| p.id.clone()).collect();
         patches.sort();
-        let loaded: HashSet<String> = cube.loaded_patches()?.into_iter().collect();
+        let loaded = cube.loaded()?;
         let missing: Vec<PatchIndex> = needed
             .into_iter()
             .filter(|p| !loaded.contains(&p.id))

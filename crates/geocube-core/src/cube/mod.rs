@@ -10,10 +10,10 @@ mod layout;
 mod lock;
 mod store;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use icechunk::format::format_constants::SpecVersionBin;
 use icechunk::repository::VersionInfo;
@@ -378,6 +378,57 @@ pub struct Cube {
     layout: CubeLayout,
     /// Decoded chunks this handle wrote or read whole (see [`Cube::set_chunk_cache_bytes`]).
     chunks: ChunkCache,
+    /// `loaded_patches` of the last snapshot this handle read or wrote.
+    loaded: Mutex<Option<Arc<LoadedPatches>>>,
+}
+
+/// The ids in a cube's `loaded_patches` at one snapshot, with a set for
+/// membership tests.
+///
+/// With 10⁵ ids the attribute is ~2.5 MB of JSON; [`Cube::loaded`] parses
+/// it once per snapshot and hands out this shared, immutable copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedPatches {
+    snapshot: String,
+    ids: Vec<String>,
+    set: HashSet<String>,
+}
+
+impl LoadedPatches {
+    fn new(snapshot: String, ids: Vec<String>) -> Self {
+        let set = ids.iter().cloned().collect();
+        Self { snapshot, ids, set }
+    }
+
+    /// The Icechunk snapshot these ids were read at.
+    #[must_use]
+    pub fn snapshot_id(&self) -> &str {
+        &self.snapshot
+    }
+
+    /// The ids, in the order they were written.
+    #[must_use]
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// Whether `id` is loaded.
+    #[must_use]
+    pub fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
+    /// Number of ids.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no patch is loaded.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
 }
 
 impl fmt::Debug for Cube {
@@ -459,6 +510,7 @@ impl Cube {
             repo,
             layout,
             chunks: ChunkCache::new(DEFAULT_CHUNK_CACHE_BYTES),
+            loaded: Mutex::new(None),
         })
     }
 
@@ -502,13 +554,48 @@ impl Cube {
         }
     }
 
-    fn readonly_store(&self) -> Result<Arc<IcechunkSyncStore>> {
-        let session = block_on(
+    fn readonly_session(&self) -> Result<icechunk::session::Session> {
+        block_on(
             self.repo
                 .readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())),
         )?
-        .map_err(ic)?;
-        Ok(session_store(session, self.storage.local_path())?.1)
+        .map_err(ic)
+    }
+
+    fn readonly_store(&self) -> Result<Arc<IcechunkSyncStore>> {
+        Ok(session_store(self.readonly_session()?, self.storage.local_path())?.1)
+    }
+
+    fn cached_loaded(&self) -> std::sync::MutexGuard<'_, Option<Arc<LoadedPatches>>> {
+        self.loaded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The patches in the cube at the branch tip.
+    ///
+    /// Parsed once per snapshot: asking again before anyone commits costs a
+    /// read of the branch ref, not of the (possibly megabytes long)
+    /// attribute.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn loaded(&self) -> Result<Arc<LoadedPatches>> {
+        let session = self.readonly_session()?;
+        let snapshot = session.snapshot_id().to_string();
+        if let Some(hit) = self
+            .cached_loaded()
+            .as_ref()
+            .filter(|l| l.snapshot == snapshot)
+        {
+            return Ok(Arc::clone(hit));
+        }
+        let (_, store) = session_store(session, self.storage.local_path())?;
+        let root = read_json(&store, "zarr.json")?.ok_or_else(|| Error::NotACube {
+            location: self.storage.to_string(),
+            reason: "no root group".into(),
+        })?;
+        let loaded = Arc::new(LoadedPatches::new(snapshot, loaded_patches_of(&root)));
+        *self.cached_loaded() = Some(Arc::clone(&loaded));
+        Ok(loaded)
     }
 
     /// Ids of the patches in the cube, in the order they were written.
@@ -516,12 +603,7 @@ impl Cube {
     /// # Errors
     /// Storage errors.
     pub fn loaded_patches(&self) -> Result<Vec<String>> {
-        let store = self.readonly_store()?;
-        let root = read_json(&store, "zarr.json")?.ok_or_else(|| Error::NotACube {
-            location: self.storage.to_string(),
-            reason: "no root group".into(),
-        })?;
-        Ok(loaded_patches_of(&root))
+        Ok(self.loaded()?.ids().to_vec())
     }
 
     /// Read the pixels of `window` (in cube pixel indices, clipped to the
@@ -750,7 +832,9 @@ impl Cube {
         sync.set(&key("zarr.json")?, bytes.into())
             .map_err(zarr_err)?;
         let message = format!("Write patches {}", outcome.written.join(", "));
-        outcome.snapshot = Some(commit(&store, &message)?);
+        let snapshot = commit(&store, &message)?;
+        *self.cached_loaded() = Some(Arc::new(LoadedPatches::new(snapshot.clone(), loaded)));
+        outcome.snapshot = Some(snapshot);
         Ok(outcome)
     }
 

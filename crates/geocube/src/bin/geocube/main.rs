@@ -140,6 +140,10 @@ struct RequestArgs {
     /// Download workers of the threaded backend.
     #[arg(long, default_value_t = 4)]
     workers: usize,
+    /// Memory for decoded chunks kept between the write and the read of a
+    /// load, in MiB (0: none).
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    chunk_cache_mib: usize,
     /// Codec of a cube created with --create.
     #[arg(long, value_name = "CODEC")]
     codec: Option<String>,
@@ -300,7 +304,11 @@ fn prepare(r: &RequestArgs, offline: bool) -> Result<(Accessor, Aoi, Toi)> {
     };
     let mut builder = Accessor::builder(source, CubeStorage::local(&r.store.store))
         .backend(backend)
-        .config(BackendConfig::default().workers(r.workers))
+        .config(
+            BackendConfig::default()
+                .workers(r.workers)
+                .chunk_cache_bytes(r.chunk_cache_mib.saturating_mul(1 << 20)),
+        )
         .offline(offline);
     if let Some(c) = codec(r.codec.as_deref())? {
         builder = builder.codec(c);
