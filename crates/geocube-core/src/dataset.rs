@@ -28,10 +28,21 @@ pub trait CubeElement:
     fn unwrap_ref(typed: &TypedArray) -> Option<&ArrayD<Self>>;
     /// The value as f64 (for statistics).
     fn to_f64(self) -> f64;
+    /// `values` as their in-memory bytes, when every bit pattern is a valid
+    /// value (all numeric types; not `bool`), so a decoder can write
+    /// little-endian element bytes straight into a typed buffer.
+    fn as_bytes_mut(values: &mut [Self]) -> Option<&mut [u8]>;
 }
 
 macro_rules! cube_element {
-    ($t:ty, $variant:ident, $dtype:ident, fill = $fill:expr, is_fill = |$v:ident| $is_fill:expr, to_f64 = |$w:ident| $to:expr) => {
+    (@bytes bool, $values:ident) => {{
+        let _ = $values;
+        None
+    }};
+    (@bytes $t:ty, $values:ident) => {
+        Some(bytemuck::cast_slice_mut::<$t, u8>($values))
+    };
+    ($t:ident, $variant:ident, $dtype:ident, fill = $fill:expr, is_fill = |$v:ident| $is_fill:expr, to_f64 = |$w:ident| $to:expr) => {
         impl CubeElement for $t {
             const DTYPE: DType = DType::$dtype;
             fn fill() -> Self {
@@ -58,6 +69,9 @@ macro_rules! cube_element {
             fn to_f64(self) -> f64 {
                 let $w = self;
                 $to
+            }
+            fn as_bytes_mut(values: &mut [Self]) -> Option<&mut [u8]> {
+                cube_element!(@bytes $t, values)
             }
         }
     };

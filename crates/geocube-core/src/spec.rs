@@ -85,7 +85,7 @@ impl DType {
 ///
 /// The codec decides most of the cost of a cold load: smart-geocubes'
 /// `blosc` zstd clevel 9 maps to zstd level 22 and encodes at ~10 MB/s on two
-/// cores; clevel 3, the default, is ~30x faster for ~25% more bytes on
+/// cores; clevel 3, the default, is ~30x faster for ~30% more bytes on
 /// terrain (ratio 2.9 against 3.7; see the README's performance section).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(tag = "name", rename_all = "snake_case")]

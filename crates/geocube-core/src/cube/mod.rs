@@ -1254,32 +1254,39 @@ fn read_band_blosc<T: CubeElement>(
     if blocksize == 0 || blocksize % typesize != 0 || start % typesize != 0 || end > nbytes {
         return Err(invalid("unexpected blosc block layout"));
     }
-    let mut pieces = vec![];
-    let mut at = start;
-    while at < end {
-        let next = ((at / blocksize + 1) * blocksize).min(end);
-        pieces.push(at..next);
-        at = next;
-    }
-    let mut bytes = vec![0u8; end - start];
-    let mut slots = vec![];
-    let mut rest = bytes.as_mut_slice();
-    for p in &pieces {
-        let (head, tail) = rest.split_at_mut(p.len());
-        slots.push((p.clone(), head));
-        rest = tail;
-    }
-    slots.into_par_iter().try_for_each(|(p, slot)| {
-        let piece = blosc_decompress_bytes_partial(&encoded, p.start, p.len(), typesize)
-            .map_err(zarr_err)?;
-        if piece.len() != slot.len() {
-            return Err(invalid("short blosc block"));
+    let n = rows.len() * cw;
+    let decompress = |out: &mut [u8]| -> Result<()> {
+        // One task per blosc block the byte range spans, each writing its
+        // own slice of `out`.
+        let mut slots = vec![];
+        let (mut at, mut rest) = (start, out);
+        while at < end {
+            let next = ((at / blocksize + 1) * blocksize).min(end);
+            let (head, tail) = rest.split_at_mut(next - at);
+            slots.push((at, head));
+            (at, rest) = (next, tail);
         }
-        slot.copy_from_slice(&piece);
-        Ok(())
-    })?;
-    let values =
-        T::from_array_bytes(array.data_type(), ArrayBytes::new_flen(bytes)).map_err(zarr_err)?;
+        slots.into_par_iter().try_for_each(|(at, slot)| {
+            let piece = blosc_decompress_bytes_partial(&encoded, at, slot.len(), typesize)
+                .map_err(zarr_err)?;
+            if piece.len() != slot.len() {
+                return Err(invalid("short blosc block"));
+            }
+            slot.copy_from_slice(&piece);
+            Ok(())
+        })
+    };
+    let mut values = vec![T::fill(); n];
+    if let Some(out) = T::as_bytes_mut(&mut values) {
+        // Little-endian element bytes land in the typed buffer as they are
+        // (is_plain_blosc rules out big-endian hosts): no conversion copy.
+        decompress(out)?;
+    } else {
+        let mut bytes = vec![0u8; end - start];
+        decompress(&mut bytes)?;
+        values = T::from_array_bytes(array.data_type(), ArrayBytes::new_flen(bytes))
+            .map_err(zarr_err)?;
+    }
     ndarray::Array2::from_shape_vec((rows.len(), cw), values)
         .map(Some)
         .map_err(|e| Error::Zarr(format!("unexpected band shape: {e}")))
