@@ -64,7 +64,11 @@ const TARGET_DIR: &str = "target/release-bench";
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.env("CARGO_TARGET_DIR", TARGET_DIR);
+    // Absolute: criterion resolves a relative target directory against the
+    // bench package's directory and would write its reports under benches/.
+    let dir =
+        std::env::current_dir().map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR));
+    c.env("CARGO_TARGET_DIR", dir);
     c
 }
 
