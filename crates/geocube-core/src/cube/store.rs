@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use futures::TryStreamExt;
+use icechunk::format::manifest::ChunkPayload;
 use icechunk::store::{StoreError, StoreErrorKind};
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{
@@ -116,22 +117,25 @@ impl IcechunkSyncStore {
         Arc::new(Self { store, local_root })
     }
 
+    /// The session's reference for chunk `key`: `None` when `key` is not a
+    /// chunk key or the lookup fails, `Some(None)` for an unwritten chunk.
+    fn chunk_payload(&self, key: &str) -> Option<Option<ChunkPayload>> {
+        let (path, coords) = chunk_coords(key)?;
+        self.run(async {
+            let session = self.store.session();
+            let session = session.read().await;
+            session.get_chunk_ref(&path, &coords).await
+        })
+        .ok()?
+        .ok()
+    }
+
     /// The identity of the chunk object behind `key`: its object id, offset
     /// and length. Icechunk never rewrites an object, so this names immutable
     /// content (see the chunk cache). `None` for unwritten, inline or virtual
     /// chunks and for anything that is not a chunk key.
     pub(crate) fn chunk_identity(&self, key: &str) -> Option<String> {
-        use icechunk::format::manifest::ChunkPayload;
-        let (path, coords) = chunk_coords(key)?;
-        let payload = self
-            .run(async {
-                let session = self.store.session();
-                let session = session.read().await;
-                session.get_chunk_ref(&path, &coords).await
-            })
-            .ok()?
-            .ok()??;
-        match payload {
+        match self.chunk_payload(key)?? {
             ChunkPayload::Ref(chunk) => {
                 Some(format!("{}@{}+{}", chunk.id, chunk.offset, chunk.length))
             }
@@ -147,18 +151,8 @@ impl IcechunkSyncStore {
         key: &str,
         ranges: &[ByteRange],
     ) -> Option<Result<Option<Vec<Bytes>>, StorageError>> {
-        use icechunk::format::manifest::ChunkPayload;
         let root = self.local_root.as_ref()?;
-        let (path, coords) = chunk_coords(key)?;
-        let payload = self
-            .run(async {
-                let session = self.store.session();
-                let session = session.read().await;
-                session.get_chunk_ref(&path, &coords).await
-            })
-            .ok()?
-            .ok()?;
-        match payload {
+        match self.chunk_payload(key)? {
             None => Some(Ok(None)),
             Some(ChunkPayload::Inline(bytes)) => ranges
                 .iter()
