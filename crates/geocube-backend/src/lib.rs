@@ -7,8 +7,9 @@
 //!
 //! - [`SimpleBackend`]: blocking; download, write, commit, one patch at a time.
 //! - [`ThreadedBackend`]: a pool of download workers feeding one writer
-//!   through a bounded channel; the writer coalesces queued patches into one
-//!   commit so shared chunks are encoded once; a patch already in flight is
+//!   through a bounded channel; the writer coalesces queued patches, and
+//!   waits for downloads still running, so a load's patches land in one
+//!   commit and shared chunks are encoded once; a patch already in flight is
 //!   awaited, never fetched twice.
 //!
 //! Both retry retryable download errors (5 tries, exponential backoff with

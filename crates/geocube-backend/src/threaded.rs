@@ -1,5 +1,6 @@
 //! The threaded backend: a pool of download workers, a bounded channel, one
-//! writer that coalesces queued patches into one commit.
+//! writer that coalesces queued patches into one commit, holding the batch
+//! open while downloads still run (`BackendConfig::linger`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
