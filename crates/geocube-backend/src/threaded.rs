@@ -160,8 +160,14 @@ impl Inner {
                 Ok(job) => batch.push(job),
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break,
                 Err(crossbeam_channel::TryRecvError::Empty) => {
+                    if self.downloading.load(Ordering::SeqCst) == 0 {
+                        // A download is counted until its send returns, so
+                        // whatever ran before the count dropped is queued now.
+                        batch.extend(rx.try_iter().take(max_batch - batch.len()));
+                        break;
+                    }
                     let now = Instant::now();
-                    if self.downloading.load(Ordering::SeqCst) == 0 || now >= deadline {
+                    if now >= deadline {
                         break;
                     }
                     match rx.recv_timeout(TICK.min(deadline - now)) {
