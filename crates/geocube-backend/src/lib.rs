@@ -147,7 +147,7 @@ pub struct BackendConfig {
     /// [`ThreadedBackend`] most patches the writer merges into one commit (default 16).
     pub max_batch: usize,
     /// [`ThreadedBackend`] longest time the writer holds a batch open while
-    /// downloads are still running (default 2 s). Patches of one load
+    /// download jobs are still pending (default 2 s). Patches of one load
     /// usually share chunks; committing them together encodes each shared
     /// chunk once instead of once per patch.
     pub linger: std::time::Duration,

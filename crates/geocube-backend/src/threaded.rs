@@ -51,21 +51,24 @@ struct WriteJob {
 struct Inner {
     shared: Shared,
     inflight: Mutex<HashMap<String, Arc<Completion>>>,
-    /// Downloads running now, up to the hand-over of their patch to the writer.
-    downloading: AtomicUsize,
+    /// Download jobs submitted and not yet ended: queued in the pool,
+    /// waiting for a claim, downloading, or handing their patch to the writer.
+    downloading: Arc<AtomicUsize>,
 }
 
-/// Counts a running download for as long as it lives.
-struct Downloading<'a>(&'a AtomicUsize);
+/// Counts one download job from its submission until it ends, whichever
+/// way it ends.
+struct Downloading(Arc<AtomicUsize>);
 
-impl<'a> Downloading<'a> {
-    fn start(n: &'a AtomicUsize) -> Self {
+impl Downloading {
+    /// Count a job about to be submitted.
+    fn submit(n: &Arc<AtomicUsize>) -> Self {
         n.fetch_add(1, Ordering::SeqCst);
-        Self(n)
+        Self(Arc::clone(n))
     }
 }
 
-impl Drop for Downloading<'_> {
+impl Drop for Downloading {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
@@ -92,6 +95,7 @@ impl Inner {
         idx: &PatchIndex,
         completion: &Arc<Completion>,
         sender: &Sender<WriteJob>,
+        running: Downloading,
     ) {
         let fail = |message: String| PatchFailure {
             id: idx.id.clone(),
@@ -113,7 +117,6 @@ impl Inner {
                 Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
             }
         }
-        let running = Downloading::start(&self.downloading);
         let downloaded = self.shared.download(idx);
         match downloaded {
             Ok(patch) => {
@@ -139,8 +142,9 @@ impl Inner {
         }
     }
 
-    /// Gather a batch: everything queued, and while downloads are still
-    /// running (for at most `linger`), their patches as they arrive. The
+    /// Gather a batch: everything queued, and while download jobs are still
+    /// pending (queued, downloading or handing over; for at most `linger`),
+    /// their patches as they arrive. The
     /// patches of one load usually share chunks, so one commit encodes each
     /// shared chunk once instead of once per patch.
     fn gather(
@@ -250,7 +254,7 @@ impl ThreadedBackend {
         let inner = Arc::new(Inner {
             shared: Shared::new(storage, download, &config),
             inflight: Mutex::new(HashMap::new()),
-            downloading: AtomicUsize::new(0),
+            downloading: Arc::new(AtomicUsize::new(0)),
         });
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.workers.max(1))
@@ -301,6 +305,7 @@ impl DownloadBackend for ThreadedBackend {
             ..SubmitReport::default()
         };
         let mut waits: Vec<(String, Arc<Completion>, bool)> = vec![];
+        let mut jobs = vec![];
         {
             let mut inflight = self.inner.inflight();
             for idx in todo {
@@ -312,12 +317,17 @@ impl DownloadBackend for ThreadedBackend {
                     let c = Arc::new(Completion::default());
                     inflight.insert(idx.id.clone(), Arc::clone(&c));
                     waits.push((idx.id.clone(), Arc::clone(&c), true));
-                    let (inner, idx, sender) =
-                        (Arc::clone(&self.inner), idx.clone(), sender.clone());
-                    self.pool
-                        .spawn(move || inner.download_job(&idx, &c, &sender));
+                    // Counted now, spawned below: the writer must not see
+                    // the count at zero between two jobs of one submit.
+                    let running = Downloading::submit(&self.inner.downloading);
+                    jobs.push((idx.clone(), c, running));
                 }
             }
+        }
+        for (idx, c, running) in jobs {
+            let (inner, sender) = (Arc::clone(&self.inner), sender.clone());
+            self.pool
+                .spawn(move || inner.download_job(&idx, &c, &sender, running));
         }
         drop(sender);
         let mut failed = vec![];
