@@ -72,6 +72,18 @@ impl ChunkCache {
         Arc::clone(&entry.chunk).downcast::<Array2<T>>().ok()
     }
 
+    /// Remove and return the decoded chunk under `id`, if it is there with
+    /// element type `T`: for a writer about to replace that chunk object.
+    pub(crate) fn take<T: Send + Sync + 'static>(&self, id: &str) -> Option<Arc<Array2<T>>> {
+        let mut inner = self.inner();
+        if !inner.entries.get(id)?.chunk.is::<Array2<T>>() {
+            return None;
+        }
+        let entry = inner.entries.remove(id)?;
+        inner.used -= entry.bytes;
+        entry.chunk.downcast::<Array2<T>>().ok()
+    }
+
     /// Keep `chunk` under `id`, evicting the least recently used chunks to
     /// stay within the budget. A chunk larger than the whole budget is not kept.
     pub(crate) fn insert<T: Send + Sync + 'static>(&self, id: String, chunk: Arc<Array2<T>>) {
@@ -138,6 +150,10 @@ mod tests {
         assert_eq!(cache.get::<f32>("a").map(|c| c[[0, 0]]), Some(1.0));
         assert_eq!(cache.get::<f32>("c").map(|c| c[[0, 0]]), Some(3.0));
         assert_eq!(cache.used(), 800);
+        assert!(cache.take::<u8>("a").is_none(), "wrong type stays");
+        assert_eq!(cache.take::<f32>("a").map(|c| c[[0, 0]]), Some(1.0));
+        assert!(cache.get::<f32>("a").is_none());
+        assert_eq!(cache.used(), 400);
     }
 
     #[test]

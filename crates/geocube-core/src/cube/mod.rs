@@ -940,6 +940,17 @@ impl ChunkSource<'_> {
             .and_then(|id| self.cache.get::<T>(&id))
     }
 
+    /// The decoded chunk `idx`, removed from the cache: the caller is about
+    /// to write a new object for it.
+    fn take_cached<T: CubeElement>(
+        &self,
+        array: &Array<IcechunkSyncStore>,
+        idx: &[u64],
+    ) -> Option<Arc<Array2<T>>> {
+        self.identity(array, idx)
+            .and_then(|id| self.cache.take::<T>(&id))
+    }
+
     fn keep<T: CubeElement>(
         &self,
         array: &Array<IcechunkSyncStore>,
@@ -980,8 +991,8 @@ fn merge_chunk<T: CubeElement>(
     let bad_shape = |e: ndarray::ShapeError| {
         Error::Zarr(format!("chunk of `{name}` has an unexpected shape: {e}"))
     };
-    let mut chunk: Array2<T> = match source.cached::<T>(array, &idx) {
-        // The last reference drops with the cache entry's; otherwise copy.
+    let mut chunk: Array2<T> = match source.take_cached::<T>(array, &idx) {
+        // Out of the cache: no copy unless a reader still holds it.
         Some(cached) => Arc::unwrap_or_clone(cached),
         None => array
             .retrieve_chunk_if_exists::<ArrayD<T>>(&idx)
