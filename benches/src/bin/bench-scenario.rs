@@ -13,7 +13,12 @@
 //!   (no Icechunk) and cropped to the window;
 //! - cold: the downloaded COGs decoded from disk with the tiff crate plus the
 //!   touched chunks encoded with the same zarrs codec chain (no Icechunk, no
-//!   HTTP).
+//!   HTTP), commit group by commit group (see `cold_floor`); the strict
+//!   floor is the same with one group.
+//!
+//! For profiling: `GEOCUBE_BENCH_EVENTS=1` prints the backend's event
+//! timeline (and the floor's COG decode time) to stderr;
+//! `GEOCUBE_BENCH_NO_FLOOR=1` skips the floors.
 #![allow(
     missing_docs,
     clippy::unwrap_used,

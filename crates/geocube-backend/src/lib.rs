@@ -8,7 +8,7 @@
 //! - [`SimpleBackend`]: blocking; download, write, commit, one patch at a time.
 //! - [`ThreadedBackend`]: a pool of download workers feeding one writer
 //!   through a bounded channel; the writer coalesces queued patches, and
-//!   waits for downloads still running, so a load's patches land in one
+//!   waits for pending download jobs, so a load's patches land in one
 //!   commit and shared chunks are encoded once; a patch already in flight is
 //!   awaited, never fetched twice.
 //!
@@ -193,8 +193,8 @@ impl BackendConfig {
         self
     }
 
-    /// Set how long the writer may hold a batch open for running downloads
-    /// (`Duration::ZERO` commits whatever is queued at once).
+    /// Set how long the writer may hold a batch open for pending download
+    /// jobs (`Duration::ZERO` commits whatever is queued at once).
     #[must_use]
     pub fn linger(mut self, d: std::time::Duration) -> Self {
         self.linger = d;

@@ -1,6 +1,6 @@
 //! The threaded backend: a pool of download workers, a bounded channel, one
 //! writer that coalesces queued patches into one commit, holding the batch
-//! open while downloads still run (`BackendConfig::linger`).
+//! open while download jobs are pending (`BackendConfig::linger`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,8 +117,7 @@ impl Inner {
                 Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
             }
         }
-        let downloaded = self.shared.download(idx);
-        match downloaded {
+        match self.shared.download(idx) {
             Ok(patch) => {
                 let job = WriteJob {
                     patch,
@@ -135,18 +134,14 @@ impl Inner {
                     self.finish(&idx.id, &job.completion, Err(failure));
                 }
             }
-            Err(failure) => {
-                drop(running);
-                self.finish(&idx.id, completion, Err(failure));
-            }
+            Err(failure) => self.finish(&idx.id, completion, Err(failure)),
         }
     }
 
     /// Gather a batch: everything queued, and while download jobs are still
     /// pending (queued, downloading or handing over; for at most `linger`),
-    /// their patches as they arrive. The
-    /// patches of one load usually share chunks, so one commit encodes each
-    /// shared chunk once instead of once per patch.
+    /// their patches as they arrive. The patches of one load usually share
+    /// chunks, so one commit encodes each shared chunk once, not per patch.
     fn gather(
         &self,
         first: WriteJob,
@@ -154,8 +149,8 @@ impl Inner {
         max_batch: usize,
         linger: Duration,
     ) -> Vec<WriteJob> {
-        // Poll the running count this often: a download may end without
-        // sending anything (failure, or found loaded by another process).
+        // Poll the pending count this often: a job may end without sending
+        // anything (failure, or found loaded by another process).
         const TICK: Duration = Duration::from_millis(10);
         let deadline = Instant::now() + linger;
         let mut batch = vec![first];
@@ -165,8 +160,8 @@ impl Inner {
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break,
                 Err(crossbeam_channel::TryRecvError::Empty) => {
                     if self.downloading.load(Ordering::SeqCst) == 0 {
-                        // A download is counted until its send returns, so
-                        // whatever ran before the count dropped is queued now.
+                        // A job is counted until its send returns, so whatever
+                        // ran before the count dropped is queued now.
                         batch.extend(rx.try_iter().take(max_batch - batch.len()));
                         break;
                     }
