@@ -2,7 +2,7 @@
 //! in the cube", safely, from any number of threads and processes.
 //!
 //! A backend owns a cube location and a download function supplied by a
-//! source (`Fn(&PatchIndex) -> Result<Patch, DownloadError>`). Two
+//! source (`Fn(&PatchRef) -> Result<Patch, DownloadError>`). Two
 //! implementations share one conformance suite:
 //!
 //! - [`SimpleBackend`]: blocking; download, write, commit, one patch at a time.
@@ -20,7 +20,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use geocube_backend::{BackendConfig, DownloadBackend, DownloadError, SimpleBackend};
-//! use geocube_core::{Affine, ChannelSpec, Crs, Cube, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchIndex, TypedArray};
+//! use geocube_core::{Affine, ChannelSpec, Crs, Cube, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchRef, TypedArray};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let grid = GeoBox::new(64, 64, Affine { x0: 0.0, res_x: 10.0, y0: 640.0, res_y: -10.0 }, Crs::from_epsg(32633)?)?;
@@ -32,12 +32,12 @@
 //! Cube::create(storage.clone(), &spec).execute()?;
 //!
 //! // The source's download function: here a constant patch on the cube grid.
-//! let download = Arc::new(move |idx: &PatchIndex| -> Result<Patch, DownloadError> {
+//! let download = Arc::new(move |idx: &PatchRef| -> Result<Patch, DownloadError> {
 //!     let pixels = TypedArray::Uint8(ndarray::ArrayD::from_elem(vec![64, 64], 7));
 //!     Ok(Patch::new(idx.id.clone(), grid.clone()).with_layer("b1", pixels, None))
 //! });
 //! let backend = SimpleBackend::new(storage, download, BackendConfig::default());
-//! let idx = PatchIndex::new("tile-1", geo::Geometry::Point(geo::Point::new(15.0, 0.0)), None);
+//! let idx = PatchRef::new("tile-1", geo::Geometry::Point(geo::Point::new(15.0, 0.0)), None);
 //! backend.submit(&[idx.clone(), idx])?; // duplicates are loaded once
 //! assert_eq!(backend.loaded_patches()?, ["tile-1"]);
 //! # Ok(()) }
@@ -46,65 +46,22 @@
 mod claim;
 mod error;
 mod events;
-mod retry;
 mod shared;
 mod simple;
 mod threaded;
 
 use std::sync::Arc;
 
-use geocube_core::{Cube, CubeStorage, Patch, PatchIndex};
+use geocube_core::{Cube, CubeStorage, Patch, PatchRef};
 
 pub use crate::claim::CLAIMS_DIR;
 pub use crate::error::{Error, PatchFailure, Result, Stage};
 pub use crate::events::{Action, Event, EventLog};
-pub use crate::retry::RetryPolicy;
+// The source contract and the retry policy live in core, shared with the
+// sources; re-exported so a backend user needs only this crate.
+pub use geocube_core::{DownloadError, DownloadFn, RetryPolicy};
 pub use crate::simple::SimpleBackend;
 pub use crate::threaded::ThreadedBackend;
-
-/// A failed download, saying whether trying again may help.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct DownloadError {
-    /// Whether a retry may succeed (timeouts, 5xx, truncated bodies).
-    pub retryable: bool,
-    /// What went wrong.
-    pub message: String,
-    /// The underlying error.
-    #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl DownloadError {
-    /// A transient failure worth retrying.
-    pub fn retryable(message: impl Into<String>) -> Self {
-        Self {
-            retryable: true,
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// A permanent failure (404, malformed data, wrong grid).
-    pub fn fatal(message: impl Into<String>) -> Self {
-        Self {
-            retryable: false,
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// Attach the underlying error.
-    #[must_use]
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
-        self
-    }
-}
-
-/// The download function a source supplies.
-pub type DownloadFn =
-    Arc<dyn Fn(&PatchIndex) -> std::result::Result<Patch, DownloadError> + Send + Sync>;
 
 /// What one submit did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -259,7 +216,7 @@ pub trait DownloadBackend: Send + Sync {
     /// # Errors
     /// [`Error::Submit`] naming each failed patch id and why (the others are
     /// loaded); [`Error::Closed`]; cube errors.
-    fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport>;
+    fn submit(&self, patches: &[PatchRef]) -> Result<SubmitReport>;
 
     /// Finish and release threads; later submits fail with [`Error::Closed`].
     ///
@@ -272,7 +229,7 @@ pub trait DownloadBackend: Send + Sync {
 }
 
 /// Distinct ids of `patches`, first occurrence kept.
-pub(crate) fn unique(patches: &[PatchIndex]) -> Vec<&PatchIndex> {
+pub(crate) fn unique(patches: &[PatchRef]) -> Vec<&PatchRef> {
     let mut seen = std::collections::HashSet::new();
     patches
         .iter()

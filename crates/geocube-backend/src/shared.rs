@@ -4,7 +4,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use geocube_core::{Cube, CubeStorage, Patch, PatchIndex, WriteOutcome};
+use geocube_core::retry::Exhausted;
+use geocube_core::{Cube, CubeStorage, Patch, PatchRef, WriteOutcome};
 
 use crate::events::{Action, EventLog};
 use crate::{BackendConfig, DownloadFn, PatchFailure, Result, RetryPolicy, Stage};
@@ -33,7 +34,7 @@ impl Shared {
     }
 
     /// The cube, opened on first use (it may be created after the backend).
-    pub(crate) fn cube(&self) -> Result<Arc<Cube>> {
+    pub(crate) fn cube(&self) -> geocube_core::Result<Arc<Cube>> {
         let mut slot = self
             .cube
             .lock()
@@ -53,12 +54,9 @@ impl Shared {
 
     /// Download with retries of retryable errors; a panicking download
     /// function is a failed (not retried) download, never a crashed worker.
-    pub(crate) fn download(&self, idx: &PatchIndex) -> Result<Patch, PatchFailure> {
-        let policy = self.download_policy;
-        let mut attempt = 1;
-        loop {
-            let res = self
-                .events
+    pub(crate) fn download(&self, idx: &PatchRef) -> Result<Patch, PatchFailure> {
+        let attempt_download = |attempt| {
+            self.events
                 .record(&[&idx.id], Action::Download, attempt, || {
                     std::panic::catch_unwind(AssertUnwindSafe(|| (self.download)(idx)))
                         .unwrap_or_else(|panic| {
@@ -71,34 +69,27 @@ impl Shared {
                                 "the download function panicked: {what}"
                             )))
                         })
-                });
-            match res {
-                Ok(patch) if patch.id == idx.id => return Ok(patch),
-                Ok(patch) => {
-                    return Err(PatchFailure {
-                        id: idx.id.clone(),
-                        stage: Stage::Download,
-                        tries: attempt,
-                        message: format!(
-                            "the source returned patch `{}` for `{}`",
-                            patch.id, idx.id
-                        ),
-                    });
-                }
-                Err(e) if e.retryable && attempt < policy.max_tries => {
-                    tracing::warn!(id = %idx.id, attempt, error = %e, "download failed, retrying");
-                    std::thread::sleep(policy.delay(attempt));
-                    attempt += 1;
-                }
-                Err(e) => {
-                    return Err(PatchFailure {
-                        id: idx.id.clone(),
-                        stage: Stage::Download,
-                        tries: attempt,
-                        message: e.to_string(),
-                    });
-                }
+                })
+                .map(|patch| (patch, attempt))
+        };
+        let failure = |tries, message| PatchFailure {
+            id: idx.id.clone(),
+            stage: Stage::Download,
+            tries,
+            message,
+        };
+        match self.download_policy.run(attempt_download, |e, attempt| {
+            if e.retryable {
+                tracing::warn!(id = %idx.id, attempt, error = %e, "download failed, retrying");
             }
+            e.retryable
+        }) {
+            Ok((patch, _)) if patch.id == idx.id => Ok(patch),
+            Ok((patch, tries)) => Err(failure(
+                tries,
+                format!("the source returned patch `{}` for `{}`", patch.id, idx.id),
+            )),
+            Err(Exhausted { error, tries }) => Err(failure(tries, error.to_string())),
         }
     }
 
@@ -107,35 +98,25 @@ impl Shared {
         &self,
         patches: &[Patch],
     ) -> Result<WriteOutcome, (u32, geocube_core::Error)> {
-        let cube = self.cube().map_err(|e| match e {
-            crate::Error::Core(c) => (1, c),
-            other => (1, geocube_core::Error::Icechunk(other.to_string())),
-        })?;
+        let cube = self.cube().map_err(|e| (1, e))?;
         let ids: Vec<&str> = patches.iter().map(|p| p.id.as_str()).collect();
-        let policy = self.conflict_policy;
-        let mut attempt = 1;
-        loop {
-            match self
-                .events
+        let commit = |attempt| {
+            self.events
                 .record(&ids, Action::Write, attempt, || cube.write_patches(patches))
-            {
-                Ok(out) => return Ok(out),
-                Err(geocube_core::Error::Conflict { .. }) if attempt < policy.max_tries => {
+        };
+        self.conflict_policy
+            .run(commit, |e, attempt| {
+                let conflict = matches!(e, geocube_core::Error::Conflict { .. });
+                if conflict {
                     tracing::debug!(attempt, "commit conflict, retrying on the new branch tip");
-                    std::thread::sleep(policy.delay(attempt));
-                    attempt += 1;
                 }
-                Err(geocube_core::Error::Conflict { branch, .. }) => {
-                    return Err((
-                        attempt,
-                        geocube_core::Error::Conflict {
-                            branch,
-                            tries: attempt,
-                        },
-                    ));
+                conflict
+            })
+            .map_err(|Exhausted { error, tries }| match error {
+                geocube_core::Error::Conflict { branch, .. } => {
+                    (tries, geocube_core::Error::Conflict { branch, tries })
                 }
-                Err(e) => return Err((attempt, e)),
-            }
-        }
+                other => (tries, other),
+            })
     }
 }

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use geocube_core::{Cube, CubeStorage, Patch, PatchIndex};
+use geocube_core::{Cube, CubeStorage, Patch, PatchRef};
 
 use crate::claim::PatchClaim;
 use crate::shared::Shared;
@@ -92,7 +92,7 @@ impl Inner {
 
     fn download_job(
         &self,
-        idx: &PatchIndex,
+        idx: &PatchRef,
         completion: &Arc<Completion>,
         sender: &Sender<WriteJob>,
         running: Downloading,
@@ -109,7 +109,7 @@ impl Inner {
         };
         if claim.is_some() {
             // Another process may have committed it since the submit looked.
-            match self.shared.cube().and_then(|c| Ok(c.loaded()?)) {
+            match self.shared.cube().and_then(|c| c.loaded()) {
                 Ok(ids) if ids.contains(&idx.id) => {
                     return self.finish(&idx.id, completion, Ok(false));
                 }
@@ -282,10 +282,10 @@ impl DownloadBackend for ThreadedBackend {
     }
 
     fn cube(&self) -> Result<Arc<Cube>> {
-        self.inner.shared.cube()
+        Ok(self.inner.shared.cube()?)
     }
 
-    fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport> {
+    fn submit(&self, patches: &[PatchRef]) -> Result<SubmitReport> {
         let sender = self
             .sender
             .lock()

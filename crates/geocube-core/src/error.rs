@@ -109,12 +109,38 @@ pub enum Error {
         /// How many times the write was tried.
         tries: u32,
     },
-    /// An Icechunk repository/session/storage error.
-    #[error("icechunk: {0}")]
-    Icechunk(String),
-    /// A zarrs array/group/codec error.
-    #[error("zarr: {0}")]
-    Zarr(String),
+    /// An Icechunk repository, session or storage error.
+    #[error("icechunk: {source}")]
+    Icechunk {
+        /// Icechunk's error (`RepositoryError`, `SessionError`, `StorageError`, ...).
+        #[source]
+        source: BoxError,
+    },
+    /// A zarrs array, group, store or codec error, or Zarr metadata that
+    /// cannot be (de)serialised.
+    #[error("zarr: {source}")]
+    Zarr {
+        /// zarrs' (or serde_json's) error.
+        #[source]
+        source: BoxError,
+    },
+    /// A chunk whose decoded bytes do not match its array's shape or codecs:
+    /// the repository was damaged or written by something else.
+    #[error("zarr: chunk {chunk} of `{array}` is corrupt: {reason}")]
+    CorruptChunk {
+        /// The array (variable) name.
+        array: String,
+        /// The chunk's grid index.
+        chunk: String,
+        /// What does not match.
+        reason: String,
+    },
+    /// A blocking cube call made from inside an async runtime, where it
+    /// would deadlock.
+    #[error(
+        "icechunk: geocube's blocking API was called from inside an async runtime; call it from a blocking thread (e.g. tokio::task::spawn_blocking)"
+    )]
+    AsyncContext,
     /// Local file-system I/O (repository directory, lock file).
     #[error("I/O error at {path}: {source}")]
     Io {
@@ -124,6 +150,25 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A lower library's error, kept as the source of ours.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// Wrap an Icechunk error.
+    pub(crate) fn icechunk(source: impl Into<BoxError>) -> Self {
+        Error::Icechunk {
+            source: source.into(),
+        }
+    }
+
+    /// Wrap a zarrs (or Zarr metadata JSON) error.
+    pub(crate) fn zarr(source: impl Into<BoxError>) -> Self {
+        Error::Zarr {
+            source: source.into(),
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

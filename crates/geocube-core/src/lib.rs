@@ -18,9 +18,13 @@ pub use crate::toi::Toi;
 pub mod cube;
 pub mod dataset;
 pub mod patch;
+pub mod retry;
+pub mod source;
 pub mod spec;
 
 pub use crate::cube::{Cube, CubeLayout, CubeStorage, IcechunkFormat, LoadedPatches, WriteOutcome};
 pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
-pub use crate::patch::{Patch, PatchIndex, PatchLayer};
+pub use crate::patch::{Patch, PatchLayer, PatchRef};
+pub use crate::retry::RetryPolicy;
+pub use crate::source::{DownloadError, DownloadFn, Source, SourceError, download_fn};
 pub use crate::spec::{ChannelSpec, ChunkCodec, CubeSpec, DType};

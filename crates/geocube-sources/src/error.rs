@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use geocube_backend::DownloadError;
+use geocube_core::DownloadError;
 
 /// Everything that can go wrong in `geocube-sources`.
 ///
 /// Variants carry the URL, path or item involved. [`Error::is_retryable`]
 /// says whether trying again may help; the conversion into the backend's
-/// [`DownloadError`] keeps that flag.
+/// [`DownloadError`] (and the backend's retries) keeps that flag.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

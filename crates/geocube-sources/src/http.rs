@@ -16,6 +16,8 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use serde_json::Value;
 
+use geocube_core::RetryPolicy;
+
 use crate::error::{Error, Result};
 
 /// Largest JSON document accepted (a STAC page or item).
@@ -28,14 +30,11 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// Time allowed for a whole request, body included (default 120 s).
     pub timeout: Duration,
-    /// Attempts per request, the first included (default 4). Only transient
-    /// failures ([`Error::is_retryable`]) are retried; the backend retries
-    /// whole downloads on top of this.
-    pub max_tries: u32,
-    /// Wait before the second attempt, doubled after each (default 100 ms).
-    pub base_delay: Duration,
-    /// Upper bound of one wait (default 2 s).
-    pub max_delay: Duration,
+    /// Attempts per request and the waits between them (default
+    /// [`RetryPolicy::http`]: 4 tries, 100 ms doubling to 2 s). Only
+    /// transient failures ([`Error::is_retryable`]) are retried; the backend
+    /// retries whole downloads on top of this.
+    pub retry: RetryPolicy,
     /// `User-Agent` header.
     pub user_agent: String,
 }
@@ -45,9 +44,7 @@ impl Default for HttpConfig {
         Self {
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(120),
-            max_tries: 4,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
+            retry: RetryPolicy::http(),
             user_agent: concat!("geocube/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -94,21 +91,19 @@ impl HttpClient {
 
     /// Run `op` until it succeeds, fails permanently or runs out of tries.
     fn retrying<T>(&self, mut op: impl FnMut() -> Result<T>) -> Result<T> {
-        let tries = self.config.max_tries.max(1);
-        let mut delay = self.config.base_delay;
-        let mut attempt = 1;
-        loop {
-            match op() {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && attempt < tries => {
-                    tracing::debug!(attempt, error = %e, "retrying HTTP request");
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(self.config.max_delay);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.config
+            .retry
+            .run(
+                |_| op(),
+                |e, attempt| {
+                    let retry = e.is_retryable();
+                    if retry {
+                        tracing::debug!(attempt, error = %e, "retrying HTTP request");
+                    }
+                    retry
+                },
+            )
+            .map_err(|exhausted| exhausted.error)
     }
 
     fn send(url: &str, req: RequestBuilder) -> Result<Response> {

@@ -12,13 +12,14 @@
 //!   that fetches only the internal tiles a window needs; [`http`]: the
 //!   blocking client underneath, with timeouts and retries.
 //!
-//! Errors are one [`Error`] enum; [`Error::is_retryable`] is what the
-//! backend's [`DownloadError::retryable`](geocube_backend::DownloadError)
-//! carries.
+//! The contract they fulfil, [`Source`], lives in `geocube-core` beside
+//! the patch types, so this crate and `geocube-backend` are siblings.
+//! Errors are one [`Error`] enum; [`Error::is_retryable`] is what
+//! [`DownloadError::retryable`](geocube_core::DownloadError) carries.
 //!
 //! ```
 //! use geocube_sources::datasets::arcticdem::{ArcticDem, Resolution};
-//! use geocube_sources::Source;
+//! use geocube_core::Source;
 //!
 //! # fn main() -> geocube_sources::Result<()> {
 //! // Endpoints default to PGC's; tests point them at a local server.
@@ -30,10 +31,7 @@
 //! assert_eq!(spec.title, "ArcticDEM32m");
 //! assert_eq!(spec.geobox.shape(), (234_381, 231_256));
 //! // The backend's download function is the source's `download`:
-//! let download: geocube_backend::DownloadFn = {
-//!     let s = std::sync::Arc::new(source);
-//!     std::sync::Arc::new(move |idx| s.download(idx))
-//! };
+//! let download: geocube_core::DownloadFn = geocube_core::download_fn(std::sync::Arc::new(source));
 //! # let _ = download;
 //! # Ok(()) }
 //! ```
@@ -46,10 +44,10 @@ pub mod geotiff;
 pub mod http;
 mod loader;
 pub mod mosaic_index;
-pub mod source;
+mod source;
 pub mod stac;
 pub mod wkb;
 
 pub use crate::error::{Error, Result};
-pub use crate::source::Source;
+pub use geocube_core::Source;
 pub use crate::stac::{StacItemUrl, StacItems, StacSource, StacSourceBuilder};

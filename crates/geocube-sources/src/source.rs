@@ -1,35 +1,49 @@
-//! The `Source` trait: what the accessor needs from a data source.
+//! This crate's sources as [`geocube_core::Source`]s.
+//!
+//! The contract lives in `geocube-core`; each source here also has inherent
+//! methods of the same names that return this crate's typed [`Error`], so a
+//! caller holding a concrete [`StacSource`](crate::StacSource) or
+//! [`ArcticDem`](crate::datasets::arcticdem::ArcticDem) can match on it.
+//! The trait methods wrap it: a [`SourceError`] that downcasts back to
+//! [`Error`], or a [`DownloadError`] that keeps [`Error::is_retryable`].
 
-use geocube_backend::DownloadError;
-use geocube_core::{Aoi, CubeSpec, Patch, PatchIndex, Toi};
+#[allow(unused_imports)] // for the docs above
+use crate::Error;
+#[allow(unused_imports)]
+use geocube_core::{DownloadError, SourceError};
 
-use crate::Result;
+/// Implement [`geocube_core::Source`] for a type by delegating to its
+/// inherent `spec`, `touching_patches`, `download` and `patch_refs`.
+macro_rules! impl_source {
+    ($ty:ty) => {
+        impl geocube_core::Source for $ty {
+            fn spec(&self) -> &geocube_core::CubeSpec {
+                <$ty>::spec(self)
+            }
 
-/// A remote dataset that fills a cube patch by patch.
-///
-/// `adjacent_patches` says which source patches touch an area and time;
-/// `download` fetches one of them onto the cube grid (it is the backend's
-/// download function). Implementations are cheap to share between threads.
-pub trait Source: Send + Sync + 'static {
-    /// The cube this source fills: grid, time axis, channels, chunking, codec.
-    fn spec(&self) -> &CubeSpec;
+            fn touching_patches(
+                &self,
+                aoi: &geocube_core::Aoi,
+                toi: &geocube_core::Toi,
+            ) -> std::result::Result<Vec<geocube_core::PatchRef>, geocube_core::SourceError> {
+                <$ty>::touching_patches(self, aoi, toi).map_err(geocube_core::SourceError::new)
+            }
 
-    /// Every source patch whose footprint touches `aoi` (any CRS) at `toi`.
-    ///
-    /// # Errors
-    /// Index or API failures, an AOI that cannot be reprojected.
-    fn adjacent_patches(&self, aoi: &Aoi, toi: &Toi) -> Result<Vec<PatchIndex>>;
+            fn download(
+                &self,
+                patch: &geocube_core::PatchRef,
+            ) -> std::result::Result<geocube_core::Patch, geocube_core::DownloadError> {
+                Ok(<$ty>::download(self, patch)?)
+            }
 
-    /// Download one patch, on the cube's pixel lattice, cropped to the cube.
-    ///
-    /// # Errors
-    /// [`DownloadError`] saying whether a retry may help.
-    fn download(&self, idx: &PatchIndex) -> std::result::Result<Patch, DownloadError>;
-
-    /// The index entries (footprint in EPSG:4326, time) of the given patch
-    /// ids, for `current_state`; ids the source does not know are left out.
-    ///
-    /// # Errors
-    /// Index or API failures.
-    fn patch_index(&self, ids: &[String]) -> Result<Vec<PatchIndex>>;
+            fn patch_refs(
+                &self,
+                ids: &[String],
+            ) -> std::result::Result<Vec<geocube_core::PatchRef>, geocube_core::SourceError> {
+                <$ty>::patch_refs(self, ids).map_err(geocube_core::SourceError::new)
+            }
+        }
+    };
 }
+
+pub(crate) use impl_source;

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use geocube_core::{Affine, DType, PatchIndex, TypedArray, Window};
+use geocube_core::{Affine, DType, PatchRef, TypedArray, Window};
 use geocube_sources::cog::{ByteSource, Cog, HttpByteSource, MemoryByteSource};
 use geocube_sources::datasets::arcticdem::{Resolution, cube_spec};
 use geocube_sources::http::{HttpClient, HttpConfig};
@@ -220,7 +220,7 @@ fn truncated_and_corrupt_geotiffs_are_typed_errors() {
             Err(e @ Error::Tiff { .. }) => {
                 assert!(!e.is_retryable());
                 assert!(e.to_string().contains(name), "{e}");
-                let dl = geocube_backend::DownloadError::from(e);
+                let dl = geocube_core::DownloadError::from(e);
                 assert!(!dl.retryable);
             }
             other => panic!(
@@ -247,9 +247,10 @@ fn bodies_cut_short_in_transit_are_retryable_and_never_data() {
             ..ServerOptions::default()
         },
     );
-    let client = HttpClient::new(HttpConfig {
-        max_tries: 3,
-        ..http_config()
+    let client = HttpClient::new({
+        let mut c = http_config();
+        c.retry.max_tries = 3;
+        c
     })
     .unwrap();
     let src = HttpByteSource::new(client.clone(), srv.file_url(&t.dem_path));
@@ -260,7 +261,7 @@ fn bodies_cut_short_in_transit_are_retryable_and_never_data() {
     match Cog::open(Arc::new(src)) {
         Err(e) => {
             assert!(e.is_retryable(), "{e}");
-            assert!(geocube_backend::DownloadError::from(e).retryable);
+            assert!(geocube_core::DownloadError::from(e).retryable);
         }
         Ok(_) => panic!("a truncated body was accepted"),
     }
@@ -286,9 +287,10 @@ fn bodies_cut_short_in_transit_are_retryable_and_never_data() {
             ..ServerOptions::default()
         },
     );
-    let patient = HttpClient::new(HttpConfig {
-        max_tries: 30,
-        ..http_config()
+    let patient = HttpClient::new({
+        let mut c = http_config();
+        c.retry.max_tries = 30;
+        c
     })
     .unwrap();
     let bytes = patient
@@ -353,7 +355,7 @@ fn malformed_items_and_off_grid_rasters_are_typed_errors() {
         .http_config(http_config())
         .build()
         .unwrap();
-    let typed = |idx: &PatchIndex| -> Error {
+    let typed = |idx: &PatchRef| -> Error {
         let e = stac.download(idx).expect_err("download should fail");
         assert!(!e.retryable, "{e}");
         let src = e.source.expect("the typed error is kept");
@@ -384,7 +386,7 @@ fn malformed_items_and_off_grid_rasters_are_typed_errors() {
     ));
     assert!(stac.mosaic_patch("x", vec![json!({"type": "Feature", "id": "x", "geometry": {"type": "Polygon", "coordinates": [[[0, 0]]]}})]).is_err());
     let lazy = |url: String| {
-        PatchIndex::new("x", geo::Geometry::Point(geo::Point::new(0.0, 0.0)), None)
+        PatchRef::new("x", geo::Geometry::Point(geo::Point::new(0.0, 0.0)), None)
             .with_item(StacItemUrl(url))
     };
     assert!(matches!(

@@ -10,10 +10,10 @@ use geocube_backend::{
     ThreadedBackend,
 };
 use geocube_core::{
-    Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchIndex,
+    Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchRef,
     Toi, TypedArray, Window,
 };
-use geocube_sources::Source;
+use geocube_core::Source;
 
 use crate::progress::{NoProgress, Progress, observe};
 use crate::{Error, Result};
@@ -132,10 +132,7 @@ impl AccessorBuilder {
         if let Some(codec) = self.codec {
             spec.codec = codec;
         }
-        let download: DownloadFn = {
-            let source = Arc::clone(&self.source);
-            Arc::new(move |idx: &PatchIndex| source.download(idx))
-        };
+        let download: DownloadFn = geocube_core::download_fn(Arc::clone(&self.source));
         // An offline accessor never submits: no threads for it.
         let backend: Box<dyn DownloadBackend> = match (self.backend, self.offline) {
             (BackendKind::Threaded, false) => Box::new(ThreadedBackend::new(
@@ -382,7 +379,7 @@ impl Accessor {
         let index = if ids.is_empty() {
             vec![]
         } else {
-            self.source.patch_index(&ids)?
+            self.source.patch_refs(&ids)?
         };
         Ok(crate::state::feature_collection(&ids, &index))
     }
@@ -399,7 +396,7 @@ impl Accessor {
         let index = if ids.is_empty() {
             vec![]
         } else {
-            self.source.patch_index(&ids)?
+            self.source.patch_refs(&ids)?
         };
         let footprints: Vec<geo::Geometry<f64>> = index.into_iter().map(|i| i.geometry).collect();
         crate::state::render_png(&cube.layout().geobox, &footprints, path)
@@ -415,7 +412,7 @@ impl Accessor {
 
     /// Every source patch touching any of `windows` (cube pixel windows) at
     /// `toi`, deduplicated.
-    fn patches_in(&self, cube: &Cube, windows: &[Window], toi: &Toi) -> Result<Vec<PatchIndex>> {
+    fn patches_in(&self, cube: &Cube, windows: &[Window], toi: &Toi) -> Result<Vec<PatchRef>> {
         let grid = &cube.layout().geobox;
         let mut seen = HashSet::new();
         let mut out = vec![];
@@ -431,10 +428,17 @@ impl Accessor {
             );
             let inset = BoundingBox::new(b.left + dx, b.bottom + dy, b.right - dx, b.top - dy);
             let crop = Aoi::bbox(inset, grid.crs().clone());
-            let found = match self.source.adjacent_patches(&crop, toi) {
+            let found = match self.source.touching_patches(&crop, toi) {
                 Ok(found) => found,
                 // Inside the cube but where the source has nothing: NaN.
-                Err(geocube_sources::Error::NoPatches { .. }) => vec![],
+                Err(e)
+                    if matches!(
+                        e.downcast_ref::<geocube_sources::Error>(),
+                        Some(geocube_sources::Error::NoPatches { .. })
+                    ) =>
+                {
+                    vec![]
+                }
                 Err(e) => return Err(e.into()),
             };
             out.extend(found.into_iter().filter(|p| seen.insert(p.id.clone())));
@@ -446,13 +450,13 @@ impl Accessor {
     fn fetch(
         &self,
         cube: &Cube,
-        needed: Vec<PatchIndex>,
+        needed: Vec<PatchRef>,
         progress: &dyn Progress,
     ) -> Result<LoadReport> {
         let mut patches: Vec<String> = needed.iter().map(|p| p.id.clone()).collect();
         patches.sort();
         let loaded = cube.loaded()?;
-        let missing: Vec<PatchIndex> = needed
+        let missing: Vec<PatchRef> = needed
             .into_iter()
             .filter(|p| !loaded.contains(&p.id))
             .collect();

@@ -55,6 +55,9 @@ pub enum Error {
     /// The data source (index, STAC API, configuration).
     #[error(transparent)]
     Source(geocube_sources::Error),
+    /// A source outside `geocube-sources` could not say which patches it has.
+    #[error(transparent)]
+    SourceIndex(geocube_core::SourceError),
     /// Writing an output file (Zarr, PNG, SVG, JSON).
     #[error("cannot write {}: {reason}", .path.display())]
     Output {
@@ -118,6 +121,20 @@ impl From<geocube_sources::Error> for Error {
         match e {
             geocube_sources::Error::Core(c) => c.into(),
             other => Error::Source(other),
+        }
+    }
+}
+
+// A source's index errors cross the `Source` trait boxed; the two kinds
+// this crate knows are taken back out so they keep their variants.
+impl From<geocube_core::SourceError> for Error {
+    fn from(e: geocube_core::SourceError) -> Self {
+        match e.downcast::<geocube_sources::Error>() {
+            Ok(s) => s.into(),
+            Err(e) => match e.downcast::<geocube_core::Error>() {
+                Ok(c) => c.into(),
+                Err(other) => Error::SourceIndex(other),
+            },
         }
     }
 }

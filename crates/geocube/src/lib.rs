@@ -12,24 +12,22 @@
 //! ```
 //! use std::sync::Arc;
 //! use geocube::{Accessor, LoadOptions};
-//! use geocube_backend::DownloadError;
-//! use geocube_core::{Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchIndex, Toi, TypedArray};
-//! use geocube_sources::Source;
+//! use geocube_core::{Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType, DownloadError, GeoBox, Patch, PatchRef, Source, SourceError, Toi, TypedArray};
 //!
 //! /// A source with one patch covering the whole 64 x 64 px grid.
 //! struct OnePatch(CubeSpec);
 //!
 //! impl Source for OnePatch {
 //!     fn spec(&self) -> &CubeSpec { &self.0 }
-//!     fn adjacent_patches(&self, _: &Aoi, _: &Toi) -> geocube_sources::Result<Vec<PatchIndex>> {
-//!         Ok(vec![PatchIndex::new("all", geo::Point::new(15.0, 0.0).into(), None)])
+//!     fn touching_patches(&self, _: &Aoi, _: &Toi) -> Result<Vec<PatchRef>, SourceError> {
+//!         Ok(vec![PatchRef::new("all", geo::Point::new(15.0, 0.0).into(), None)])
 //!     }
-//!     fn download(&self, idx: &PatchIndex) -> Result<Patch, DownloadError> {
+//!     fn download(&self, idx: &PatchRef) -> Result<Patch, DownloadError> {
 //!         let pixels = TypedArray::Float32(ndarray::ArrayD::from_elem(vec![64, 64], 7.5));
 //!         Ok(Patch::new(idx.id.clone(), self.0.geobox.clone()).with_layer("dem", pixels, Some(-9999.0)))
 //!     }
-//!     fn patch_index(&self, ids: &[String]) -> geocube_sources::Result<Vec<PatchIndex>> {
-//!         Ok(ids.iter().map(|id| PatchIndex::new(id.clone(), geo::Point::new(15.0, 0.0).into(), None)).collect())
+//!     fn patch_refs(&self, ids: &[String]) -> Result<Vec<PatchRef>, SourceError> {
+//!         Ok(ids.iter().map(|id| PatchRef::new(id.clone(), geo::Point::new(15.0, 0.0).into(), None)).collect())
 //!     }
 //! }
 //!
@@ -71,4 +69,4 @@ pub use crate::accessor::{
 };
 pub use crate::error::{Error, Result};
 pub use crate::progress::{NoProgress, Progress};
-pub use geocube_sources::Source;
+pub use geocube_core::Source;

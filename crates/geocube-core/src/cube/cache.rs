@@ -13,6 +13,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ndarray::Array2;
+use zarrs::array::Array;
+
+use super::store::IcechunkSyncStore;
+use crate::dataset::CubeElement;
 
 /// Default memory budget of a cube's chunk cache: 512 MiB, about 8 ArcticDEM
 /// 32 m chunks of both variables (3600² f32 is 52 MB, the bool mask 13 MB):
@@ -166,5 +170,53 @@ mod tests {
         cache.set_capacity(0);
         assert!(cache.get::<f32>("a").is_none());
         assert_eq!(cache.used(), 0);
+    }
+}
+
+/// Where chunks come from: the session's store, and the handle's cache of
+/// decoded chunks keyed by chunk object.
+pub(super) struct ChunkSource<'a> {
+    pub(super) store: &'a IcechunkSyncStore,
+    pub(super) cache: &'a ChunkCache,
+}
+
+impl ChunkSource<'_> {
+    pub(super) fn identity(&self, array: &Array<IcechunkSyncStore>, idx: &[u64]) -> Option<String> {
+        if self.cache.capacity() == 0 {
+            return None;
+        }
+        self.store.chunk_identity(array.chunk_key(idx).as_str())
+    }
+
+    /// The decoded chunk `idx` (rows x columns) if cached.
+    pub(super) fn cached<T: CubeElement>(
+        &self,
+        array: &Array<IcechunkSyncStore>,
+        idx: &[u64],
+    ) -> Option<Arc<Array2<T>>> {
+        self.identity(array, idx)
+            .and_then(|id| self.cache.get::<T>(&id))
+    }
+
+    /// The decoded chunk `idx`, removed from the cache: the caller is about
+    /// to write a new object for it.
+    pub(super) fn take_cached<T: CubeElement>(
+        &self,
+        array: &Array<IcechunkSyncStore>,
+        idx: &[u64],
+    ) -> Option<Arc<Array2<T>>> {
+        self.identity(array, idx)
+            .and_then(|id| self.cache.take::<T>(&id))
+    }
+
+    pub(super) fn keep<T: CubeElement>(
+        &self,
+        array: &Array<IcechunkSyncStore>,
+        idx: &[u64],
+        chunk: Arc<Array2<T>>,
+    ) {
+        if let Some(id) = self.identity(array, idx) {
+            self.cache.insert(id, chunk);
+        }
     }
 }

@@ -16,12 +16,14 @@
 //! chunks, a missing file, a range out of bounds) falls back to Icechunk.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use futures::TryStreamExt;
 use icechunk::format::manifest::ChunkPayload;
 use icechunk::store::{StoreError, StoreErrorKind};
+use serde_json::Value;
+use tokio::sync::RwLock;
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytes, MaybeBytesIterator, OffsetBytesIterator,
@@ -49,15 +51,11 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 /// Run `fut` to completion from synchronous code.
 ///
 /// # Errors
-/// [`Error::Icechunk`] when called from inside an async runtime, where
+/// [`Error::AsyncContext`] when called from inside an async runtime, where
 /// blocking would deadlock or panic.
 pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output> {
     if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::Icechunk(
-            "geocube's blocking API was called from inside an async runtime; call it from a \
-             blocking thread (e.g. tokio::task::spawn_blocking)"
-                .into(),
-        ));
+        return Err(Error::AsyncContext);
     }
     Ok(runtime().block_on(fut))
 }
@@ -392,5 +390,41 @@ mod tests {
         assert_eq!(resolve_range(ByteRange::FromStart(8, Some(3)), 10), None);
         assert_eq!(resolve_range(ByteRange::Suffix(11), 10), None);
         assert_eq!(resolve_range(ByteRange::FromStart(11, None), 10), None);
+    }
+}
+
+/// A zarrs store over `session`; `local_root` is the repository directory of
+/// a local cube, whose chunk objects are then read directly (see `store`).
+pub(crate) fn session_store(
+    session: icechunk::session::Session,
+    local_root: Option<&Path>,
+) -> Result<(icechunk::Store, Arc<IcechunkSyncStore>)> {
+    let store = block_on(icechunk::Store::from_session(Arc::new(RwLock::new(
+        session,
+    ))))?;
+    Ok((
+        store.clone(),
+        IcechunkSyncStore::new(store, local_root.map(Path::to_path_buf)),
+    ))
+}
+
+pub(crate) fn key(s: &str) -> Result<StoreKey> {
+    StoreKey::new(s).map_err(Error::zarr)
+}
+
+pub(crate) fn meta_key(node: &str) -> String {
+    if node.is_empty() {
+        "zarr.json".into()
+    } else {
+        format!("{node}/zarr.json")
+    }
+}
+
+pub(crate) fn read_json(store: &IcechunkSyncStore, k: &str) -> Result<Option<Value>> {
+    match store.get(&key(k)?).map_err(Error::zarr)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(Error::zarr),
+        None => Ok(None),
     }
 }

@@ -9,17 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use geocube_backend::DownloadError;
 use geocube_core::crs::reproject_geometry;
 use geocube_core::{
-    Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeSpec, DType, GeoBox, Patch, PatchIndex, Toi,
+    Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeSpec, DType, GeoBox, Patch, PatchRef, Toi,
 };
 
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpConfig};
 use crate::loader::PatchLoader;
 use crate::mosaic_index::{MosaicIndex, ensure_index};
-use crate::source::Source;
 use crate::stac::{StacItemUrl, aoi_text, fetch_item, join_url};
 
 /// PGC's STAC API.
@@ -238,7 +236,7 @@ impl ArcticDemBuilder {
     }
 
     /// The source. Nothing is fetched yet: the index is read (and
-    /// downloaded if missing) on the first `adjacent_patches`.
+    /// downloaded if missing) on the first `touching_patches`.
     ///
     /// # Errors
     /// [`Error::Config`] when the HTTP client cannot be built.
@@ -332,18 +330,25 @@ impl ArcticDem {
         wgs84: &Crs,
         id: &str,
         footprint: &geo::Geometry<f64>,
-    ) -> Result<PatchIndex> {
+    ) -> Result<PatchRef> {
         let geometry = reproject_geometry(footprint, crs, wgs84, 8)?;
-        Ok(PatchIndex::new(id, geometry, None).with_item(StacItemUrl(self.item_url(id))))
+        Ok(PatchRef::new(id, geometry, None).with_item(StacItemUrl(self.item_url(id))))
     }
 }
 
-impl Source for ArcticDem {
-    fn spec(&self) -> &CubeSpec {
+impl ArcticDem {
+    /// The cube this source fills.
+    #[must_use]
+    pub fn spec(&self) -> &CubeSpec {
         &self.loader.spec
     }
 
-    fn adjacent_patches(&self, aoi: &Aoi, _toi: &Toi) -> Result<Vec<PatchIndex>> {
+    /// Every item whose footprint touches `aoi` at `toi`
+    /// ([`Source::touching_patches`] with this crate's typed error).
+    ///
+    /// # Errors
+    /// [`Error::NoPatches`] when none does; index, API and CRS failures.
+    pub fn touching_patches(&self, aoi: &Aoi, _toi: &Toi) -> Result<Vec<PatchRef>> {
         let crs = self.loader.spec.geobox.crs().clone();
         let geoms = aoi.geometries_in(&crs)?;
         let index = self.index()?;
@@ -357,15 +362,25 @@ impl Source for ArcticDem {
             .collect()
     }
 
-    fn download(&self, idx: &PatchIndex) -> std::result::Result<Patch, DownloadError> {
+    /// Download one patch onto the cube grid ([`Source::download`] with
+    /// this crate's typed error).
+    ///
+    /// # Errors
+    /// HTTP, STAC and GeoTIFF failures; [`Error::is_retryable`] tells which are transient.
+    pub fn download(&self, idx: &PatchRef) -> Result<Patch> {
         let url = idx
             .item::<StacItemUrl>()
             .map_or_else(|| self.item_url(&idx.id), |u| u.0.clone());
         let item = fetch_item(&self.loader.http, &url)?;
-        Ok(self.loader.load(&idx.id, &[item])?)
+        self.loader.load(&idx.id, &[item])
     }
 
-    fn patch_index(&self, ids: &[String]) -> Result<Vec<PatchIndex>> {
+    /// The references of the given patch ids ([`Source::patch_refs`] with
+    /// this crate's typed error).
+    ///
+    /// # Errors
+    /// Index or API failures.
+    pub fn patch_refs(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
         let crs = self.loader.spec.geobox.crs().clone();
         let wgs84 = Crs::wgs84();
         let index = self.index()?;
@@ -449,3 +464,4 @@ mod tests {
         );
     }
 }
+crate::source::impl_source!(ArcticDem);

@@ -80,8 +80,11 @@ pub fn server(dir: &Path, options: ServerOptions) -> FixtureServer {
 /// Quick HTTP retries for tests.
 pub fn http_config() -> HttpConfig {
     HttpConfig {
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
+        retry: RetryPolicy {
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+            ..RetryPolicy::http()
+        },
         timeout: Duration::from_secs(30),
         ..HttpConfig::default()
     }

@@ -1,0 +1,193 @@
+//! Creating a cube: a new Icechunk repository (or a cleared branch) whose
+//! first commit writes the empty smart-geocubes layout, "Initialize empty
+//! datacube", as the reference does.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use icechunk::format::format_constants::SpecVersionBin;
+use icechunk::{Repository, Storage};
+use zarrs::array::Array;
+use zarrs::storage::WritableStorageTraits;
+
+use super::layout::{self};
+use super::storage::{CubeStorage, IcechunkFormat};
+use super::store::{block_on, key, meta_key, session_store};
+use super::write::commit;
+use super::{BRANCH, Cube};
+use crate::spec::CubeSpec;
+use crate::{Error, Result};
+
+impl Cube {
+    /// Start creating a cube for `spec` at `storage`.
+    pub fn create(storage: CubeStorage, spec: &CubeSpec) -> CreateCube<'_> {
+        CreateCube {
+            storage,
+            spec,
+            overwrite: false,
+            exists_ok: false,
+            format: IcechunkFormat::V1,
+        }
+    }
+}
+
+/// Builder for [`Cube::create`].
+#[must_use = "call .execute()"]
+pub struct CreateCube<'a> {
+    storage: CubeStorage,
+    spec: &'a CubeSpec,
+    overwrite: bool,
+    exists_ok: bool,
+    format: IcechunkFormat,
+}
+
+impl CreateCube<'_> {
+    /// Replace an existing cube (its history included for local storage).
+    pub fn overwrite(mut self, yes: bool) -> Self {
+        self.overwrite = yes;
+        self
+    }
+
+    /// Open an existing cube instead of failing.
+    pub fn exists_ok(mut self, yes: bool) -> Self {
+        self.exists_ok = yes;
+        self
+    }
+
+    /// Repository format for a new repository (default [`IcechunkFormat::V1`]).
+    pub fn format(mut self, format: IcechunkFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Create the cube: one commit "Initialize empty datacube".
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] when a cube exists and neither `overwrite` nor
+    /// `exists_ok` is set; [`Error::InvalidSpec`]; storage errors.
+    pub fn execute(self) -> Result<Cube> {
+        let spec_layout = layout::new_cube(self.spec)?;
+        let _lock = self.storage.lock()?;
+        let storage = self.storage.icechunk_storage()?;
+        let exists = repo_exists(&storage)?;
+        let spec_version = match self.format {
+            IcechunkFormat::V1 => SpecVersionBin::V1,
+            IcechunkFormat::V2 => SpecVersionBin::V2,
+        };
+        let repo = match (exists, self.overwrite, self.exists_ok) {
+            (true, false, true) => return Cube::open_unlocked(self.storage),
+            (true, false, false) => {
+                return Err(Error::AlreadyExists {
+                    location: self.storage.to_string(),
+                });
+            }
+            (true, true, _) if self.storage.local_path().is_some() => {
+                let path = self.storage.local_path().unwrap_or(Path::new("."));
+                clear_local_repository(path)?;
+                let storage = self.storage.icechunk_storage()?;
+                create_repo(storage, spec_version)?
+            }
+            (true, true, _) => {
+                let repo =
+                    block_on(Repository::open(storage).execute())?.map_err(Error::icechunk)?;
+                clear_branch(&repo)?;
+                repo
+            }
+            (false, _, _) => create_repo(storage, spec_version)?,
+        };
+        write_new_cube(&repo, &spec_layout)?;
+        Cube::from_repo(self.storage, repo)
+    }
+}
+
+pub(super) fn repo_exists(storage: &Arc<dyn Storage + Send + Sync>) -> Result<bool> {
+    let version = block_on(Repository::fetch_spec_version(Arc::clone(storage), None))?
+        .map_err(Error::icechunk)?;
+    Ok(version.is_some())
+}
+
+pub(super) fn create_repo(
+    storage: Arc<dyn Storage + Send + Sync>,
+    version: SpecVersionBin,
+) -> Result<Repository> {
+    // The lock file may already sit in the directory, so skip icechunk's
+    // clean-root check; `repo_exists` has told us no repository is there.
+    block_on(
+        Repository::create(storage)
+            .spec_version(version)
+            .check_clean_root(false)
+            .execute(),
+    )?
+    .map_err(Error::icechunk)
+}
+
+/// Remove a local repository, keeping the lock file we hold.
+pub(super) fn clear_local_repository(path: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(path).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+        if entry.file_name() == super::lock::LOCK_FILE {
+            continue;
+        }
+        let p = entry.path();
+        let res = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        res.map_err(|source| Error::Io {
+            path: p.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+pub(super) fn clear_branch(repo: &Repository) -> Result<()> {
+    block_on(async {
+        let mut session = repo
+            .writable_session(BRANCH)
+            .await
+            .map_err(Error::icechunk)?;
+        session.clear().await.map_err(Error::icechunk)?;
+        session
+            .commit("Clear datacube for overwrite")
+            .execute()
+            .await
+            .map_err(Error::icechunk)?;
+        Ok(())
+    })?
+}
+
+pub(super) fn write_new_cube(repo: &Repository, new: &layout::NewCube) -> Result<()> {
+    let session = block_on(repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
+    let (store, sync) = session_store(session, None)?;
+    for (node, doc) in &new.nodes {
+        let bytes = serde_json::to_vec_pretty(doc).map_err(Error::zarr)?;
+        sync.set(&key(&meta_key(node))?, bytes.into())
+            .map_err(Error::zarr)?;
+    }
+    let open =
+        |name: &str| Array::open(Arc::clone(&sync), &format!("/{name}")).map_err(Error::zarr);
+    open("x")?
+        .store_chunk(&[0], new.xs.as_slice())
+        .map_err(Error::zarr)?;
+    open("y")?
+        .store_chunk(&[0], new.ys.as_slice())
+        .map_err(Error::zarr)?;
+    open("spatial_ref")?
+        .store_chunk(&[], [new.spatial_ref].as_slice())
+        .map_err(Error::zarr)?;
+    if let Some(t) = &new.time {
+        open("time")?
+            .store_chunk(&[0], t.as_slice())
+            .map_err(Error::zarr)?;
+    }
+    commit(&store, "Initialize empty datacube").map(|_| ())
+}

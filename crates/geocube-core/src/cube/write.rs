@@ -1,0 +1,245 @@
+//! The write path: a batch of patches becomes one atomic commit holding
+//! their pixels and their ids in `loaded_patches` (both or neither). Each
+//! chunk the batch touches is merged once ([`merge`](super::merge)) and
+//! encoded once; a lost commit race is an [`Error::Conflict`] the caller
+//! retries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use icechunk::session::SessionErrorKind;
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use zarrs::array::Array;
+use zarrs::storage::WritableStorageTraits;
+
+use super::cache::ChunkSource;
+use super::layout::group_json;
+use super::loaded::{LoadedPatches, loaded_patches_of};
+use super::merge::merge_chunk;
+use super::store::{block_on, key, read_json, session_store};
+use super::{BRANCH, Cube};
+use crate::patch::Patch;
+use crate::{Error, Result, Window, with_dtype};
+
+impl Cube {
+    /// Write one patch (see [`Cube::write_patches`]).
+    ///
+    /// # Errors
+    /// As [`Cube::write_patches`].
+    pub fn write_patch(&self, patch: &Patch) -> Result<WriteOutcome> {
+        self.write_patches(std::slice::from_ref(patch))
+    }
+
+    /// Write a batch of patches in one commit with their ids appended to
+    /// `loaded_patches`: all or nothing.
+    ///
+    /// Ids the cube already has are skipped (no-op). Each touched chunk is
+    /// decoded and encoded once for the whole batch; chunks are processed in
+    /// parallel. NaN and nodata pixels never overwrite data already in the
+    /// cube. On a local repository the write holds the repository's lock, so
+    /// concurrent writers (threads or processes) queue instead of losing
+    /// commits; on other storage a lost race returns [`Error::Conflict`] and
+    /// nothing is written: call again to retry on the new branch tip.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPatch`] (before anything is written), [`Error::Conflict`],
+    /// storage and codec errors.
+    pub fn write_patches(&self, patches: &[Patch]) -> Result<WriteOutcome> {
+        let plans = patches
+            .iter()
+            .map(|p| self.plan_patch(p))
+            .collect::<Result<Vec<_>>>()?;
+        let _lock = self.storage.lock()?;
+        let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
+        let (store, sync) = session_store(session, self.storage.local_path())?;
+        let mut root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
+            location: self.storage.to_string(),
+            reason: "no root group".into(),
+        })?;
+        let mut loaded = loaded_patches_of(&root);
+        let loaded_set: BTreeSet<&str> = loaded.iter().map(String::as_str).collect();
+        let mut outcome = WriteOutcome::default();
+        let mut todo: Vec<(usize, &PatchPlan)> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, (patch, plan)) in patches.iter().zip(&plans).enumerate() {
+            if loaded_set.contains(patch.id.as_str()) {
+                outcome.already_loaded.push(patch.id.clone());
+            } else if seen.insert(patch.id.as_str()) {
+                todo.push((i, plan));
+            }
+        }
+        if todo.is_empty() {
+            return Ok(outcome);
+        }
+
+        // (variable, time index, chunk row, chunk col) -> patches touching it, in batch order.
+        let (cy, cx) = self.layout.chunk_shape;
+        let mut jobs: BTreeMap<(&str, Option<usize>, usize, usize), Vec<usize>> = BTreeMap::new();
+        for (i, plan) in &todo {
+            let w = plan.cube_window;
+            for ty in w.row / cy..=(w.row + w.height - 1) / cy {
+                for tx in w.col / cx..=(w.col + w.width - 1) / cx {
+                    for name in patches[*i].layers.keys() {
+                        jobs.entry((name.as_str(), plan.time_index, ty, tx))
+                            .or_default()
+                            .push(*i);
+                    }
+                }
+            }
+        }
+        let arrays = self
+            .layout
+            .variables
+            .iter()
+            .map(|v| {
+                Array::open(Arc::clone(&sync), &format!("/{}", v.name))
+                    .map(|a| (v.name.as_str(), (v.dtype, a)))
+                    .map_err(Error::zarr)
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        let jobs: Vec<_> = jobs.into_iter().collect();
+        jobs.par_iter()
+            .try_for_each(|((name, t, ty, tx), members)| {
+                let (dtype, array) = &arrays[name];
+                let chunk = ChunkJob {
+                    ty: *ty,
+                    tx: *tx,
+                    t: *t,
+                    chunk_shape: (cy, cx),
+                };
+                with_dtype!(*dtype, |T| merge_chunk::<T>(
+                    array,
+                    &ChunkSource {
+                        store: &sync,
+                        cache: &self.chunks,
+                    },
+                    &chunk,
+                    name,
+                    members,
+                    patches,
+                    &plans
+                ))
+            })?;
+
+        for (i, _) in &todo {
+            loaded.push(patches[*i].id.clone());
+            outcome.written.push(patches[*i].id.clone());
+        }
+        if let Some(attrs) = root.get_mut("attributes").and_then(Value::as_object_mut) {
+            attrs.insert("loaded_patches".into(), json!(loaded));
+        } else {
+            let mut attrs = serde_json::Map::new();
+            attrs.insert("loaded_patches".into(), json!(loaded));
+            root = group_json(attrs);
+        }
+        let bytes = serde_json::to_vec_pretty(&root).map_err(Error::zarr)?;
+        sync.set(&key("zarr.json")?, bytes.into())
+            .map_err(Error::zarr)?;
+        let message = format!("Write patches {}", outcome.written.join(", "));
+        let snapshot = commit(&store, &message)?;
+        *self.cached_loaded() = Some(Arc::new(LoadedPatches::new(snapshot.clone(), loaded)));
+        outcome.snapshot = Some(snapshot);
+        Ok(outcome)
+    }
+
+    /// Check a patch against the cube before anything is written.
+    pub(super) fn plan_patch(&self, patch: &Patch) -> Result<PatchPlan> {
+        let bad = |reason: String| Error::InvalidPatch {
+            id: patch.id.clone(),
+            reason,
+        };
+        if patch.id.is_empty() {
+            return Err(bad("empty patch id".into()));
+        }
+        if patch.layers.is_empty() {
+            return Err(bad("the patch has no variables".into()));
+        }
+        for (name, layer) in &patch.layers {
+            let v = self
+                .layout
+                .variable(name)
+                .ok_or_else(|| bad(format!("the cube has no variable `{name}`")))?;
+            if layer.data.dtype() != v.dtype {
+                return Err(bad(format!(
+                    "variable `{name}` is {:?} in the patch but {:?} in the cube",
+                    layer.data.dtype(),
+                    v.dtype
+                )));
+            }
+            let (h, w) = patch.geobox.shape();
+            if layer.data.shape() != [h, w] {
+                return Err(bad(format!(
+                    "variable `{name}` has shape {:?} but the patch grid is {h}x{w}",
+                    layer.data.shape()
+                )));
+            }
+        }
+        let (cube_window, patch_window) = self
+            .layout
+            .geobox
+            .overlap_roi(&patch.geobox)
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(|| bad("the patch lies outside the cube extent".into()))?;
+        let time_index = match (&self.layout.time, patch.time) {
+            (None, None) => None,
+            (None, Some(_)) => return Err(bad("a spatial cube takes patches without time".into())),
+            (Some(_), None) => {
+                return Err(bad("a temporal cube needs the patch's time step".into()));
+            }
+            (Some(axis), Some(t)) => Some(
+                axis.iter()
+                    .position(|s| *s == t)
+                    .ok_or_else(|| bad(format!("time {t} is not a step of the cube")))?,
+            ),
+        };
+        Ok(PatchPlan {
+            cube_window,
+            patch_window,
+            time_index,
+        })
+    }
+}
+
+/// What a write did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Ids written (and recorded) by this commit, in order.
+    pub written: Vec<String>,
+    /// Ids skipped because the cube already had them.
+    pub already_loaded: Vec<String>,
+    /// The new snapshot, if a commit was made.
+    pub snapshot: Option<String>,
+}
+
+/// Commit the store's session; a lost race becomes [`Error::Conflict`].
+pub(super) fn commit(store: &icechunk::Store, message: &str) -> Result<String> {
+    block_on(async {
+        let session = store.session();
+        let mut session = session.write().await;
+        match session.commit(message).execute().await {
+            Ok(id) => Ok(id.to_string()),
+            Err(e) if matches!(e.kind(), SessionErrorKind::Conflict { .. }) => {
+                Err(Error::Conflict {
+                    branch: BRANCH.into(),
+                    tries: 1,
+                })
+            }
+            Err(e) => Err(Error::icechunk(e)),
+        }
+    })?
+}
+
+/// Where one patch lands in the cube.
+pub(super) struct PatchPlan {
+    pub(super) cube_window: Window,
+    pub(super) patch_window: Window,
+    pub(super) time_index: Option<usize>,
+}
+
+pub(super) struct ChunkJob {
+    pub(super) ty: usize,
+    pub(super) tx: usize,
+    pub(super) t: Option<usize>,
+    pub(super) chunk_shape: (usize, usize),
+}
