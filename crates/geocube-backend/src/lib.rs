@@ -52,7 +52,7 @@ mod threaded;
 
 use std::sync::Arc;
 
-use geocube_core::{Cube, CubeStorage, Patch, PatchRef};
+use geocube_core::{Cube, CubeStorage, PatchRef};
 
 pub use crate::claim::CLAIMS_DIR;
 pub use crate::error::{Error, PatchFailure, Result, Stage};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use geocube_backend::{DownloadBackend, ThreadedBackend};
 use geocube_core::{Aoi, BoundingBox, Crs, Cube, CubeStorage, Dataset, Toi, TypedArray};
-use geocube_sources::{Error, Source, StacSource};
+use geocube_sources::{Error, StacSource};
 use geocube_testkit::server::ServerOptions;
 use geocube_testkit::{AntimeridianSide, FixtureManifest};
 use ndarray::{ArrayD, IxDyn};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use geocube_core::{Affine, DType, PatchRef, TypedArray, Window};
 use geocube_sources::cog::{ByteSource, Cog, HttpByteSource, MemoryByteSource};
 use geocube_sources::datasets::arcticdem::{Resolution, cube_spec};
-use geocube_sources::http::{HttpClient, HttpConfig};
+use geocube_sources::http::{HttpClient};
 use geocube_sources::{Error, Source, StacItemUrl, StacSource};
 use geocube_testkit::manifest::resolve;
 use geocube_testkit::server::ServerOptions;
@@ -356,7 +356,8 @@ fn malformed_items_and_off_grid_rasters_are_typed_errors() {
         .build()
         .unwrap();
     let typed = |idx: &PatchRef| -> Error {
-        let e = stac.download(idx).expect_err("download should fail");
+        // Through the trait: the DownloadError the backend sees.
+        let e = Source::download(&stac, idx).expect_err("download should fail");
         assert!(!e.retryable, "{e}");
         let src = e.source.expect("the typed error is kept");
         match src.downcast::<Error>() {

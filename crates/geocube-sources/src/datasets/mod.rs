@@ -14,7 +14,7 @@ use geocube_core::ChunkCodec;
 
 use crate::error::{Error, Result};
 use crate::http::HttpConfig;
-use crate::source::Source;
+use geocube_core::Source;
 
 use self::arcticdem::{ArcticDem, Resolution};
 
