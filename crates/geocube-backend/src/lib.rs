@@ -59,9 +59,9 @@ pub use crate::error::{Error, PatchFailure, Result, Stage};
 pub use crate::events::{Action, Event, EventLog};
 // The source contract and the retry policy live in core, shared with the
 // sources; re-exported so a backend user needs only this crate.
-pub use geocube_core::{DownloadError, DownloadFn, RetryPolicy};
 pub use crate::simple::SimpleBackend;
 pub use crate::threaded::ThreadedBackend;
+pub use geocube_core::{DownloadError, DownloadFn, RetryPolicy};
 
 /// What one submit did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -628,22 +628,13 @@ impl GeoBox {
         };
         let bbox = BoundingBox::from_rect(rect);
         let mut hit: Option<Window> = None;
-        for shift in self.lon_shifts() {
+        for shift in crate::crs::lon_shifts(&self.crs) {
             let b = BoundingBox::new(bbox.left + shift, bbox.bottom, bbox.right + shift, bbox.top);
             if let Some((w, _)) = self.crop_bbox(&b) {
                 hit = Some(hit.map_or(w, |h| bounding_window(&h, &w)));
             }
         }
         Ok(hit.and_then(|w| self.window(w).ok().map(|g| (w, g))))
-    }
-
-    /// Longitude shifts to try when matching geometries against this grid.
-    fn lon_shifts(&self) -> &'static [f64] {
-        if self.crs.is_geographic() {
-            &[0.0, -360.0, 360.0]
-        } else {
-            &[0.0]
-        }
     }
 
     /// The grid's footprint reprojected to `target`, each edge split into
@@ -840,9 +831,7 @@ impl Tiles {
     /// [`Error::Transform`] when the geometry cannot be reprojected.
     pub fn touching(&self, geom: &Geometry<f64>, geom_crs: &Crs) -> Result<Vec<(usize, usize)>> {
         let g = reproject_geometry(geom, geom_crs, &self.geobox.crs, CROP_DENSIFY)?;
-        let shifted: Vec<Geometry<f64>> = self
-            .geobox
-            .lon_shifts()
+        let shifted: Vec<Geometry<f64>> = crate::crs::lon_shifts(&self.geobox.crs)
             .iter()
             .map(|&s| g.translate(s, 0.0))
             .collect();

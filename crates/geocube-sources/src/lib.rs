@@ -49,5 +49,5 @@ pub mod stac;
 pub mod wkb;
 
 pub use crate::error::{Error, Result};
-pub use geocube_core::Source;
 pub use crate::stac::{StacItemUrl, StacItems, StacSource, StacSourceBuilder};
+pub use geocube_core::Source;

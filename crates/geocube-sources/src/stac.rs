@@ -335,7 +335,7 @@ pub(crate) fn fetch_item(http: &HttpClient, url: &str) -> Result<FetchedItem> {
 /// The AOI as a GeoJSON geometry in EPSG:4326 with longitudes in ±180°.
 pub(crate) fn intersects_geojson(aoi: &Aoi) -> Result<Value> {
     let geoms = aoi.geometries_in(&Crs::wgs84())?;
-    let split = crate::geojson::split_at_antimeridian(&geoms);
+    let split = geocube_core::crs::split_at_antimeridian(&geoms);
     if split.0.is_empty() {
         return Err(Error::Core(geocube_core::Error::InvalidAoi(
             "the area of interest has no area in EPSG:4326".into(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use geocube_core::{Affine, DType, PatchRef, TypedArray, Window};
 use geocube_sources::cog::{ByteSource, Cog, HttpByteSource, MemoryByteSource};
 use geocube_sources::datasets::arcticdem::{Resolution, cube_spec};
-use geocube_sources::http::{HttpClient};
+use geocube_sources::http::HttpClient;
 use geocube_sources::{Error, Source, StacItemUrl, StacSource};
 use geocube_testkit::manifest::resolve;
 use geocube_testkit::server::ServerOptions;

@@ -9,11 +9,11 @@ use geocube_backend::{
     BackendConfig, DownloadBackend, DownloadFn, EventLog, SimpleBackend, SubmitReport,
     ThreadedBackend,
 };
+use geocube_core::Source;
 use geocube_core::{
     Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchRef,
     Toi, TypedArray, Window,
 };
-use geocube_core::Source;
 
 use crate::progress::{NoProgress, Progress, observe};
 use crate::{Error, Result};

@@ -25,10 +25,7 @@ const GRATICULE: [u8; 3] = [150, 150, 150];
 const BORDER: [u8; 3] = [0, 0, 0];
 
 /// One feature per loaded id, in load order.
-pub(crate) fn feature_collection(
-    ids: &[String],
-    index: &[PatchRef],
-) -> geojson::FeatureCollection {
+pub(crate) fn feature_collection(ids: &[String], index: &[PatchRef]) -> geojson::FeatureCollection {
     let by_id: HashMap<&str, &PatchRef> = index.iter().map(|p| (p.id.as_str(), p)).collect();
     let features = ids.iter().map(|id| {
         let entry = by_id.get(id.as_str());
