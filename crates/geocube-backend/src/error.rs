@@ -58,8 +58,15 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] geocube_core::Error),
     /// A thread could not be started.
-    #[error("cannot start backend threads: {0}")]
-    Threads(String),
+    #[error("cannot start backend threads: {source}")]
+    Threads {
+        /// The OS's (or rayon's) refusal.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The writer thread panicked; patches it held were not committed.
+    #[error("the writer thread panicked")]
+    WriterPanicked,
 }
 
 fn list(failed: &[PatchFailure]) -> String {

@@ -255,14 +255,18 @@ impl ThreadedBackend {
             .num_threads(config.workers.max(1))
             .thread_name(|i| format!("geocube-download-{i}"))
             .build()
-            .map_err(|e| Error::Threads(e.to_string()))?;
+            .map_err(|e| Error::Threads {
+                source: Box::new(e),
+            })?;
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
         let writer_inner = Arc::clone(&inner);
         let (max_batch, linger) = (config.max_batch.max(1), config.linger);
         let writer = std::thread::Builder::new()
             .name("geocube-writer".into())
             .spawn(move || writer_inner.writer_loop(&rx, max_batch, linger))
-            .map_err(|e| Error::Threads(e.to_string()))?;
+            .map_err(|e| Error::Threads {
+                source: Box::new(e),
+            })?;
         Ok(Self {
             inner,
             pool,
@@ -351,9 +355,7 @@ impl DownloadBackend for ThreadedBackend {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
-            handle
-                .join()
-                .map_err(|_| Error::Threads("the writer thread panicked".into()))?;
+            handle.join().map_err(|_| Error::WriterPanicked)?;
         }
         Ok(())
     }

@@ -18,6 +18,9 @@ pub enum Error {
         crs: String,
         /// Why it was rejected.
         reason: String,
+        /// proj4rs' error, when it could not compile the definition.
+        #[source]
+        source: Option<proj4rs::errors::Error>,
     },
     /// A coordinate transformation failed (point outside the projection's domain, ...).
     #[error("cannot transform coordinates from {from} to {to}: {reason}")]
@@ -26,8 +29,11 @@ pub enum Error {
         from: String,
         /// Target CRS.
         to: String,
-        /// What PROJ said.
+        /// What went wrong.
         reason: String,
+        /// proj4rs' error, when it raised one (not for a non-finite result).
+        #[source]
+        source: Option<proj4rs::errors::Error>,
     },
     /// A grid definition that is not a valid north-up raster grid.
     #[error("invalid grid: {0}")]

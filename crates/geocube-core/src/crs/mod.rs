@@ -59,6 +59,7 @@ impl Crs {
         let unknown = |reason: &str| Error::UnknownCrs {
             crs: format!("EPSG:{code}"),
             reason: reason.to_owned(),
+            source: None,
         };
         let short = u16::try_from(code)
             .map_err(|_| unknown("EPSG codes above 65535 are not in the built-in registry"))?;
@@ -67,8 +68,11 @@ impl Crs {
         if def.proj4.contains("+proj=geocent") {
             return Err(unknown("geocentric CRSs cannot be used for raster grids"));
         }
-        let proj = Proj::from_proj_string(def.proj4)
-            .map_err(|e| unknown(&format!("PROJ definition `{}` rejected: {e}", def.proj4)))?;
+        let proj = Proj::from_proj_string(def.proj4).map_err(|e| Error::UnknownCrs {
+            crs: format!("EPSG:{code}"),
+            reason: format!("PROJ definition `{}` rejected: {e}", def.proj4),
+            source: Some(e),
+        })?;
         Ok(Crs {
             epsg: Some(code),
             proj4: def.proj4.to_owned(),
@@ -101,11 +105,13 @@ impl Crs {
         let proj = Proj::from_proj_string(&normalised).map_err(|e| Error::UnknownCrs {
             crs: definition.to_owned(),
             reason: format!("invalid PROJ string: {e}"),
+            source: Some(e),
         })?;
         if proj.is_geocent() {
             return Err(Error::UnknownCrs {
                 crs: definition.to_owned(),
                 reason: "geocentric CRSs cannot be used for raster grids".into(),
+                source: None,
             });
         }
         Ok(Crs {
@@ -155,10 +161,11 @@ impl Crs {
         if self == target || points.is_empty() {
             return Ok(());
         }
-        let fail = |reason: String| Error::Transform {
+        let fail = |reason: String, source| Error::Transform {
             from: self.to_string(),
             to: target.to_string(),
             reason,
+            source,
         };
         if self.is_geographic() {
             for p in points.iter_mut() {
@@ -167,7 +174,7 @@ impl Crs {
         }
         let mut wrapped = Points(points);
         proj4rs::transform::transform(&self.proj, &target.proj, &mut wrapped)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.to_string(), Some(e)))?;
         let points = wrapped.0;
         if target.is_geographic() {
             for p in points.iter_mut() {
@@ -175,7 +182,7 @@ impl Crs {
             }
         }
         if let Some(bad) = points.iter().find(|p| !p.0.is_finite() || !p.1.is_finite()) {
-            return Err(fail(format!("non-finite result {bad:?}")));
+            return Err(fail(format!("non-finite result {bad:?}"), None));
         }
         Ok(())
     }
@@ -277,11 +284,13 @@ impl FromStr for Crs {
                 let code: u32 = c.trim().parse().map_err(|_| Error::UnknownCrs {
                     crs: s.to_owned(),
                     reason: format!("`{c}` is not a numeric EPSG code"),
+                    source: None,
                 })?;
                 Crs::from_epsg(code).map_err(|e| match e {
-                    Error::UnknownCrs { reason, .. } => Error::UnknownCrs {
+                    Error::UnknownCrs { reason, source, .. } => Error::UnknownCrs {
                         crs: s.to_owned(),
                         reason,
+                        source,
                     },
                     other => other,
                 })
@@ -296,6 +305,7 @@ impl FromStr for Crs {
             None if t.is_empty() => Err(Error::UnknownCrs {
                 crs: s.to_owned(),
                 reason: "empty CRS string".into(),
+                source: None,
             }),
             None if upper.starts_with("PROJCRS")
                 || upper.starts_with("GEOGCRS")
@@ -305,11 +315,13 @@ impl FromStr for Crs {
                 Err(Error::UnknownCrs {
                     crs: short(t),
                     reason: "WKT is not supported".into(),
+                    source: None,
                 })
             }
             None => Err(Error::UnknownCrs {
                 crs: short(t),
                 reason: "not an EPSG code nor a PROJ string".into(),
+                source: None,
             }),
         }
     }
