@@ -34,6 +34,15 @@ fn param(name: &str, value: &str, unit: &str, id: u32) -> String {
     format!(r#"PARAMETER["{name}",{value},{unit},ID["EPSG",{id}]]"#)
 }
 
+/// The "False easting" and "False northing" parameters, in metres.
+fn false_origin(easting: &str, northing: &str) -> String {
+    format!(
+        "{},{}",
+        param("False easting", easting, METRE, 8806),
+        param("False northing", northing, METRE, 8807)
+    )
+}
+
 fn usage(scope: &str, area: &str, bbox: &str) -> String {
     format!(r#"USAGE[SCOPE["{scope}"],AREA["{area}"],BBOX[{bbox}]]"#)
 }
@@ -52,7 +61,7 @@ fn polar_stereographic_b(
     let m2 = (lon0 + 180 + 180).rem_euclid(360) - 180;
     let m2 = if m2 == -180 { 180 } else { m2 };
     format!(
-        r#"PROJCRS["{name}",{base},CONVERSION["{conversion}",METHOD["Polar Stereographic (variant B)",ID["EPSG",9829]],{p1},{p2},{p3},{p4}],CS[Cartesian,2],AXIS["easting (X)",south,MERIDIAN[{m1},{DEG}],ORDER[1],{METRE}],AXIS["northing (Y)",south,MERIDIAN[{m2},{DEG}],ORDER[2],{METRE}],{usage},ID["EPSG",{code}]]"#,
+        r#"PROJCRS["{name}",{base},CONVERSION["{conversion}",METHOD["Polar Stereographic (variant B)",ID["EPSG",9829]],{p1},{p2},{false_origin}],CS[Cartesian,2],AXIS["easting (X)",south,MERIDIAN[{m1},{DEG}],ORDER[1],{METRE}],AXIS["northing (Y)",south,MERIDIAN[{m2},{DEG}],ORDER[2],{METRE}],{usage},ID["EPSG",{code}]]"#,
         base = base_geog(),
         p1 = param(
             "Latitude of standard parallel",
@@ -61,8 +70,7 @@ fn polar_stereographic_b(
             8832
         ),
         p2 = param("Longitude of origin", &lon0.to_string(), DEG, 8833),
-        p3 = param("False easting", "0", METRE, 8806),
-        p4 = param("False northing", "0", METRE, 8807),
+        false_origin = false_origin("0", "0"),
         usage = usage(
             "Polar research.",
             "Northern hemisphere - north of 60°N onshore and offshore, including Arctic.",
@@ -103,7 +111,7 @@ fn utm(code: u32) -> Option<String> {
         deg(e)
     );
     Some(format!(
-        r#"PROJCRS["WGS 84 / UTM zone {zone}{h}",{base},CONVERSION["UTM zone {zone}{h}",METHOD["Transverse Mercator",ID["EPSG",9807]],{p1},{p2},{p3},{p4},{p5}],CS[Cartesian,2],AXIS["(E)",east,ORDER[1],{METRE}],AXIS["(N)",north,ORDER[2],{METRE}],{usage},ID["EPSG",{code}]]"#,
+        r#"PROJCRS["WGS 84 / UTM zone {zone}{h}",{base},CONVERSION["UTM zone {zone}{h}",METHOD["Transverse Mercator",ID["EPSG",9807]],{p1},{p2},{p3},{false_origin}],CS[Cartesian,2],AXIS["(E)",east,ORDER[1],{METRE}],AXIS["(N)",north,ORDER[2],{METRE}],{usage},ID["EPSG",{code}]]"#,
         base = base_geog(),
         p1 = param("Latitude of natural origin", "0", DEG, 8801),
         p2 = param("Longitude of natural origin", &lon0.to_string(), DEG, 8802),
@@ -113,13 +121,7 @@ fn utm(code: u32) -> Option<String> {
             r#"SCALEUNIT["unity",1]"#,
             8805
         ),
-        p4 = param("False easting", "500000", METRE, 8806),
-        p5 = param(
-            "False northing",
-            if south { "10000000" } else { "0" },
-            METRE,
-            8807
-        ),
+        false_origin = false_origin("500000", if south { "10000000" } else { "0" }),
         usage = usage(
             "Navigation and medium accuracy spatial referencing.",
             &area,
@@ -155,12 +157,11 @@ pub(crate) fn wkt2_for_epsg(code: u32) -> Option<String> {
             3995,
         )),
         3857 => Some(format!(
-            r#"PROJCRS["WGS 84 / Pseudo-Mercator",{base},CONVERSION["Popular Visualisation Pseudo-Mercator",METHOD["Popular Visualisation Pseudo Mercator",ID["EPSG",1024]],{p1},{p2},{p3},{p4}],CS[Cartesian,2],AXIS["easting (X)",east,ORDER[1],{METRE}],AXIS["northing (Y)",north,ORDER[2],{METRE}],{usage},ID["EPSG",3857]]"#,
+            r#"PROJCRS["WGS 84 / Pseudo-Mercator",{base},CONVERSION["Popular Visualisation Pseudo-Mercator",METHOD["Popular Visualisation Pseudo Mercator",ID["EPSG",1024]],{p1},{p2},{false_origin}],CS[Cartesian,2],AXIS["easting (X)",east,ORDER[1],{METRE}],AXIS["northing (Y)",north,ORDER[2],{METRE}],{usage},ID["EPSG",3857]]"#,
             base = base_geog(),
             p1 = param("Latitude of natural origin", "0", DEG, 8801),
             p2 = param("Longitude of natural origin", "0", DEG, 8802),
-            p3 = param("False easting", "0", METRE, 8806),
-            p4 = param("False northing", "0", METRE, 8807),
+            false_origin = false_origin("0", "0"),
             usage = usage(
                 "Web mapping and visualisation.",
                 "World between 85.06°S and 85.06°N.",
