@@ -11,29 +11,30 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use geocube::{Accessor, LoadOptions};
-//! use geocube_backend::DownloadError;
-//! use geocube_core::{Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchIndex, Toi, TypedArray};
-//! use geocube_sources::Source;
+//! use geocube::{
+//!     Accessor, Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType,
+//!     DownloadError, GeoBox, LoadOptions, Patch, PatchIndex, Source, SourceError, Toi,
+//!     TypedArray, geo, ndarray,
+//! };
 //!
 //! /// A source with one patch covering the whole 64 x 64 px grid.
 //! struct OnePatch(CubeSpec);
 //!
 //! impl Source for OnePatch {
 //!     fn spec(&self) -> &CubeSpec { &self.0 }
-//!     fn adjacent_patches(&self, _: &Aoi, _: &Toi) -> geocube_sources::Result<Vec<PatchIndex>> {
+//!     fn adjacent_patches(&self, _: &Aoi, _: &Toi) -> Result<Vec<PatchIndex>, SourceError> {
 //!         Ok(vec![PatchIndex::new("all", geo::Point::new(15.0, 0.0).into(), None)])
 //!     }
 //!     fn download(&self, idx: &PatchIndex) -> Result<Patch, DownloadError> {
 //!         let pixels = TypedArray::Float32(ndarray::ArrayD::from_elem(vec![64, 64], 7.5));
 //!         Ok(Patch::new(idx.id.clone(), self.0.geobox.clone()).with_layer("dem", pixels, Some(-9999.0)))
 //!     }
-//!     fn patch_index(&self, ids: &[String]) -> geocube_sources::Result<Vec<PatchIndex>> {
+//!     fn patch_index(&self, ids: &[String]) -> Result<Vec<PatchIndex>, SourceError> {
 //!         Ok(ids.iter().map(|id| PatchIndex::new(id.clone(), geo::Point::new(15.0, 0.0).into(), None)).collect())
 //!     }
 //! }
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn main() -> geocube::Result<()> {
 //! let grid = GeoBox::new(64, 64, Affine { x0: 0.0, res_x: 10.0, y0: 640.0, res_y: -10.0 }, Crs::from_epsg(32633)?)?;
 //! let spec = CubeSpec {
 //!     title: "Doc".into(), geobox: grid, time: None, chunk_size: 32,
@@ -54,9 +55,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Everything a user of the accessor names is re-exported here (grids,
+//! areas and times of interest, storage, datasets, the [`Source`] trait and
+//! the dataset presets), so `geocube` is the one dependency to import from;
+//! the crates underneath stay available for what goes beyond.
+//!
 //! The `geocube` command wraps the same operations for the dataset presets
 //! of `geocube-sources` (`geocube datasets`, `create`, `load`, `prefetch`,
 //! `status`, `events`).
+
+//!
+//! # Features
+//! - `cli` (default): the `geocube` command (clap, indicatif, and mimalloc
+//!   as its allocator); implies `viz`.
+//! - `viz` (default through `cli`): pictures — `Accessor::visualize_state`
+//!   (a PNG map of the loaded patches, png) and `timeline::write_gantt_svg`
+//!   (an SVG Gantt chart of the backend's work, plotters).
+//!
+//! A library user who wants neither depends with `default-features = false`.
 
 mod accessor;
 mod error;
@@ -71,4 +87,23 @@ pub use crate::accessor::{
 };
 pub use crate::error::{Error, Result};
 pub use crate::progress::{NoProgress, Progress};
-pub use geocube_sources::Source;
+
+// The facade: the types of the accessor's API and of writing a source, from
+// the crates underneath.
+pub use geocube_backend::{BackendConfig, DownloadError, EventLog, RetryPolicy, SubmitReport};
+pub use geocube_core::toi::TimeMethod;
+pub use geocube_core::{
+    Affine, Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeElement, CubeLayout, CubeSpec,
+    CubeStorage, DType, Dataset, GeoBox, IcechunkFormat, Patch, PatchIndex, PatchLayer, Stats, Toi,
+    TypedArray, Variable, Window,
+};
+pub use geocube_sources::datasets;
+pub use geocube_sources::datasets::arcticdem::{ArcticDem, ArcticDemBuilder, Resolution};
+pub use geocube_sources::{Error as SourceError, Source, StacSource, StacSourceBuilder};
+// The geometry and array crates of the API's types, at the versions it uses.
+pub use {geo, ndarray};
+
+/// The README's "library in ten lines", compiled (not run: it reaches PGC).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
