@@ -358,10 +358,11 @@ impl Accessor {
         if windows.is_empty() {
             let grid = &cube.layout().geobox;
             let bounds = aoi.bounds_in(grid.crs())?;
-            return Err(Error::AoiOutsideExtent {
+            return Err(geocube_core::Error::AoiOutsideExtent {
                 aoi: bounds.to_string(),
                 extent: grid.bbox().to_string(),
-            });
+            }
+            .into());
         }
         let windows: Vec<Window> = windows
             .into_iter()

@@ -40,12 +40,14 @@ pub fn from_log(log: &geocube_backend::EventLog) -> Result<Vec<TimelineEvent>> {
 /// Read an events file.
 ///
 /// # Errors
-/// [`Error::Io`] when it cannot be read, [`Error::Output`] when it is not an
-/// events file.
+/// [`Error::Io`] when it cannot be read, [`Error::EventsFile`] when it is
+/// not an events file.
 pub fn read_events(path: &Path) -> Result<Vec<TimelineEvent>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::output(path, format!("not a geocube events file: {e}")))
+    serde_json::from_slice(&bytes).map_err(|source| Error::EventsFile {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Write an events file.
@@ -90,7 +92,7 @@ pub fn write_gantt_svg(events: &[TimelineEvent], path: &Path) -> Result<()> {
         * 1.02;
     let rows = u32::try_from(threads.len()).map_err(|e| Error::output(path, e))?;
     let height = 120 + 28 * rows;
-    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
