@@ -394,6 +394,7 @@ impl Accessor {
     /// # Errors
     /// [`Error::NotCreated`]; source index errors; [`Error::Output`] when the
     /// file cannot be written.
+    #[cfg(feature = "viz")]
     pub fn visualize_state(&self, path: &std::path::Path) -> Result<()> {
         let cube = self.cube()?;
         let ids = cube.loaded_patches()?;
@@ -403,7 +404,7 @@ impl Accessor {
             self.source.patch_index(&ids)?
         };
         let footprints: Vec<geo::Geometry<f64>> = index.into_iter().map(|i| i.geometry).collect();
-        crate::state::render_png(&cube.layout().geobox, &footprints, path)
+        crate::state::map::render_png(&cube.layout().geobox, &footprints, path)
     }
 
     /// Finish queued work and stop the backend's threads.

@@ -1,9 +1,9 @@
-//! The backend's event timeline as a Gantt chart (SVG): one row per thread,
-//! time on x, one bar per download or write attempt, coloured by action.
+//! The backend's event timeline: saved as an events file, and (feature
+//! `viz`) drawn as a Gantt chart (SVG): one row per thread, time on x, one
+//! bar per download or write attempt, coloured by action.
 
 use std::path::Path;
 
-use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -59,17 +59,20 @@ pub fn write_events(events: &[TimelineEvent], path: &Path) -> Result<()> {
     std::fs::write(path, json).map_err(|e| Error::io(path, e))
 }
 
-const DOWNLOAD: RGBColor = RGBColor(49, 130, 189);
-const WRITE: RGBColor = RGBColor(230, 85, 13);
-const FAILED: RGBColor = RGBColor(200, 30, 30);
-
 /// Draw `events` as a Gantt chart into the SVG file `path`: threads on y
 /// (in order of first activity), seconds on x, downloads blue, writes
 /// orange, failed attempts red.
 ///
 /// # Errors
 /// [`Error::Output`] when there are no events or the file cannot be written.
+#[cfg(feature = "viz")]
 pub fn write_gantt_svg(events: &[TimelineEvent], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+
+    const DOWNLOAD: RGBColor = RGBColor(49, 130, 189);
+    const WRITE: RGBColor = RGBColor(230, 85, 13);
+    const FAILED: RGBColor = RGBColor(200, 30, 30);
+
     if events.is_empty() {
         return Err(Error::output(
             path,

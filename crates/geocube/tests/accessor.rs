@@ -325,7 +325,6 @@ fn a_cube_of_another_dataset_is_refused() {
 
 #[test]
 fn state_geojson_and_png() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let src = TileSource::new();
     let acc = accessor(&src, CubeStorage::in_memory().expect("memory"));
     acc.create(false, false).expect("create");
@@ -351,21 +350,26 @@ fn state_geojson_and_png() {
     assert_eq!(ids, ["t0_0", "t0_1", "t1_0", "t1_1"]);
     assert!(fc.features.iter().all(|f| f.geometry.is_some()));
 
-    let png_path = dir.path().join("state.png");
-    acc.visualize_state(&png_path).expect("png");
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&png_path).expect("open"),
-    ));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
-    let info = reader.next_frame(&mut buf).expect("frame");
-    assert_eq!((info.width, info.height), (1024, 1024));
-    // The loaded footprints are drawn: pixel (40 + 10) / 200 of the way in is filled.
-    let at = |x: usize, y: usize| &buf[(y * info.width as usize + x) * 3..][..3];
-    let inside = at(50 * 1024 / 200, 50 * 1024 / 200);
-    let outside = at(150 * 1024 / 200, 150 * 1024 / 200);
-    assert_ne!(inside, outside, "footprints not drawn");
-    assert_eq!(outside, [250, 250, 250]);
+    // The map needs the `viz` feature.
+    #[cfg(feature = "viz")]
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let png_path = dir.path().join("state.png");
+        acc.visualize_state(&png_path).expect("png");
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(&png_path).expect("open"),
+        ));
+        let mut reader = decoder.read_info().expect("png header");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("frame");
+        assert_eq!((info.width, info.height), (1024, 1024));
+        // The loaded footprints are drawn: pixel (40 + 10) / 200 of the way in is filled.
+        let at = |x: usize, y: usize| &buf[(y * info.width as usize + x) * 3..][..3];
+        let inside = at(50 * 1024 / 200, 50 * 1024 / 200);
+        let outside = at(150 * 1024 / 200, 150 * 1024 / 200);
+        assert_ne!(inside, outside, "footprints not drawn");
+        assert_eq!(outside, [250, 250, 250]);
+    }
 }
 
 #[test]
@@ -437,13 +441,19 @@ fn event_timeline_to_svg() {
     let file = dir.path().join("events.json");
     timeline::write_events(&events, &file).expect("write events");
     assert_eq!(timeline::read_events(&file).expect("read events"), events);
-    let svg = dir.path().join("events.svg");
-    timeline::write_gantt_svg(&events, &svg).expect("svg");
-    let text = std::fs::read_to_string(&svg).expect("svg text");
-    assert!(
-        text.starts_with("<svg") && text.contains("geocube-writer") && text.contains("download"),
-        "{}",
-        &text[..200.min(text.len())]
-    );
-    assert!(timeline::write_gantt_svg(&[], &svg).is_err());
+    // The chart needs the `viz` feature.
+    #[cfg(feature = "viz")]
+    {
+        let svg = dir.path().join("events.svg");
+        timeline::write_gantt_svg(&events, &svg).expect("svg");
+        let text = std::fs::read_to_string(&svg).expect("svg text");
+        assert!(
+            text.starts_with("<svg")
+                && text.contains("geocube-writer")
+                && text.contains("download"),
+            "{}",
+            &text[..200.min(text.len())]
+        );
+        assert!(timeline::write_gantt_svg(&[], &svg).is_err());
+    }
 }

@@ -164,7 +164,11 @@ impl EmptyTemporal {
         )
         .expect("grid");
         let years = (2019..2022)
-            .map(|y| Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).single().expect("date"))
+            .map(|y| {
+                Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0)
+                    .single()
+                    .expect("date")
+            })
             .collect();
         Self(CubeSpec {
             title: "EmptyTemporal".into(),
