@@ -380,11 +380,7 @@ impl Accessor {
     /// [`Error::NotCreated`]; source index errors.
     pub fn current_state(&self) -> Result<geojson::FeatureCollection> {
         let ids = self.loaded_patches()?;
-        let index = if ids.is_empty() {
-            vec![]
-        } else {
-            self.source.patch_index(&ids)?
-        };
+        let index = self.index_of(&ids)?;
         Ok(crate::state::feature_collection(&ids, &index))
     }
 
@@ -397,14 +393,18 @@ impl Accessor {
     #[cfg(feature = "viz")]
     pub fn visualize_state(&self, path: &std::path::Path) -> Result<()> {
         let cube = self.cube()?;
-        let ids = cube.loaded_patches()?;
-        let index = if ids.is_empty() {
-            vec![]
-        } else {
-            self.source.patch_index(&ids)?
-        };
+        let index = self.index_of(&cube.loaded_patches()?)?;
         let footprints: Vec<geo::Geometry<f64>> = index.into_iter().map(|i| i.geometry).collect();
         crate::state::map::render_png(&cube.layout().geobox, &footprints, path)
+    }
+
+    /// The source's index entries of the loaded patches `ids`. An empty cube
+    /// asks the source nothing: its index may have to be fetched first.
+    fn index_of(&self, ids: &[String]) -> Result<Vec<PatchIndex>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(self.source.patch_index(ids)?)
     }
 
     /// Finish queued work and stop the backend's threads.

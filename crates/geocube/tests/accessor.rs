@@ -5,13 +5,24 @@ mod common;
 use std::sync::Arc;
 
 use common::{
-    NODATA, TileSource, accessor, assert_values, crs, offset, pixel_bbox, repo_files, tile_id,
+    NODATA, TileSource, accessor, assert_values, crs, dem_pixels, offset, pixel_bbox, repo_files,
+    tile_id,
 };
-use geocube::{Accessor, Error, LoadOptions, NoProgress, Source, export, timeline};
+use geocube::{Accessor, Error, LoadOptions, Loaded, NoProgress, Source, export, timeline};
 use geocube_core::{Aoi, BoundingBox, CubeStorage, GeoBox, Toi};
 
 fn bbox_aoi(b: BoundingBox) -> Aoi {
     Aoi::bbox(b, crs())
+}
+
+/// Load `b` (cube CRS), creating the cube first.
+fn create_and_load(acc: &Accessor, b: BoundingBox) -> Loaded {
+    acc.load(
+        &bbox_aoi(b),
+        &Toi::None,
+        LoadOptions::default().create(true),
+    )
+    .expect("load")
 }
 
 #[test]
@@ -32,13 +43,7 @@ fn cold_then_warm_load() {
     assert_eq!(cold.report.patches, downloaded);
     assert_values(&cold.dataset);
     // Nodata stays the source value, bit-exact.
-    let dem = cold
-        .dataset
-        .variable("dem")
-        .expect("dem")
-        .data
-        .as_array::<f32>()
-        .expect("f32");
+    let dem = dem_pixels(&cold.dataset);
     assert!(dem.iter().any(|v| *v == NODATA));
 
     let warm = acc
@@ -160,13 +165,7 @@ fn offline_names_missing_patches() {
     let storage = CubeStorage::local(dir.path().join("cube"));
     let src = TileSource::new();
     let online = accessor(&src, storage.clone());
-    online
-        .load(
-            &bbox_aoi(pixel_bbox(0, 0, 10, 10)),
-            &Toi::None,
-            LoadOptions::default().create(true),
-        )
-        .expect("load");
+    create_and_load(&online, pixel_bbox(0, 0, 10, 10));
 
     let offline = Accessor::builder(Arc::clone(&src) as Arc<dyn Source>, storage)
         .offline(true)
@@ -209,20 +208,8 @@ fn mask_nodata_only_changes_the_returned_data() {
     let raw = acc
         .load(&aoi, &Toi::None, LoadOptions::default())
         .expect("load");
-    let m = masked
-        .dataset
-        .variable("dem")
-        .expect("dem")
-        .data
-        .as_array::<f32>()
-        .expect("f32");
-    let r = raw
-        .dataset
-        .variable("dem")
-        .expect("dem")
-        .data
-        .as_array::<f32>()
-        .expect("f32");
+    let m = dem_pixels(&masked.dataset);
+    let r = dem_pixels(&raw.dataset);
     let nodata = r.iter().filter(|v| **v == NODATA).count();
     assert!(nodata > 0);
     assert_eq!(m.iter().filter(|v| v.is_nan()).count(), nodata);
@@ -268,13 +255,7 @@ fn prefetch_counts_each_geometry_on_its_own() {
 fn load_like_uses_the_datasets_grid() {
     let src = TileSource::new();
     let acc = accessor(&src, CubeStorage::in_memory().expect("memory"));
-    let first = acc
-        .load(
-            &bbox_aoi(pixel_bbox(60, 70, 75, 90)),
-            &Toi::None,
-            LoadOptions::default().create(true),
-        )
-        .expect("load");
+    let first = create_and_load(&acc, pixel_bbox(60, 70, 75, 90));
     let like = acc
         .load_like(&first.dataset, LoadOptions::default())
         .expect("load_like");
@@ -378,13 +359,7 @@ fn zarr_export_roundtrips() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = TileSource::new();
     let acc = accessor(&src, CubeStorage::in_memory().expect("memory"));
-    let loaded = acc
-        .load(
-            &bbox_aoi(pixel_bbox(40, 30, 61, 70)),
-            &Toi::None,
-            LoadOptions::default().create(true),
-        )
-        .expect("load");
+    let loaded = create_and_load(&acc, pixel_bbox(40, 30, 61, 70));
     let out = dir.path().join("roi.zarr");
     export::write_zarr(&loaded.dataset, "TestTiles", &out).expect("export");
     // Written again over itself: replaced.
@@ -394,13 +369,7 @@ fn zarr_export_roundtrips() {
     let back: ndarray::ArrayD<f32> = dem
         .retrieve_array_subset(&ArraySubset::new_with_shape(vec![21, 40]))
         .expect("read");
-    let want = loaded
-        .dataset
-        .variable("dem")
-        .expect("dem")
-        .data
-        .as_array::<f32>()
-        .expect("f32");
+    let want = dem_pixels(&loaded.dataset);
     assert!(
         back.iter()
             .zip(want)
@@ -429,12 +398,7 @@ fn event_timeline_to_svg() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = TileSource::new();
     let acc = accessor(&src, CubeStorage::in_memory().expect("memory"));
-    acc.load(
-        &bbox_aoi(pixel_bbox(40, 40, 60, 60)),
-        &Toi::None,
-        LoadOptions::default().create(true),
-    )
-    .expect("load");
+    create_and_load(&acc, pixel_bbox(40, 40, 60, 60));
     let events = timeline::from_log(acc.events()).expect("events");
     assert_eq!(events.iter().filter(|e| e.action == "download").count(), 4);
     assert!(events.iter().any(|e| e.action == "write"));
