@@ -10,7 +10,7 @@ use geocube_backend::{
     ThreadedBackend,
 };
 use geocube_core::{
-    Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchIndex,
+    Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchRef,
     Toi, TypedArray, Window,
 };
 use geocube_sources::Source;
@@ -134,7 +134,7 @@ impl AccessorBuilder {
         }
         let download: DownloadFn = {
             let source = Arc::clone(&self.source);
-            Arc::new(move |idx: &PatchIndex| source.download(idx))
+            Arc::new(move |idx: &PatchRef| source.download(idx))
         };
         // An offline accessor never submits: no threads for it.
         let backend: Box<dyn DownloadBackend> = match (self.backend, self.offline) {
@@ -400,11 +400,11 @@ impl Accessor {
 
     /// The source's index entries of the loaded patches `ids`. An empty cube
     /// asks the source nothing: its index may have to be fetched first.
-    fn index_of(&self, ids: &[String]) -> Result<Vec<PatchIndex>> {
+    fn index_of(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        Ok(self.source.patch_index(ids)?)
+        Ok(self.source.patch_refs(ids)?)
     }
 
     /// Finish queued work and stop the backend's threads.
@@ -417,7 +417,7 @@ impl Accessor {
 
     /// Every source patch touching any of `windows` (cube pixel windows) at
     /// `toi`, deduplicated.
-    fn patches_in(&self, cube: &Cube, windows: &[Window], toi: &Toi) -> Result<Vec<PatchIndex>> {
+    fn patches_in(&self, cube: &Cube, windows: &[Window], toi: &Toi) -> Result<Vec<PatchRef>> {
         let grid = &cube.layout().geobox;
         let mut seen = HashSet::new();
         let mut out = vec![];
@@ -433,7 +433,7 @@ impl Accessor {
             );
             let inset = BoundingBox::new(b.left + dx, b.bottom + dy, b.right - dx, b.top - dy);
             let crop = Aoi::bbox(inset, grid.crs().clone());
-            let found = match self.source.adjacent_patches(&crop, toi) {
+            let found = match self.source.touching_patches(&crop, toi) {
                 Ok(found) => found,
                 // Inside the cube but where the source has nothing: NaN.
                 Err(geocube_sources::Error::NoPatches { .. }) => vec![],
@@ -448,13 +448,13 @@ impl Accessor {
     fn fetch(
         &self,
         cube: &Cube,
-        needed: Vec<PatchIndex>,
+        needed: Vec<PatchRef>,
         progress: &dyn Progress,
     ) -> Result<LoadReport> {
         let mut patches: Vec<String> = needed.iter().map(|p| p.id.clone()).collect();
         patches.sort();
         let loaded = cube.loaded()?;
-        let missing: Vec<PatchIndex> = needed
+        let missing: Vec<PatchRef> = needed
             .into_iter()
             .filter(|p| !loaded.contains(&p.id))
             .collect();

@@ -13,7 +13,7 @@
 //! use std::sync::Arc;
 //! use geocube::{
 //!     Accessor, Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType,
-//!     DownloadError, GeoBox, LoadOptions, Patch, PatchIndex, Source, SourceError, Toi,
+//!     DownloadError, GeoBox, LoadOptions, Patch, PatchRef, Source, SourceError, Toi,
 //!     TypedArray, geo, ndarray,
 //! };
 //!
@@ -22,15 +22,15 @@
 //!
 //! impl Source for OnePatch {
 //!     fn spec(&self) -> &CubeSpec { &self.0 }
-//!     fn adjacent_patches(&self, _: &Aoi, _: &Toi) -> Result<Vec<PatchIndex>, SourceError> {
-//!         Ok(vec![PatchIndex::new("all", geo::Point::new(15.0, 0.0).into(), None)])
+//!     fn touching_patches(&self, _: &Aoi, _: &Toi) -> Result<Vec<PatchRef>, SourceError> {
+//!         Ok(vec![PatchRef::new("all", geo::Point::new(15.0, 0.0).into(), None)])
 //!     }
-//!     fn download(&self, idx: &PatchIndex) -> Result<Patch, DownloadError> {
+//!     fn download(&self, idx: &PatchRef) -> Result<Patch, DownloadError> {
 //!         let pixels = TypedArray::Float32(ndarray::ArrayD::from_elem(vec![64, 64], 7.5));
 //!         Ok(Patch::new(idx.id.clone(), self.0.geobox.clone()).with_layer("dem", pixels, Some(-9999.0)))
 //!     }
-//!     fn patch_index(&self, ids: &[String]) -> Result<Vec<PatchIndex>, SourceError> {
-//!         Ok(ids.iter().map(|id| PatchIndex::new(id.clone(), geo::Point::new(15.0, 0.0).into(), None)).collect())
+//!     fn patch_refs(&self, ids: &[String]) -> Result<Vec<PatchRef>, SourceError> {
+//!         Ok(ids.iter().map(|id| PatchRef::new(id.clone(), geo::Point::new(15.0, 0.0).into(), None)).collect())
 //!     }
 //! }
 //!
@@ -94,7 +94,7 @@ pub use geocube_backend::{BackendConfig, DownloadError, EventLog, RetryPolicy, S
 pub use geocube_core::toi::TimeMethod;
 pub use geocube_core::{
     Affine, Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeElement, CubeLayout, CubeSpec,
-    CubeStorage, DType, Dataset, GeoBox, IcechunkFormat, Patch, PatchIndex, PatchLayer, Stats, Toi,
+    CubeStorage, DType, Dataset, GeoBox, IcechunkFormat, Patch, PatchRef, PatchLayer, Stats, Toi,
     TypedArray, Variable, Window,
 };
 pub use geocube_sources::datasets;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use geocube_core::PatchIndex;
+use geocube_core::PatchRef;
 use serde_json::json;
 
 #[cfg(feature = "viz")]
@@ -12,9 +12,9 @@ pub(crate) mod map;
 /// One feature per loaded id, in load order.
 pub(crate) fn feature_collection(
     ids: &[String],
-    index: &[PatchIndex],
+    index: &[PatchRef],
 ) -> geojson::FeatureCollection {
-    let by_id: HashMap<&str, &PatchIndex> = index.iter().map(|p| (p.id.as_str(), p)).collect();
+    let by_id: HashMap<&str, &PatchRef> = index.iter().map(|p| (p.id.as_str(), p)).collect();
     let features = ids.iter().map(|id| {
         let entry = by_id.get(id.as_str());
         let mut properties = geojson::JsonObject::new();

@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use common::{TileSource, crs, pixel_bbox};
 use geocube::{
     Accessor, Affine, Aoi, ChannelSpec, ChunkCodec, Crs, CubeSpec, CubeStorage, DType,
-    DownloadError, GeoBox, LoadOptions, Patch, PatchIndex, Source, SourceError, Toi, export,
+    DownloadError, GeoBox, LoadOptions, Patch, PatchRef, Source, SourceError, Toi, export,
 };
 use icechunk::repository::VersionInfo;
 use serde_json::Value;
@@ -188,13 +188,13 @@ impl Source for EmptyTemporal {
     fn spec(&self) -> &CubeSpec {
         &self.0
     }
-    fn adjacent_patches(&self, _: &Aoi, _: &Toi) -> Result<Vec<PatchIndex>, SourceError> {
+    fn touching_patches(&self, _: &Aoi, _: &Toi) -> Result<Vec<PatchRef>, SourceError> {
         Ok(vec![])
     }
-    fn download(&self, idx: &PatchIndex) -> Result<Patch, DownloadError> {
+    fn download(&self, idx: &PatchRef) -> Result<Patch, DownloadError> {
         Err(DownloadError::fatal(format!("no patch {}", idx.id)))
     }
-    fn patch_index(&self, _: &[String]) -> Result<Vec<PatchIndex>, SourceError> {
+    fn patch_refs(&self, _: &[String]) -> Result<Vec<PatchRef>, SourceError> {
         Ok(vec![])
     }
 }
