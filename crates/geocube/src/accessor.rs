@@ -355,10 +355,11 @@ impl Accessor {
         if windows.is_empty() {
             let grid = &cube.layout().geobox;
             let bounds = aoi.bounds_in(grid.crs())?;
-            return Err(Error::AoiOutsideExtent {
+            return Err(geocube_core::Error::AoiOutsideExtent {
                 aoi: bounds.to_string(),
                 extent: grid.bbox().to_string(),
-            });
+            }
+            .into());
         }
         let windows: Vec<Window> = windows
             .into_iter()
@@ -376,11 +377,7 @@ impl Accessor {
     /// [`Error::NotCreated`]; source index errors.
     pub fn current_state(&self) -> Result<geojson::FeatureCollection> {
         let ids = self.loaded_patches()?;
-        let index = if ids.is_empty() {
-            vec![]
-        } else {
-            self.source.patch_refs(&ids)?
-        };
+        let index = self.index_of(&ids)?;
         Ok(crate::state::feature_collection(&ids, &index))
     }
 
@@ -390,16 +387,21 @@ impl Accessor {
     /// # Errors
     /// [`Error::NotCreated`]; source index errors; [`Error::Output`] when the
     /// file cannot be written.
+    #[cfg(feature = "viz")]
     pub fn visualize_state(&self, path: &std::path::Path) -> Result<()> {
         let cube = self.cube()?;
-        let ids = cube.loaded_patches()?;
-        let index = if ids.is_empty() {
-            vec![]
-        } else {
-            self.source.patch_refs(&ids)?
-        };
+        let index = self.index_of(&cube.loaded_patches()?)?;
         let footprints: Vec<geo::Geometry<f64>> = index.into_iter().map(|i| i.geometry).collect();
-        crate::state::render_png(&cube.layout().geobox, &footprints, path)
+        crate::state::map::render_png(&cube.layout().geobox, &footprints, path)
+    }
+
+    /// The source's index entries of the loaded patches `ids`. An empty cube
+    /// asks the source nothing: its index may have to be fetched first.
+    fn index_of(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(self.source.patch_refs(ids)?)
     }
 
     /// Finish queued work and stop the backend's threads.

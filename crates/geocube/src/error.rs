@@ -7,10 +7,19 @@ use std::path::PathBuf;
 /// The mistakes a user makes most (no cube yet, an area outside the cube,
 /// patches missing offline) are variants of their own; everything else wraps
 /// the lower crate's error.
+///
+/// `NotCreated` and `AoiOutsideExtent` mirror the variants of
+/// [`geocube_core::Error`] on purpose: core cannot name what a geocube user
+/// does about them (`Accessor::create`, `LoadOptions::create`, the command's
+/// `--create`; core's own hint is `Cube::create`, which they never call), and
+/// wrapping core's error as a source would print its differing advice as a
+/// second "caused by" line. So these variants carry core's values and their
+/// own message, and are made in one place only: `From<geocube_core::Error>`
+/// below, through which every lower layer's error reaches the user.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No cube at the storage location.
+    /// No cube at the storage location (from [`geocube_core::Error::NotCreated`]).
     #[error(
         "no datacube at {location}; create it first (`Accessor::create`, `LoadOptions {{ create: true, .. }}`, or `geocube create <dataset> --store {location}` / `--create`)"
     )]
@@ -18,7 +27,8 @@ pub enum Error {
         /// Where we looked.
         location: String,
     },
-    /// The area of interest lies entirely outside the cube's extent.
+    /// The area of interest lies entirely outside the cube's extent (from
+    /// [`geocube_core::Error::AoiOutsideExtent`]).
     #[error(
         "the area of interest {aoi} lies outside the cube extent {extent} (both in the cube CRS); pick an area inside it"
     )]
@@ -58,13 +68,26 @@ pub enum Error {
     /// A source outside `geocube-sources` could not say which patches it has.
     #[error(transparent)]
     SourceIndex(geocube_core::SourceError),
-    /// Writing an output file (Zarr, PNG, SVG, JSON).
-    #[error("cannot write {}: {reason}", .path.display())]
+    /// Writing an output file (Zarr, GeoTIFF, PNG, SVG, JSON) failed, or
+    /// geocube refuses to write it (an unknown extension, a path that is not
+    /// a Zarr store, a GeoTIFF it cannot represent).
+    #[error("cannot write {}: {source}", .path.display())]
     Output {
         /// The file or directory.
         path: PathBuf,
-        /// What went wrong.
-        reason: String,
+        /// The writer's error (zarrs, GeoTIFF, PNG, SVG, JSON), or for a
+        /// refusal a plain message saying what to do instead.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A file read as a backend events file (`geocube events`) that is not one.
+    #[error("cannot read {}: not a geocube events file: {source}", .path.display())]
+    EventsFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
     },
     /// Local file-system I/O.
     #[error("I/O error at {}: {source}", .path.display())]
@@ -78,10 +101,15 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn output(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+    /// [`Error::Output`] for `path`: `source` is the writer's error, or a
+    /// message (`&str`, `String`) when geocube refuses the path.
+    pub(crate) fn output(
+        path: impl Into<PathBuf>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Error::Output {
             path: path.into(),
-            reason: reason.to_string(),
+            source: source.into(),
         }
     }
 
@@ -94,7 +122,8 @@ impl Error {
 }
 
 // The core errors a user can cause get variants of their own, wherever in
-// the stack they surface.
+// the stack they surface: the one place `NotCreated` and `AoiOutsideExtent`
+// are made (see the enum's docs).
 impl From<geocube_core::Error> for Error {
     fn from(e: geocube_core::Error) -> Self {
         match e {

@@ -11,8 +11,11 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use geocube::{Accessor, LoadOptions};
-//! use geocube_core::{Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType, DownloadError, GeoBox, Patch, PatchRef, Source, SourceError, Toi, TypedArray};
+//! use geocube::{
+//!     Accessor, Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType,
+//!     DownloadError, GeoBox, LoadOptions, Patch, PatchRef, Source, SourceError, Toi,
+//!     TypedArray, geo, ndarray,
+//! };
 //!
 //! /// A source with one patch covering the whole 64 x 64 px grid.
 //! struct OnePatch(CubeSpec);
@@ -31,7 +34,7 @@
 //!     }
 //! }
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn main() -> geocube::Result<()> {
 //! let grid = GeoBox::new(64, 64, Affine { x0: 0.0, res_x: 10.0, y0: 640.0, res_y: -10.0 }, Crs::from_epsg(32633)?)?;
 //! let spec = CubeSpec {
 //!     title: "Doc".into(), geobox: grid, time: None, chunk_size: 32,
@@ -52,9 +55,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Everything a user of the accessor names is re-exported here (grids,
+//! areas and times of interest, storage, datasets, the [`Source`] trait and
+//! the dataset presets), so `geocube` is the one dependency to import from;
+//! the crates underneath stay available for what goes beyond.
+//!
 //! The `geocube` command wraps the same operations for the dataset presets
 //! of `geocube-sources` (`geocube datasets`, `create`, `load`, `prefetch`,
 //! `status`, `events`).
+
+//!
+//! # Features
+//! - `cli` (default): the `geocube` command (clap, indicatif, and mimalloc
+//!   as its allocator); implies `viz`.
+//! - `viz` (default through `cli`): pictures — `Accessor::visualize_state`
+//!   (a PNG map of the loaded patches, png) and `timeline::write_gantt_svg`
+//!   (an SVG Gantt chart of the backend's work, plotters).
+//!
+//! A library user who wants neither depends with `default-features = false`.
 
 mod accessor;
 mod error;
@@ -69,4 +87,24 @@ pub use crate::accessor::{
 };
 pub use crate::error::{Error, Result};
 pub use crate::progress::{NoProgress, Progress};
-pub use geocube_core::Source;
+
+// The facade: the types of the accessor's API and of writing a source, from
+// the crates underneath.
+pub use geocube_backend::{BackendConfig, EventLog, SubmitReport};
+pub use geocube_core::toi::TimeMethod;
+pub use geocube_core::{
+    Affine, Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeElement, CubeLayout, CubeSpec,
+    CubeStorage, DType, Dataset, DownloadError, DownloadFn, GeoBox, IcechunkFormat, Patch,
+    PatchLayer, PatchRef, RetryPolicy, Source, SourceError, Stats, Toi, TypedArray, Variable,
+    Window,
+};
+pub use geocube_sources::datasets;
+pub use geocube_sources::datasets::arcticdem::{ArcticDem, ArcticDemBuilder, Resolution};
+pub use geocube_sources::{StacSource, StacSourceBuilder};
+// The geometry and array crates of the API's types, at the versions it uses.
+pub use {geo, ndarray};
+
+/// The README's "library in ten lines", compiled (not run: it reaches PGC).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

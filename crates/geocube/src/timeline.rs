@@ -1,9 +1,9 @@
-//! The backend's event timeline as a Gantt chart (SVG): one row per thread,
-//! time on x, one bar per download or write attempt, coloured by action.
+//! The backend's event timeline: saved as an events file, and (feature
+//! `viz`) drawn as a Gantt chart (SVG): one row per thread, time on x, one
+//! bar per download or write attempt, coloured by action.
 
 use std::path::Path;
 
-use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -40,12 +40,14 @@ pub fn from_log(log: &geocube_backend::EventLog) -> Result<Vec<TimelineEvent>> {
 /// Read an events file.
 ///
 /// # Errors
-/// [`Error::Io`] when it cannot be read, [`Error::Output`] when it is not an
-/// events file.
+/// [`Error::Io`] when it cannot be read, [`Error::EventsFile`] when it is
+/// not an events file.
 pub fn read_events(path: &Path) -> Result<Vec<TimelineEvent>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::output(path, format!("not a geocube events file: {e}")))
+    serde_json::from_slice(&bytes).map_err(|source| Error::EventsFile {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Write an events file.
@@ -57,17 +59,20 @@ pub fn write_events(events: &[TimelineEvent], path: &Path) -> Result<()> {
     std::fs::write(path, json).map_err(|e| Error::io(path, e))
 }
 
-const DOWNLOAD: RGBColor = RGBColor(49, 130, 189);
-const WRITE: RGBColor = RGBColor(230, 85, 13);
-const FAILED: RGBColor = RGBColor(200, 30, 30);
-
 /// Draw `events` as a Gantt chart into the SVG file `path`: threads on y
 /// (in order of first activity), seconds on x, downloads blue, writes
 /// orange, failed attempts red.
 ///
 /// # Errors
 /// [`Error::Output`] when there are no events or the file cannot be written.
+#[cfg(feature = "viz")]
 pub fn write_gantt_svg(events: &[TimelineEvent], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+
+    const DOWNLOAD: RGBColor = RGBColor(49, 130, 189);
+    const WRITE: RGBColor = RGBColor(230, 85, 13);
+    const FAILED: RGBColor = RGBColor(200, 30, 30);
+
     if events.is_empty() {
         return Err(Error::output(
             path,
@@ -90,7 +95,7 @@ pub fn write_gantt_svg(events: &[TimelineEvent], path: &Path) -> Result<()> {
         * 1.02;
     let rows = u32::try_from(threads.len()).map_err(|e| Error::output(path, e))?;
     let height = 120 + 28 * rows;
-    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)

@@ -5,13 +5,24 @@ mod common;
 use std::sync::Arc;
 
 use common::{
-    NODATA, TileSource, accessor, assert_values, crs, offset, pixel_bbox, repo_files, tile_id,
+    NODATA, TileSource, accessor, assert_values, crs, dem_pixels, offset, pixel_bbox, repo_files,
+    tile_id,
 };
-use geocube::{Accessor, Error, LoadOptions, NoProgress, Source, export, timeline};
+use geocube::{Accessor, Error, LoadOptions, Loaded, NoProgress, Source, export, timeline};
 use geocube_core::{Aoi, BoundingBox, CubeStorage, GeoBox, Toi};
 
 fn bbox_aoi(b: BoundingBox) -> Aoi {
     Aoi::bbox(b, crs())
+}
+
+/// Load `b` (cube CRS), creating the cube first.
+fn create_and_load(acc: &Accessor, b: BoundingBox) -> Loaded {
+    acc.load(
+        &bbox_aoi(b),
+        &Toi::None,
+        LoadOptions::default().create(true),
+    )
+    .expect("load")
 }
 
 #[test]
@@ -32,13 +43,7 @@ fn cold_then_warm_load() {
     assert_eq!(cold.report.patches, downloaded);
     assert_values(&cold.dataset);
     // Nodata stays the source value, bit-exact.
-    let dem = cold
-        .dataset
-        .variable("dem")
-        .expect("dem")
-        .data
-        .as_array::<f32>()
-        .expect("f32");
+    let dem = dem_pixels(&cold.dataset);
     assert!(dem.iter().any(|v| *v == NODATA));
 
     let warm = acc
@@ -160,13 +165,7 @@ fn offline_names_missing_patches() {
     let storage = CubeStorage::local(dir.path().join("cube"));
     let src = TileSource::new();
     let online = accessor(&src, storage.clone());
-    online
-        .load(
-            &bbox_aoi(pixel_bbox(0, 0, 10, 10)),
-            &Toi::None,
-            LoadOptions::default().create(true),
-        )
-        .expect("load");
+    create_and_load(&online, pixel_bbox(0, 0, 10, 10));
 
     let offline = Accessor::builder(Arc::clone(&src) as Arc<dyn Source>, storage)
         .offline(true)
@@ -209,20 +208,8 @@ fn mask_nodata_only_changes_the_returned_data() {
     let raw = acc
         .load(&aoi, &Toi::None, LoadOptions::default())
         .expect("load");
-    let m = masked
-        .dataset
-        .variable("dem")
-        .expect("dem")
-        .data
-        .as_array::<f32>()
-        .expect("f32");
-    let r = raw
-        .dataset
-        .variable("dem")
-        .expect("dem")
-        .data
-        .as_array::<f32>()
-        .expect("f32");
+    let m = dem_pixels(&masked.dataset);
+    let r = dem_pixels(&raw.dataset);
     let nodata = r.iter().filter(|v| **v == NODATA).count();
     assert!(nodata > 0);
     assert_eq!(m.iter().filter(|v| v.is_nan()).count(), nodata);
@@ -268,13 +255,7 @@ fn prefetch_counts_each_geometry_on_its_own() {
 fn load_like_uses_the_datasets_grid() {
     let src = TileSource::new();
     let acc = accessor(&src, CubeStorage::in_memory().expect("memory"));
-    let first = acc
-        .load(
-            &bbox_aoi(pixel_bbox(60, 70, 75, 90)),
-            &Toi::None,
-            LoadOptions::default().create(true),
-        )
-        .expect("load");
+    let first = create_and_load(&acc, pixel_bbox(60, 70, 75, 90));
     let like = acc
         .load_like(&first.dataset, LoadOptions::default())
         .expect("load_like");
@@ -325,7 +306,6 @@ fn a_cube_of_another_dataset_is_refused() {
 
 #[test]
 fn state_geojson_and_png() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let src = TileSource::new();
     let acc = accessor(&src, CubeStorage::in_memory().expect("memory"));
     acc.create(false, false).expect("create");
@@ -351,21 +331,26 @@ fn state_geojson_and_png() {
     assert_eq!(ids, ["t0_0", "t0_1", "t1_0", "t1_1"]);
     assert!(fc.features.iter().all(|f| f.geometry.is_some()));
 
-    let png_path = dir.path().join("state.png");
-    acc.visualize_state(&png_path).expect("png");
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&png_path).expect("open"),
-    ));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
-    let info = reader.next_frame(&mut buf).expect("frame");
-    assert_eq!((info.width, info.height), (1024, 1024));
-    // The loaded footprints are drawn: pixel (40 + 10) / 200 of the way in is filled.
-    let at = |x: usize, y: usize| &buf[(y * info.width as usize + x) * 3..][..3];
-    let inside = at(50 * 1024 / 200, 50 * 1024 / 200);
-    let outside = at(150 * 1024 / 200, 150 * 1024 / 200);
-    assert_ne!(inside, outside, "footprints not drawn");
-    assert_eq!(outside, [250, 250, 250]);
+    // The map needs the `viz` feature.
+    #[cfg(feature = "viz")]
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let png_path = dir.path().join("state.png");
+        acc.visualize_state(&png_path).expect("png");
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(&png_path).expect("open"),
+        ));
+        let mut reader = decoder.read_info().expect("png header");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("frame");
+        assert_eq!((info.width, info.height), (1024, 1024));
+        // The loaded footprints are drawn: pixel (40 + 10) / 200 of the way in is filled.
+        let at = |x: usize, y: usize| &buf[(y * info.width as usize + x) * 3..][..3];
+        let inside = at(50 * 1024 / 200, 50 * 1024 / 200);
+        let outside = at(150 * 1024 / 200, 150 * 1024 / 200);
+        assert_ne!(inside, outside, "footprints not drawn");
+        assert_eq!(outside, [250, 250, 250]);
+    }
 }
 
 #[test]
@@ -374,13 +359,7 @@ fn zarr_export_roundtrips() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = TileSource::new();
     let acc = accessor(&src, CubeStorage::in_memory().expect("memory"));
-    let loaded = acc
-        .load(
-            &bbox_aoi(pixel_bbox(40, 30, 61, 70)),
-            &Toi::None,
-            LoadOptions::default().create(true),
-        )
-        .expect("load");
+    let loaded = create_and_load(&acc, pixel_bbox(40, 30, 61, 70));
     let out = dir.path().join("roi.zarr");
     export::write_zarr(&loaded.dataset, "TestTiles", &out).expect("export");
     // Written again over itself: replaced.
@@ -390,13 +369,7 @@ fn zarr_export_roundtrips() {
     let back: ndarray::ArrayD<f32> = dem
         .retrieve_array_subset(&ArraySubset::new_with_shape(vec![21, 40]))
         .expect("read");
-    let want = loaded
-        .dataset
-        .variable("dem")
-        .expect("dem")
-        .data
-        .as_array::<f32>()
-        .expect("f32");
+    let want = dem_pixels(&loaded.dataset);
     assert!(
         back.iter()
             .zip(want)
@@ -425,25 +398,26 @@ fn event_timeline_to_svg() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = TileSource::new();
     let acc = accessor(&src, CubeStorage::in_memory().expect("memory"));
-    acc.load(
-        &bbox_aoi(pixel_bbox(40, 40, 60, 60)),
-        &Toi::None,
-        LoadOptions::default().create(true),
-    )
-    .expect("load");
+    create_and_load(&acc, pixel_bbox(40, 40, 60, 60));
     let events = timeline::from_log(acc.events()).expect("events");
     assert_eq!(events.iter().filter(|e| e.action == "download").count(), 4);
     assert!(events.iter().any(|e| e.action == "write"));
     let file = dir.path().join("events.json");
     timeline::write_events(&events, &file).expect("write events");
     assert_eq!(timeline::read_events(&file).expect("read events"), events);
-    let svg = dir.path().join("events.svg");
-    timeline::write_gantt_svg(&events, &svg).expect("svg");
-    let text = std::fs::read_to_string(&svg).expect("svg text");
-    assert!(
-        text.starts_with("<svg") && text.contains("geocube-writer") && text.contains("download"),
-        "{}",
-        &text[..200.min(text.len())]
-    );
-    assert!(timeline::write_gantt_svg(&[], &svg).is_err());
+    // The chart needs the `viz` feature.
+    #[cfg(feature = "viz")]
+    {
+        let svg = dir.path().join("events.svg");
+        timeline::write_gantt_svg(&events, &svg).expect("svg");
+        let text = std::fs::read_to_string(&svg).expect("svg text");
+        assert!(
+            text.starts_with("<svg")
+                && text.contains("geocube-writer")
+                && text.contains("download"),
+            "{}",
+            &text[..200.min(text.len())]
+        );
+        assert!(timeline::write_gantt_svg(&[], &svg).is_err());
+    }
 }

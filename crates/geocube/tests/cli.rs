@@ -425,34 +425,26 @@ fn outputs_status_and_events() {
     // Prefetch the whole mosaic: the rest of the tiles, once.
     let m = &world().manifest.mosaic_bounds;
     let all = bbox_arg(m, 100.0);
-    let pre = json(&geocube(&[
-        "prefetch",
-        DATASET,
-        "--store",
-        s,
-        "--bbox",
-        &all,
-        "--crs",
-        "EPSG:3413",
-        "--json",
-        "--quiet",
-    ]));
+    let prefetch_all = || {
+        json(&geocube(&[
+            "prefetch",
+            DATASET,
+            "--store",
+            s,
+            "--bbox",
+            &all,
+            "--crs",
+            "EPSG:3413",
+            "--json",
+            "--quiet",
+        ]))
+    };
+    let pre = prefetch_all();
     assert_eq!(
         pre["patches"].as_array().map(Vec::len),
         Some(world().manifest.tiles.len()),
         "{pre}"
     );
-    let again = json(&geocube(&[
-        "prefetch",
-        DATASET,
-        "--store",
-        s,
-        "--bbox",
-        &all,
-        "--crs",
-        "EPSG:3413",
-        "--json",
-        "--quiet",
-    ]));
+    let again = prefetch_all();
     assert!(strs(&again["downloaded"]).is_empty(), "{again}");
 }

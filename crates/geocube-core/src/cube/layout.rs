@@ -34,7 +34,7 @@ pub struct CubeLayout {
     pub time: Option<Vec<DateTime<Utc>>>,
     /// Spatial chunk shape `(rows, cols)`.
     pub chunk_shape: (usize, usize),
-    /// Data variables, sorted by name.
+    /// Data variables (sorted by name when read from a cube).
     pub variables: Vec<VariableLayout>,
 }
 
@@ -193,132 +193,194 @@ pub(crate) fn decode_time(values: &[i64], units: &str) -> Result<Vec<DateTime<Ut
         .collect()
 }
 
-/// The metadata documents of a new cube, keyed by node path (`""` = root),
-/// plus the coordinate values to write.
-pub(crate) struct NewCube {
-    pub(crate) nodes: Vec<(String, Value)>,
-    pub(crate) xs: Vec<f64>,
-    pub(crate) ys: Vec<f64>,
-    pub(crate) time: Option<Vec<i64>>,
+/// The Zarr v3 documents of a grid in the cube layout, and the coordinate
+/// values to store with them.
+///
+/// Cube creation ([`Cube::create`](crate::Cube::create)) and the export of a
+/// loaded crop (`geocube load --out X.zarr`) both write these, so a crop's
+/// documents are the cube's own for the crop's grid: they differ only in
+/// shape, chunk grid and the GeoTransform's origin.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CubeDocuments {
+    /// `zarr.json` documents keyed by node path (`""` = the root group), in
+    /// writing order: root, `x`, `y`, `spatial_ref`, `time`, data variables.
+    pub nodes: Vec<(String, Value)>,
+    /// Values of `x`: pixel-centre eastings, ascending.
+    pub xs: Vec<f64>,
+    /// Values of `y`: pixel-centre northings, descending.
+    pub ys: Vec<f64>,
+    /// Values of `time` (temporal grids): CF integers in the units the `time`
+    /// document names.
+    pub time: Option<Vec<i64>>,
     /// Value of the `spatial_ref` scalar: the EPSG code (0 without one), as odc-geo writes it.
-    pub(crate) spatial_ref: i32,
+    pub spatial_ref: i32,
 }
 
+impl CubeLayout {
+    /// The Zarr v3 documents of a cube, or of a crop of one, in this layout,
+    /// its data variables encoded with `codec`.
+    ///
+    /// The root group carries only the `title`: `loaded_patches` is the
+    /// cube's bookkeeping, which cube creation adds and a crop does not have.
+    #[must_use]
+    pub fn documents(&self, codec: ChunkCodec) -> CubeDocuments {
+        let gb = &self.geobox;
+        let (ny, nx) = gb.shape();
+        let crs = gb.crs();
+        let crs_name = crs.to_string();
+        let (ux, uy) = crs.axis_units();
+        // odc-geo names units by axis direction; polar stereographic CRSs (3413,
+        // 3995, 3031, ...) have no east/west axis, so their x units are "".
+        let polar = crs.proj4().contains("+proj=stere")
+            && (crs.proj4().contains("+lat_0=90") || crs.proj4().contains("+lat_0=-90"));
+        let ux = if polar { "" } else { ux };
+        let (res_x, res_y) = gb.resolution();
+        let blosc5_f64 = codecs_document(ChunkCodec::BloscZstd { clevel: 5 }, 8);
+        let mut nodes = vec![];
+
+        let mut root_attrs = Map::new();
+        root_attrs.insert("title".into(), json!(self.title));
+        nodes.push((String::new(), group_json(root_attrs)));
+
+        // smart-geocubes writes `units: ""` on projected x; keep "metre" for y as it does.
+        for (name, n, units, res) in [("x", nx, ux, res_x), ("y", ny, uy, res_y)] {
+            let mut attrs = Map::new();
+            attrs.insert("units".into(), json!(units));
+            attrs.insert("resolution".into(), json!(res));
+            attrs.insert("crs".into(), json!(crs_name));
+            attrs.insert("_FillValue".into(), json!(NAN_FILL_B64));
+            nodes.push((
+                name.into(),
+                array_document(
+                    &[n],
+                    &[n],
+                    "float64",
+                    json!("NaN"),
+                    blosc5_f64.clone(),
+                    attrs,
+                    &[name],
+                ),
+            ));
+        }
+
+        let mut sr = crs.cf_attributes();
+        let a = gb.affine();
+        let gt = [a.x0, a.res_x, 0.0, a.y0, 0.0, a.res_y];
+        sr.insert(
+            "GeoTransform".into(),
+            json!(
+                gt.iter()
+                    .map(|v| gdal_number(*v))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        );
+        let zstd0 = json!([
+            {"name": "bytes", "configuration": {"endian": "little"}},
+            {"name": "zstd", "configuration": {"level": 0, "checksum": false}}
+        ]);
+        nodes.push((
+            "spatial_ref".into(),
+            array_document(&[], &[], "int32", json!(0), zstd0, sr, &[]),
+        ));
+
+        let mut time_values = None;
+        if let Some(steps) = &self.time {
+            let (values, units) = encode_time(steps);
+            let mut attrs = Map::new();
+            attrs.insert("units".into(), json!(units));
+            attrs.insert("calendar".into(), json!("proleptic_gregorian"));
+            nodes.push((
+                "time".into(),
+                array_document(
+                    &[values.len()],
+                    &[values.len()],
+                    "int64",
+                    json!(0),
+                    blosc5_f64.clone(),
+                    attrs,
+                    &["time"],
+                ),
+            ));
+            time_values = Some(values);
+        }
+
+        let (cy, cx) = self.chunk_shape;
+        for var in &self.variables {
+            let mut attrs = var.attributes.clone();
+            if var.dtype.is_float() {
+                attrs.insert("_FillValue".into(), json!(NAN_FILL_B64));
+            }
+            let (shape, chunks, dims): (Vec<usize>, Vec<usize>, Vec<&str>) = match &self.time {
+                Some(t) => (
+                    vec![t.len(), ny, nx],
+                    vec![1, cy, cx],
+                    vec!["time", "y", "x"],
+                ),
+                None => (vec![ny, nx], vec![cy, cx], vec!["y", "x"]),
+            };
+            nodes.push((
+                var.name.clone(),
+                array_document(
+                    &shape,
+                    &chunks,
+                    var.dtype.zarr_name(),
+                    fill_json(var.dtype),
+                    codecs_document(codec, var.dtype.size()),
+                    attrs,
+                    &dims,
+                ),
+            ));
+        }
+        CubeDocuments {
+            nodes,
+            xs: gb.xs(),
+            ys: gb.ys(),
+            time: time_values,
+            spatial_ref: crs.epsg().and_then(|c| i32::try_from(c).ok()).unwrap_or(0),
+        }
+    }
+}
+
+impl From<&CubeSpec> for CubeLayout {
+    /// The layout a cube created from `spec` has (variables in channel order).
+    fn from(spec: &CubeSpec) -> Self {
+        Self {
+            title: spec.title.clone(),
+            geobox: spec.geobox.clone(),
+            time: spec.time.clone(),
+            chunk_shape: (spec.chunk_size, spec.chunk_size),
+            variables: spec
+                .channels
+                .iter()
+                .map(|ch| VariableLayout {
+                    name: ch.name.clone(),
+                    dtype: ch.dtype,
+                    attributes: ch.attributes.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What cube creation writes.
+pub(crate) type NewCube = CubeDocuments;
+
+/// The documents of a new cube from `spec`: [`CubeLayout::documents`] plus
+/// the empty `loaded_patches` list that makes the group a cube.
 pub(crate) fn new_cube(spec: &CubeSpec) -> Result<NewCube> {
     spec.validate()?;
-    let gb = &spec.geobox;
-    let (ny, nx) = gb.shape();
-    let crs = gb.crs();
-    let crs_name = crs.to_string();
-    let (ux, uy) = crs.axis_units();
-    // odc-geo names units by axis direction; polar stereographic CRSs (3413,
-    // 3995, 3031, ...) have no east/west axis, so their x units are "".
-    let polar = crs.proj4().contains("+proj=stere")
-        && (crs.proj4().contains("+lat_0=90") || crs.proj4().contains("+lat_0=-90"));
-    let ux = if polar { "" } else { ux };
-    let (res_x, res_y) = gb.resolution();
-    let blosc5_f64 = codecs_document(ChunkCodec::BloscZstd { clevel: 5 }, 8);
-    let mut nodes = vec![];
-
-    let mut root_attrs = Map::new();
-    root_attrs.insert("title".into(), json!(spec.title));
-    root_attrs.insert("loaded_patches".into(), json!([]));
-    nodes.push((String::new(), group_json(root_attrs)));
-
-    // smart-geocubes writes `units: ""` on projected x; keep "metre" for y as it does.
-    for (name, n, units, res) in [("x", nx, ux, res_x), ("y", ny, uy, res_y)] {
-        let mut attrs = Map::new();
-        attrs.insert("units".into(), json!(units));
-        attrs.insert("resolution".into(), json!(res));
-        attrs.insert("crs".into(), json!(crs_name));
-        attrs.insert("_FillValue".into(), json!(NAN_FILL_B64));
-        nodes.push((
-            name.into(),
-            array_document(
-                &[n],
-                &[n],
-                "float64",
-                json!("NaN"),
-                blosc5_f64.clone(),
-                attrs,
-                &[name],
-            ),
-        ));
+    let mut docs = CubeLayout::from(spec).documents(spec.codec);
+    if let Some(root) = docs
+        .nodes
+        .iter_mut()
+        .find(|(node, _)| node.is_empty())
+        .and_then(|(_, doc)| doc.get_mut("attributes"))
+        .and_then(Value::as_object_mut)
+    {
+        root.insert("loaded_patches".into(), json!([]));
     }
-
-    let mut sr = crs.cf_attributes();
-    let a = gb.affine();
-    let gt = [a.x0, a.res_x, 0.0, a.y0, 0.0, a.res_y];
-    sr.insert(
-        "GeoTransform".into(),
-        json!(
-            gt.iter()
-                .map(|v| gdal_number(*v))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-    );
-    let zstd0 = json!([
-        {"name": "bytes", "configuration": {"endian": "little"}},
-        {"name": "zstd", "configuration": {"level": 0, "checksum": false}}
-    ]);
-    nodes.push((
-        "spatial_ref".into(),
-        array_document(&[], &[], "int32", json!(0), zstd0, sr, &[]),
-    ));
-
-    let mut time_values = None;
-    if let Some(steps) = &spec.time {
-        let (values, units) = encode_time(steps);
-        let mut attrs = Map::new();
-        attrs.insert("units".into(), json!(units));
-        attrs.insert("calendar".into(), json!("proleptic_gregorian"));
-        nodes.push((
-            "time".into(),
-            array_document(
-                &[values.len()],
-                &[values.len()],
-                "int64",
-                json!(0),
-                codecs_document(ChunkCodec::BloscZstd { clevel: 5 }, 8),
-                attrs,
-                &["time"],
-            ),
-        ));
-        time_values = Some(values);
-    }
-
-    let c = spec.chunk_size;
-    for ch in &spec.channels {
-        let mut attrs = ch.attributes.clone();
-        if ch.dtype.is_float() {
-            attrs.insert("_FillValue".into(), json!(NAN_FILL_B64));
-        }
-        let (shape, chunks, dims): (Vec<usize>, Vec<usize>, Vec<&str>) = match &spec.time {
-            Some(t) => (vec![t.len(), ny, nx], vec![1, c, c], vec!["time", "y", "x"]),
-            None => (vec![ny, nx], vec![c, c], vec!["y", "x"]),
-        };
-        nodes.push((
-            ch.name.clone(),
-            array_document(
-                &shape,
-                &chunks,
-                ch.dtype.zarr_name(),
-                fill_json(ch.dtype),
-                codecs_document(spec.codec, ch.dtype.size()),
-                attrs,
-                &dims,
-            ),
-        ));
-    }
-    let spatial_ref = crs.epsg().and_then(|c| i32::try_from(c).ok()).unwrap_or(0);
-    Ok(NewCube {
-        nodes,
-        xs: gb.xs(),
-        ys: gb.ys(),
-        time: time_values,
-        spatial_ref,
-    })
+    Ok(docs)
 }
 
 pub(crate) fn group_json(attributes: Map<String, Value>) -> Value {

@@ -46,7 +46,9 @@ use zarrs::array::Array;
 use self::cache::ChunkCache;
 pub use self::cache::DEFAULT_CHUNK_CACHE_BYTES;
 pub use self::create::CreateCube;
-pub use self::layout::{CubeLayout, VariableLayout, array_document, codecs_document};
+pub use self::layout::{
+    CubeDocuments, CubeLayout, VariableLayout, array_document, codecs_document,
+};
 pub use self::loaded::LoadedPatches;
 pub use self::storage::{CubeStorage, IcechunkFormat};
 use self::store::{IcechunkSyncStore, block_on, session_store};

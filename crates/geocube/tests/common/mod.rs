@@ -210,15 +210,19 @@ pub fn accessor(source: &Arc<TileSource>, storage: CubeStorage) -> Accessor {
         .expect("accessor")
 }
 
-/// Check every pixel of a loaded dataset against the tile values.
-pub fn assert_values(ds: &geocube_core::Dataset) {
-    let (row0, col0) = offset(ds);
-    let dem_a = ds
-        .variable("dem")
+/// The `dem` variable of a loaded dataset.
+pub fn dem_pixels(ds: &geocube_core::Dataset) -> &ndarray::ArrayD<f32> {
+    ds.variable("dem")
         .expect("dem")
         .data
         .as_array::<f32>()
-        .expect("f32");
+        .expect("f32")
+}
+
+/// Check every pixel of a loaded dataset against the tile values.
+pub fn assert_values(ds: &geocube_core::Dataset) {
+    let (row0, col0) = offset(ds);
+    let dem_a = dem_pixels(ds);
     let mask = ds
         .variable("datamask")
         .expect("datamask")

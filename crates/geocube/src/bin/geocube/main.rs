@@ -419,7 +419,7 @@ fn status(a: &StatusArgs, reporter: &Reporter) -> Result<()> {
         Some(d) => d.clone(),
         None => datasets::name_for_title(&layout.title).ok_or_else(|| Error::Output {
             path: a.store.store.clone(),
-            reason: format!("no preset has the title `{}`; pass --dataset", layout.title),
+            source: format!("no preset has the title `{}`; pass --dataset", layout.title).into(),
         })?,
     };
     let accessor = Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)

@@ -26,7 +26,7 @@ impl OutKind {
             Some("tif" | "tiff") => Ok(OutKind::GeoTiff),
             _ => Err(Error::Output {
                 path: PathBuf::from(path),
-                reason: "unknown output format; name it *.zarr (Zarr v3) or *.tif (GeoTIFF)".into(),
+                source: "unknown output format; name it *.zarr (Zarr v3) or *.tif (GeoTIFF)".into(),
             }),
         }
     }
