@@ -11,7 +11,7 @@ use geocube_core::{CubeElement, CubeSpec, DType, GeoBox, Patch, PatchLayer, Type
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::cog::{ByteSource, Cog, FileByteSource, HttpByteSource, convert};
+use crate::cog::{ByteSource, Cog, FileByteSource, HttpByteSource};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 
@@ -196,7 +196,8 @@ impl PatchLoader {
             }
             window = Some(cube_win);
             let data = cog.read_window(src_win)?;
-            let data = convert(data, spec.dtype)
+            let data = data
+                .convert(spec.dtype)
                 .map_err(|e| Error::item(id, format!("asset `{key}`: {e}")))?;
             let nodata = if spec.dtype == DType::Bool {
                 None
