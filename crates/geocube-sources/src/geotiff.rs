@@ -6,30 +6,13 @@
 //! (34264); the GeoKeyDirectory (34735) for the EPSG code
 //! (ProjectedCSTypeGeoKey 3072, GeographicTypeGeoKey 2048) and the raster
 //! type (GTRasterTypeGeoKey 1025); GDAL_NODATA (42113).
+//!
+//! Tag numbers come from `tiff::tags::Tag`, GeoKey ids and values from
+//! `geocube_geotiff::tags::geokey`, the one home of the numbers the writer
+//! and this reader share.
 
 use geocube_core::Affine;
-
-/// TIFF tag numbers of the GeoTIFF and GDAL tags read here.
-pub mod tags {
-    /// ModelPixelScaleTag: `(sx, sy, sz)`.
-    pub const MODEL_PIXEL_SCALE: u16 = 33550;
-    /// ModelTiepointTag: `(i, j, k, x, y, z)` per tie point.
-    pub const MODEL_TIEPOINT: u16 = 33922;
-    /// ModelTransformationTag: a 4×4 row-major matrix.
-    pub const MODEL_TRANSFORMATION: u16 = 34264;
-    /// GeoKeyDirectoryTag.
-    pub const GEO_KEY_DIRECTORY: u16 = 34735;
-    /// GDAL_NODATA: the nodata value as ASCII.
-    pub const GDAL_NODATA: u16 = 42113;
-}
-
-/// GeoKey ids.
-mod keys {
-    pub(super) const GT_MODEL_TYPE: u16 = 1024;
-    pub(super) const GT_RASTER_TYPE: u16 = 1025;
-    pub(super) const GEOGRAPHIC_TYPE: u16 = 2048;
-    pub(super) const PROJECTED_CS_TYPE: u16 = 3072;
-}
+use geocube_geotiff::tags::geokey;
 
 /// What a pixel's coordinates refer to (GTRasterTypeGeoKey).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -73,10 +56,10 @@ impl GeoKeys {
     /// # Errors
     /// When the CRS is user-defined (code 32767), which geocube cannot read.
     pub fn epsg(&self) -> Result<Option<u32>, String> {
-        let user_defined = |c: u16| c == 32767;
+        let user_defined = |c: u16| c == geokey::USER_DEFINED;
         match (self.model_type, self.projected_type, self.geographic_type) {
             (_, Some(p), _) if !user_defined(p) => Ok(Some(u32::from(p))),
-            (Some(1), Some(_), _) => Err("the projected CRS is user-defined (ProjectedCSTypeGeoKey 32767); only EPSG codes are supported".into()),
+            (Some(geokey::MODEL_PROJECTED), Some(_), _) => Err("the projected CRS is user-defined (ProjectedCSTypeGeoKey 32767); only EPSG codes are supported".into()),
             (_, _, Some(g)) if !user_defined(g) => Ok(Some(u32::from(g))),
             (_, _, Some(_)) => Err("the geographic CRS is user-defined (GeographicTypeGeoKey 32767); only EPSG codes are supported".into()),
             _ => Ok(None),
@@ -110,20 +93,20 @@ pub fn parse_geo_keys(dir: &[u16]) -> Result<GeoKeys, String> {
     let mut keys = GeoKeys::default();
     for e in entries.chunks_exact(4) {
         let (key, location, value) = (e[0], e[1], e[3]);
-        if location != 0 {
+        if location != geokey::LOCATION_INLINE {
             continue; // stored in another tag (ASCII citation, double params)
         }
         match key {
-            keys::GT_MODEL_TYPE => keys.model_type = Some(value),
-            keys::GT_RASTER_TYPE => {
+            geokey::GT_MODEL_TYPE => keys.model_type = Some(value),
+            geokey::GT_RASTER_TYPE => {
                 keys.raster_type = match value {
-                    1 => RasterType::PixelIsArea,
-                    2 => RasterType::PixelIsPoint,
+                    geokey::RASTER_PIXEL_IS_AREA => RasterType::PixelIsArea,
+                    geokey::RASTER_PIXEL_IS_POINT => RasterType::PixelIsPoint,
                     other => return Err(format!("unknown GTRasterTypeGeoKey value {other}")),
                 }
             }
-            keys::GEOGRAPHIC_TYPE => keys.geographic_type = Some(value),
-            keys::PROJECTED_CS_TYPE => keys.projected_type = Some(value),
+            geokey::GEOGRAPHIC_TYPE => keys.geographic_type = Some(value),
+            geokey::PROJECTED_CS_TYPE => keys.projected_type = Some(value),
             _ => {}
         }
     }

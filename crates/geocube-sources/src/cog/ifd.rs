@@ -8,7 +8,7 @@ use tiff::tags::Tag;
 use super::block_cache::CachedReader;
 use super::reader::{Cog, guarded};
 use crate::error::{Error, Result};
-use crate::geotiff::{self, GeoReference, tags};
+use crate::geotiff::{self, GeoReference};
 
 /// What [`Cog::open`] learned about the first (full-resolution) image.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,14 +64,14 @@ impl Cog {
             "reading the image size",
             Decoder::dimensions,
         )?;
-        let u16s = |d: &mut Decoder<CachedReader>, tag: u16| {
+        let u16s = |d: &mut Decoder<CachedReader>, tag: Tag| {
             guarded(d, &slot, &name, "reading tags", |d| {
-                d.find_tag_unsigned_vec::<u16>(Tag::Unknown(tag))
+                d.find_tag_unsigned_vec::<u16>(tag)
             })
         };
-        let f64s = |d: &mut Decoder<CachedReader>, tag: u16| {
+        let f64s = |d: &mut Decoder<CachedReader>, tag: Tag| {
             guarded(d, &slot, &name, "reading tags", |d| {
-                d.find_tag(Tag::Unknown(tag))?
+                d.find_tag(tag)?
                     .map(tiff::decoder::ifd::Value::into_f64_vec)
                     .transpose()
             })
@@ -87,8 +87,8 @@ impl Cog {
                 "the image has {samples} bands; only single-band GeoTIFFs are supported"
             )));
         }
-        let bits = u16s(d, 258)?.unwrap_or_else(|| vec![1]);
-        let format = u16s(d, 339)?.unwrap_or_else(|| vec![1]);
+        let bits = u16s(d, Tag::BitsPerSample)?.unwrap_or_else(|| vec![1]);
+        let format = u16s(d, Tag::SampleFormat)?.unwrap_or_else(|| vec![1]);
         let dtype = match (format.first().copied(), bits.first().copied()) {
             (Some(1), Some(8)) => DType::Uint8,
             (Some(1), Some(16)) => DType::Uint16,
@@ -141,10 +141,10 @@ impl Cog {
             )));
         }
 
-        let scale = f64s(d, tags::MODEL_PIXEL_SCALE)?;
-        let tie = f64s(d, tags::MODEL_TIEPOINT)?;
-        let matrix = f64s(d, tags::MODEL_TRANSFORMATION)?;
-        let keys = match u16s(d, tags::GEO_KEY_DIRECTORY)? {
+        let scale = f64s(d, Tag::ModelPixelScaleTag)?;
+        let tie = f64s(d, Tag::ModelTiepointTag)?;
+        let matrix = f64s(d, Tag::ModelTransformationTag)?;
+        let keys = match u16s(d, Tag::GeoKeyDirectoryTag)? {
             Some(dir) => geotiff::parse_geo_keys(&dir).map_err(&bad)?,
             None => geotiff::GeoKeys::default(),
         };
@@ -157,7 +157,7 @@ impl Cog {
         .map_err(&bad)?;
         let epsg = keys.epsg().map_err(&bad)?;
         let nodata = match guarded(&mut *d, &slot, &name, "reading GDAL_NODATA", |d| {
-            d.find_tag(Tag::Unknown(tags::GDAL_NODATA))
+            d.find_tag(Tag::GdalNodata)
         })? {
             Some(tiff::decoder::ifd::Value::Ascii(s)) => {
                 Some(geotiff::parse_gdal_nodata(&s).map_err(&bad)?)
