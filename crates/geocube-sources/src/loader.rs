@@ -198,7 +198,7 @@ impl PatchLoader {
             let data = cog.read_window(src_win)?;
             let data = data
                 .convert(spec.dtype)
-                .map_err(|e| Error::item(id, format!("asset `{key}`: {e}")))?;
+                .map_err(|e| Error::item_caused(id, format!("asset `{key}`: {e}"), e))?;
             let nodata = if spec.dtype == DType::Bool {
                 None
             } else {

@@ -8,7 +8,7 @@ use tiff::tags::Tag;
 use super::block_cache::CachedReader;
 use super::reader::{Cog, guarded};
 use crate::error::{Error, Result};
-use crate::geotiff::{self, GeoReference};
+use crate::geotiff::{self, GeoReference, GeoTiffError};
 
 /// What [`Cog::open`] learned about the first (full-resolution) image.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,8 +40,8 @@ impl CogInfo {
         let epsg = self.georef.epsg.ok_or_else(|| {
             Error::tiff(name, "the GeoTIFF declares no EPSG code (GeoKeyDirectory)")
         })?;
-        let crs =
-            Crs::from_epsg(epsg).map_err(|e| Error::tiff(name, format!("EPSG:{epsg}: {e}")))?;
+        let crs = Crs::from_epsg(epsg)
+            .map_err(|e| Error::tiff_caused(name, format!("EPSG:{epsg}: {e}"), e))?;
         Ok(GeoBox::new(
             self.width,
             self.height,
@@ -56,6 +56,7 @@ impl Cog {
         let name = self.name.clone();
         let slot = self.error.clone();
         let bad = |reason: String| Error::tiff(&name, reason);
+        let georef = |e: GeoTiffError| Error::tiff_caused(&name, e.to_string(), e);
         let d = &mut self.decoder;
         let (w, h) = guarded(
             &mut *d,
@@ -145,7 +146,7 @@ impl Cog {
         let tie = f64s(d, Tag::ModelTiepointTag)?;
         let matrix = f64s(d, Tag::ModelTransformationTag)?;
         let keys = match u16s(d, Tag::GeoKeyDirectoryTag)? {
-            Some(dir) => geotiff::parse_geo_keys(&dir).map_err(&bad)?,
+            Some(dir) => geotiff::parse_geo_keys(&dir).map_err(georef)?,
             None => geotiff::GeoKeys::default(),
         };
         let affine = geotiff::affine_from_tags(
@@ -154,13 +155,13 @@ impl Cog {
             matrix.as_deref(),
             keys.raster_type,
         )
-        .map_err(&bad)?;
-        let epsg = keys.epsg().map_err(&bad)?;
+        .map_err(georef)?;
+        let epsg = keys.epsg().map_err(georef)?;
         let nodata = match guarded(&mut *d, &slot, &name, "reading GDAL_NODATA", |d| {
             d.find_tag(Tag::GdalNodata)
         })? {
             Some(tiff::decoder::ifd::Value::Ascii(s)) => {
-                Some(geotiff::parse_gdal_nodata(&s).map_err(&bad)?)
+                Some(geotiff::parse_gdal_nodata(&s).map_err(georef)?)
             }
             Some(_) => return Err(bad("GDAL_NODATA is not ASCII".into())),
             None => None,

@@ -50,9 +50,10 @@ pub(super) fn guarded<D, T>(
     let _ = slot.take();
     match catch_unwind(AssertUnwindSafe(|| f(decoder))) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(slot
-            .take()
-            .unwrap_or_else(|| Error::tiff(name, format!("{what}: {}", describe(&e))))),
+        Ok(Err(e)) => Err(slot.take().unwrap_or_else(|| {
+            let reason = format!("{what}: {}", describe(&e));
+            Error::tiff_caused(name, reason, e)
+        })),
         Err(_) => Err(slot.take().unwrap_or_else(|| {
             Error::tiff(
                 name,
@@ -158,5 +159,19 @@ mod tests {
                 "{bytes:?}"
             );
         }
+    }
+
+    #[test]
+    fn decoder_errors_keep_their_source() {
+        let src = Arc::new(MemoryByteSource::new("mem", b"not a tiff at all".to_vec()));
+        let err = Cog::open(src).unwrap_err();
+        let source = std::error::Error::source(&err).unwrap();
+        assert!(
+            matches!(
+                source.downcast_ref::<crate::error::Cause>(),
+                Some(crate::error::Cause::Decoder(_))
+            ),
+            "{source:?}"
+        );
     }
 }
