@@ -135,10 +135,12 @@ pub enum Cause {
     /// Unusable GeoTIFF georeferencing or nodata.
     #[error(transparent)]
     GeoTiff(#[from] crate::geotiff::GeoTiffError),
-    /// An EPSG code geocube-core does not know (boxed: core's error is
-    /// the largest here).
+    /// An EPSG code geocube-core does not know (boxed, as it is large).
     #[error(transparent)]
     Crs(Box<geocube_core::Error>),
+    /// A malformed GeoJSON geometry or bbox (boxed, as it is large).
+    #[error(transparent)]
+    GeoJson(Box<geocube_core::geojson::GeoJsonError>),
     /// Pixels that do not fit a channel's type.
     #[error(transparent)]
     Conversion(#[from] geocube_core::dataset::LossyConversion),
@@ -159,6 +161,12 @@ pub enum Cause {
 impl From<geocube_core::Error> for Cause {
     fn from(e: geocube_core::Error) -> Self {
         Cause::Crs(Box::new(e))
+    }
+}
+
+impl From<geocube_core::geojson::GeoJsonError> for Cause {
+    fn from(e: geocube_core::geojson::GeoJsonError) -> Self {
+        Cause::GeoJson(Box::new(e))
     }
 }
 

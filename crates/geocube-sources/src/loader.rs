@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use geocube_core::{CubeElement, CubeSpec, DType, GeoBox, Patch, PatchLayer, TypedArray, Window};
+use geocube_core::{
+    CubeElement, CubeSpec, DType, GeoBox, Patch, PatchLayer, TypedArray, Window, geojson,
+};
 use ndarray::ArrayD;
 use serde_json::Value;
 
@@ -80,13 +82,11 @@ pub(crate) fn item_times(item: &Value) -> Result<(Option<DateTime<Utc>>, Option<
 pub(crate) fn item_geometry(item: &Value) -> Result<geo::Geometry<f64>> {
     let id = item_id(item)?;
     match item.get("geometry") {
-        Some(g) if !g.is_null() => {
-            crate::geojson::to_geo(g).map_err(|e| Error::item(id, format!("geometry: {e}")))
-        }
+        Some(g) if !g.is_null() => geojson::polygonal_from_value(g)
+            .map_err(|e| Error::item_caused(id, format!("geometry: {e}"), e)),
         _ => match item.get("bbox") {
-            Some(b) => {
-                crate::geojson::bbox_to_geo(b).map_err(|e| Error::item(id, format!("bbox: {e}")))
-            }
+            Some(b) => geojson::bbox_from_value(b)
+                .map_err(|e| Error::item_caused(id, format!("bbox: {e}"), e)),
             None => Err(Error::item(
                 id,
                 "the item has neither a geometry nor a bbox",
