@@ -197,7 +197,7 @@ impl Error {
         }
     }
 
-    /// [`Error::Tiff`] from one of geocube's own checks.
+    /// [`Error::Tiff`] saying `reason`; [`Error::caused_by`] adds the cause.
     pub(crate) fn tiff(url: &str, reason: impl Into<String>) -> Self {
         Error::Tiff {
             url: url.to_owned(),
@@ -206,20 +206,8 @@ impl Error {
         }
     }
 
-    /// [`Error::Tiff`] caused by `source`, described by `reason`.
-    pub(crate) fn tiff_caused(
-        url: &str,
-        reason: impl Into<String>,
-        source: impl Into<Cause>,
-    ) -> Self {
-        Error::Tiff {
-            url: url.to_owned(),
-            reason: reason.into(),
-            source: Some(source.into()),
-        }
-    }
-
-    /// [`Error::InvalidItem`] from one of geocube's own checks.
+    /// [`Error::InvalidItem`] saying `reason`; [`Error::caused_by`] adds the
+    /// cause.
     pub(crate) fn item(item: &str, reason: impl Into<String>) -> Self {
         Error::InvalidItem {
             item: item.to_owned(),
@@ -228,29 +216,26 @@ impl Error {
         }
     }
 
-    /// [`Error::InvalidItem`] caused by `source`, described by `reason`.
-    pub(crate) fn item_caused(
-        item: &str,
-        reason: impl Into<String>,
-        source: impl Into<Cause>,
-    ) -> Self {
-        Error::InvalidItem {
-            item: item.to_owned(),
-            reason: reason.into(),
-            source: Some(source.into()),
+    /// The same error with `cause` as its source, for the variants that
+    /// carry one ([`Error::Tiff`], [`Error::InvalidItem`], [`Error::Index`]);
+    /// any other variant is returned unchanged.
+    pub(crate) fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
+        if let Error::Tiff { source, .. }
+        | Error::InvalidItem { source, .. }
+        | Error::Index { source, .. } = &mut self
+        {
+            *source = Some(cause.into());
         }
+        self
     }
 
-    /// [`Error::Index`] about `path`, caused by `source` when there is one.
-    pub(crate) fn index(
-        path: impl Into<PathBuf>,
-        reason: impl Into<String>,
-        source: Option<Cause>,
-    ) -> Self {
+    /// [`Error::Index`] about `path` saying `reason`; [`Error::caused_by`]
+    /// adds the cause.
+    pub(crate) fn index(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Index {
             path: path.into(),
             reason: reason.into(),
-            source,
+            source: None,
         }
     }
 }

@@ -83,10 +83,10 @@ pub(crate) fn item_geometry(item: &Value) -> Result<geo::Geometry<f64>> {
     let id = item_id(item)?;
     match item.get("geometry") {
         Some(g) if !g.is_null() => geojson::polygonal_from_value(g)
-            .map_err(|e| Error::item_caused(id, format!("geometry: {e}"), e)),
+            .map_err(|e| Error::item(id, format!("geometry: {e}")).caused_by(e)),
         _ => match item.get("bbox") {
             Some(b) => geojson::bbox_from_value(b)
-                .map_err(|e| Error::item_caused(id, format!("bbox: {e}"), e)),
+                .map_err(|e| Error::item(id, format!("bbox: {e}")).caused_by(e)),
             None => Err(Error::item(
                 id,
                 "the item has neither a geometry nor a bbox",
@@ -198,7 +198,7 @@ impl PatchLoader {
             let data = cog.read_window(src_win)?;
             let data = data
                 .convert(spec.dtype)
-                .map_err(|e| Error::item_caused(id, format!("asset `{key}`: {e}"), e))?;
+                .map_err(|e| Error::item(id, format!("asset `{key}`: {e}")).caused_by(e))?;
             let nodata = if spec.dtype == DType::Bool {
                 None
             } else {

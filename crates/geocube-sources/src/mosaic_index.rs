@@ -40,8 +40,8 @@ impl MosaicIndex {
     /// [`Error::Index`] when the file is missing, is not Parquet, lacks a
     /// column, or holds a malformed geometry.
     pub fn read(path: &Path, id_column: &str) -> Result<MosaicIndex> {
-        let bad = |reason: String| Error::index(path, reason, None);
-        let caused = |reason: String, cause: Cause| Error::index(path, reason, Some(cause));
+        let bad = |reason: String| Error::index(path, reason);
+        let caused = |reason: String, cause: Cause| bad(reason).caused_by(cause);
         let file = File::open(path).map_err(|e| caused(format!("cannot open: {e}"), e.into()))?;
         let reader = SerializedFileReader::new(file)
             .map_err(|e| caused(format!("not a readable Parquet file: {e}"), e.into()))?;
@@ -175,7 +175,6 @@ pub fn ensure_index(http: &HttpClient, url: &str, dest: &Path) -> Result<()> {
                 "the archive {url} does not hold this file (it holds: {})",
                 names.join(", ")
             ),
-            None,
         ))
     }
 }
@@ -183,7 +182,7 @@ pub fn ensure_index(http: &HttpClient, url: &str, dest: &Path) -> Result<()> {
 /// Extract every `*.parquet` entry of the zip at `zip_path` into `dir`
 /// (directories in entry names dropped), each through a temporary file.
 fn extract_parquet_files(zip_path: &Path, dir: &Path) -> Result<Vec<String>> {
-    let caused = |reason: String, cause: Cause| Error::index(zip_path, reason, Some(cause));
+    let caused = |reason: String, cause: Cause| Error::index(zip_path, reason).caused_by(cause);
     let file = File::open(zip_path).map_err(|e| Error::io(zip_path, e))?;
     let mut archive = zip::ZipArchive::new(file)
         .map_err(|e| caused(format!("not a readable zip archive: {e}"), e.into()))?;

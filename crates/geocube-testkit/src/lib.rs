@@ -9,6 +9,8 @@
 //! - [`server::FixtureServer`] serves such a directory over HTTP on
 //!   127.0.0.1 with range requests, a small STAC API and deterministic fault
 //!   injection (503s, truncated bodies, latency).
+//! - [`gdal::gdalinfo`] runs GDAL on a file, for tests that check COGs
+//!   against it.
 //!
 //! # Independent on purpose
 //!
@@ -42,6 +44,7 @@
 pub mod error;
 pub mod fixtures;
 pub mod footprint;
+pub mod gdal;
 pub mod geoparquet;
 pub mod manifest;
 pub mod preset;

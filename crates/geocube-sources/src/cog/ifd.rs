@@ -41,7 +41,7 @@ impl CogInfo {
             Error::tiff(name, "the GeoTIFF declares no EPSG code (GeoKeyDirectory)")
         })?;
         let crs = Crs::from_epsg(epsg)
-            .map_err(|e| Error::tiff_caused(name, format!("EPSG:{epsg}: {e}"), e))?;
+            .map_err(|e| Error::tiff(name, format!("EPSG:{epsg}: {e}")).caused_by(e))?;
         Ok(GeoBox::new(
             self.width,
             self.height,
@@ -56,7 +56,7 @@ impl Cog {
         let name = self.name.clone();
         let slot = self.error.clone();
         let bad = |reason: String| Error::tiff(&name, reason);
-        let georef = |e: GeoTiffError| Error::tiff_caused(&name, e.to_string(), e);
+        let georef = |e: GeoTiffError| Error::tiff(&name, e.to_string()).caused_by(e);
         let d = &mut self.decoder;
         let (w, h) = guarded(
             &mut *d,

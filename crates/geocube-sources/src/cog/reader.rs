@@ -52,7 +52,7 @@ pub(super) fn guarded<D, T>(
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(slot.take().unwrap_or_else(|| {
             let reason = format!("{what}: {}", describe(&e));
-            Error::tiff_caused(name, reason, e)
+            Error::tiff(name, reason).caused_by(e)
         })),
         Err(_) => Err(slot.take().unwrap_or_else(|| {
             Error::tiff(
