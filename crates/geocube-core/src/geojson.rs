@@ -88,8 +88,8 @@ type Result<T, E = GeoJsonError> = std::result::Result<T, E>;
 /// # Errors
 /// [`GeoJsonError::Parse`] for text that is not GeoJSON;
 /// [`GeoJsonError::FeatureWithoutGeometry`], [`GeoJsonError::NoGeometry`];
-/// [`GeoJsonError::Member`] naming the first geometry that fails
-/// [`checked`].
+/// [`GeoJsonError::Member`] naming the first geometry that fails the
+/// checks of [`geometry_from_value`].
 pub fn geometries_from_str(s: &str) -> Result<Vec<Geometry<f64>>> {
     let raw: Vec<::geojson::Geometry> =
         match ::geojson::GeoJson::from_str(s).map_err(GeoJsonError::Parse)? {
@@ -118,8 +118,10 @@ pub fn geometries_from_str(s: &str) -> Result<Vec<Geometry<f64>>> {
 /// A GeoJSON geometry object (a parsed JSON value) as a `geo` geometry.
 ///
 /// # Errors
-/// [`GeoJsonError::NotAGeometry`] when `v` is not a geometry object; else
-/// as [`checked`].
+/// [`GeoJsonError::NotAGeometry`] when `v` is not a geometry object;
+/// [`GeoJsonError::ShortPosition`] for a position with fewer than two
+/// numbers; [`GeoJsonError::Unconvertible`], [`GeoJsonError::NoCoordinates`]
+/// and [`GeoJsonError::NotFinite`].
 pub fn geometry_from_value(v: &Value) -> Result<Geometry<f64>> {
     let g: ::geojson::Geometry =
         serde_json::from_value(v.clone()).map_err(GeoJsonError::NotAGeometry)?;
