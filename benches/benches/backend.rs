@@ -12,13 +12,13 @@ use geocube_backend::{
     BackendConfig, DownloadBackend, DownloadError, DownloadFn, SimpleBackend, ThreadedBackend,
 };
 use geocube_benches::{cube, spec, terrain_patch};
-use geocube_core::{ChunkCodec, CubeStorage, Patch, PatchIndex};
+use geocube_core::{ChunkCodec, CubeStorage, Patch, PatchRef};
 
 const PATCH: usize = 1000;
 const GRID: usize = 8; // 8 x 8 patches
 
-fn index(id: &str) -> PatchIndex {
-    PatchIndex::new(id, geo::Geometry::Point(geo::Point::new(0.0, 80.0)), None)
+fn index(id: &str) -> PatchRef {
+    PatchRef::new(id, geo::Geometry::Point(geo::Point::new(0.0, 80.0)), None)
 }
 
 fn throughput(c: &mut Criterion) {
@@ -38,7 +38,7 @@ fn throughput(c: &mut Criterion) {
     );
     let download: DownloadFn = {
         let patches = Arc::clone(&patches);
-        Arc::new(move |idx: &PatchIndex| -> Result<Patch, DownloadError> {
+        Arc::new(move |idx: &PatchRef| -> Result<Patch, DownloadError> {
             let i: usize = idx.id[1..]
                 .parse()
                 .map_err(|_| DownloadError::fatal("bad id"))?;
@@ -48,7 +48,7 @@ fn throughput(c: &mut Criterion) {
                 .ok_or_else(|| DownloadError::fatal("no such patch"))
         })
     };
-    let indices: Vec<PatchIndex> = (0..GRID * GRID).map(|i| index(&format!("p{i}"))).collect();
+    let indices: Vec<PatchRef> = (0..GRID * GRID).map(|i| index(&format!("p{i}"))).collect();
     let s = spec(GRID * PATCH, 2048, ChunkCodec::Default);
     let mut g = c.benchmark_group("backend_64_patches_1000px");
     g.throughput(Throughput::Elements((GRID * GRID) as u64))
@@ -106,7 +106,7 @@ fn bookkeeping(c: &mut Criterion) {
         let storage = CubeStorage::local(dir.path().join("cube"));
         let fresh = std::sync::atomic::AtomicUsize::new(0);
         let download: DownloadFn =
-            Arc::new(move |idx: &PatchIndex| -> Result<Patch, DownloadError> {
+            Arc::new(move |idx: &PatchRef| -> Result<Patch, DownloadError> {
                 Ok(terrain_patch(&idx.id, 0, 0, 1, 1))
             });
         let backend =

@@ -226,7 +226,7 @@ fn run(fixtures: &Path, scenario: &str, codec_s: &str, work: &Path) -> Res<Value
         acc = accessor(fixtures, &srv.stac_api_url(), &m, codec, &cube_dir)?;
     }
     // Read the mosaic index before the clock starts: it is per process, not per load.
-    acc.source().adjacent_patches(&r.corner, &Toi::None)?;
+    acc.source().touching_patches(&r.corner, &Toi::None)?;
     reset_peak_rss();
     let started = Instant::now();
     match scenario {

@@ -2,7 +2,7 @@
 //! in the cube", safely, from any number of threads and processes.
 //!
 //! A backend owns a cube location and a download function supplied by a
-//! source (`Fn(&PatchIndex) -> Result<Patch, DownloadError>`). Two
+//! source (`Fn(&PatchRef) -> Result<Patch, DownloadError>`). Two
 //! implementations share one conformance suite:
 //!
 //! - [`SimpleBackend`]: blocking; download, write, commit, one patch at a time.
@@ -20,7 +20,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use geocube_backend::{BackendConfig, DownloadBackend, DownloadError, SimpleBackend};
-//! use geocube_core::{Affine, ChannelSpec, Crs, Cube, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchIndex, TypedArray};
+//! use geocube_core::{Affine, ChannelSpec, Crs, Cube, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchRef, TypedArray};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let grid = GeoBox::new(64, 64, Affine { x0: 0.0, res_x: 10.0, y0: 640.0, res_y: -10.0 }, Crs::from_epsg(32633)?)?;
@@ -32,12 +32,12 @@
 //! Cube::create(storage.clone(), &spec).execute()?;
 //!
 //! // The source's download function: here a constant patch on the cube grid.
-//! let download = Arc::new(move |idx: &PatchIndex| -> Result<Patch, DownloadError> {
+//! let download = Arc::new(move |idx: &PatchRef| -> Result<Patch, DownloadError> {
 //!     let pixels = TypedArray::Uint8(ndarray::ArrayD::from_elem(vec![64, 64], 7));
 //!     Ok(Patch::new(idx.id.clone(), grid.clone()).with_layer("b1", pixels, None))
 //! });
 //! let backend = SimpleBackend::new(storage, download, BackendConfig::default());
-//! let idx = PatchIndex::new("tile-1", geo::Geometry::Point(geo::Point::new(15.0, 0.0)), None);
+//! let idx = PatchRef::new("tile-1", geo::Geometry::Point(geo::Point::new(15.0, 0.0)), None);
 //! backend.submit(&[idx.clone(), idx])?; // duplicates are loaded once
 //! assert_eq!(backend.loaded_patches()?, ["tile-1"]);
 //! # Ok(()) }
@@ -53,7 +53,7 @@ mod threaded;
 
 use std::sync::Arc;
 
-use geocube_core::{Cube, CubeStorage, Patch, PatchIndex};
+use geocube_core::{Cube, CubeStorage, Patch, PatchRef};
 
 pub use crate::claim::CLAIMS_DIR;
 pub use crate::error::{Error, PatchFailure, Result, Stage};
@@ -104,7 +104,7 @@ impl DownloadError {
 
 /// The download function a source supplies.
 pub type DownloadFn =
-    Arc<dyn Fn(&PatchIndex) -> std::result::Result<Patch, DownloadError> + Send + Sync>;
+    Arc<dyn Fn(&PatchRef) -> std::result::Result<Patch, DownloadError> + Send + Sync>;
 
 /// What one submit did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -259,7 +259,7 @@ pub trait DownloadBackend: Send + Sync {
     /// # Errors
     /// [`Error::Submit`] naming each failed patch id and why (the others are
     /// loaded); [`Error::Closed`]; cube errors.
-    fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport>;
+    fn submit(&self, patches: &[PatchRef]) -> Result<SubmitReport>;
 
     /// Finish and release threads; later submits fail with [`Error::Closed`].
     ///
@@ -272,7 +272,7 @@ pub trait DownloadBackend: Send + Sync {
 }
 
 /// Distinct ids of `patches`, first occurrence kept.
-pub(crate) fn unique(patches: &[PatchIndex]) -> Vec<&PatchIndex> {
+pub(crate) fn unique(patches: &[PatchRef]) -> Vec<&PatchRef> {
     let mut seen = std::collections::HashSet::new();
     patches
         .iter()

@@ -4,7 +4,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use geocube_core::{Cube, CubeStorage, Patch, PatchIndex, WriteOutcome};
+use geocube_core::{Cube, CubeStorage, Patch, PatchRef, WriteOutcome};
 
 use crate::events::{Action, EventLog};
 use crate::{BackendConfig, DownloadFn, PatchFailure, Result, RetryPolicy, Stage};
@@ -53,7 +53,7 @@ impl Shared {
 
     /// Download with retries of retryable errors; a panicking download
     /// function is a failed (not retried) download, never a crashed worker.
-    pub(crate) fn download(&self, idx: &PatchIndex) -> Result<Patch, PatchFailure> {
+    pub(crate) fn download(&self, idx: &PatchRef) -> Result<Patch, PatchFailure> {
         let policy = self.download_policy;
         let mut attempt = 1;
         loop {

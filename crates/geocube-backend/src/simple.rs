@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use geocube_core::{Cube, CubeStorage, PatchIndex};
+use geocube_core::{Cube, CubeStorage, PatchRef};
 
 use crate::shared::Shared;
 use crate::{
@@ -40,7 +40,7 @@ impl DownloadBackend for SimpleBackend {
         self.shared.cube()
     }
 
-    fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport> {
+    fn submit(&self, patches: &[PatchRef]) -> Result<SubmitReport> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }

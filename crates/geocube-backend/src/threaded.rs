@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use geocube_core::{Cube, CubeStorage, Patch, PatchIndex};
+use geocube_core::{Cube, CubeStorage, Patch, PatchRef};
 
 use crate::claim::PatchClaim;
 use crate::shared::Shared;
@@ -92,7 +92,7 @@ impl Inner {
 
     fn download_job(
         &self,
-        idx: &PatchIndex,
+        idx: &PatchRef,
         completion: &Arc<Completion>,
         sender: &Sender<WriteJob>,
         running: Downloading,
@@ -285,7 +285,7 @@ impl DownloadBackend for ThreadedBackend {
         self.inner.shared.cube()
     }
 
-    fn submit(&self, patches: &[PatchIndex]) -> Result<SubmitReport> {
+    fn submit(&self, patches: &[PatchRef]) -> Result<SubmitReport> {
         let sender = self
             .sender
             .lock()

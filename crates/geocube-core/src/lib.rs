@@ -23,5 +23,5 @@ pub mod spec;
 
 pub use crate::cube::{Cube, CubeLayout, CubeStorage, IcechunkFormat, LoadedPatches, WriteOutcome};
 pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
-pub use crate::patch::{Patch, PatchIndex, PatchLayer};
+pub use crate::patch::{Patch, PatchRef, PatchLayer};
 pub use crate::spec::{ChannelSpec, ChunkCodec, CubeSpec, DType};

@@ -1,6 +1,6 @@
 //! Patches: the unit of download and of commit.
 //!
-//! A [`PatchIndex`] says that a source patch exists (its id, footprint and
+//! A [`PatchRef`] says that a source patch exists (its id, footprint and
 //! time); a [`Patch`] is its downloaded pixels on the cube grid.
 
 use std::any::Any;
@@ -17,9 +17,9 @@ use crate::dataset::TypedArray;
 ///
 /// `item` is the source's own payload (a STAC item, a URL, ...), opaque to
 /// the cube and the backend; the source that made the index reads it back
-/// with [`PatchIndex::item`].
+/// with [`PatchRef::item`].
 #[derive(Clone)]
-pub struct PatchIndex {
+pub struct PatchRef {
     /// Unique id, recorded in the cube's `loaded_patches` once written.
     pub id: String,
     /// Footprint in EPSG:4326 (lon, lat).
@@ -29,7 +29,7 @@ pub struct PatchIndex {
     item: Arc<dyn Any + Send + Sync>,
 }
 
-impl PatchIndex {
+impl PatchRef {
     /// A patch index without a source payload.
     pub fn new(
         id: impl Into<String>,
@@ -58,9 +58,9 @@ impl PatchIndex {
     }
 }
 
-impl fmt::Debug for PatchIndex {
+impl fmt::Debug for PatchRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PatchIndex")
+        f.debug_struct("PatchRef")
             .field("id", &self.id)
             .field("time", &self.time)
             .finish_non_exhaustive()
@@ -81,7 +81,7 @@ pub struct PatchLayer {
 /// Downloaded pixels of one patch, on the cube's pixel lattice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Patch {
-    /// The id of the [`PatchIndex`] it was downloaded for.
+    /// The id of the [`PatchRef`] it was downloaded for.
     pub id: String,
     /// Where the pixels are: same CRS and resolution as the cube, origin on
     /// the cube's lattice. It may extend beyond the cube (cropped on write).

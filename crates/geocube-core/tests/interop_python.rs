@@ -1232,7 +1232,7 @@ fn smart_geocubes_temporal_cube_opens_in_geocube() {
     );
 
     let mut planes = vec![Plane::empty(T_SIZE, T_SIZE); 3];
-    // Load order follows adjacent_patches: tile by tile, time by time.
+    // Load order follows touching_patches: tile by tile, time by time.
     planes[1].apply_sgc(&a, Some(1));
     planes[0].apply_sgc(&b, Some(0));
     planes[2].apply_sgc(&b, Some(2));

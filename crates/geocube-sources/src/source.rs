@@ -1,13 +1,13 @@
 //! The `Source` trait: what the accessor needs from a data source.
 
 use geocube_backend::DownloadError;
-use geocube_core::{Aoi, CubeSpec, Patch, PatchIndex, Toi};
+use geocube_core::{Aoi, CubeSpec, Patch, PatchRef, Toi};
 
 use crate::Result;
 
 /// A remote dataset that fills a cube patch by patch.
 ///
-/// `adjacent_patches` says which source patches touch an area and time;
+/// `touching_patches` says which source patches touch an area and time;
 /// `download` fetches one of them onto the cube grid (it is the backend's
 /// download function). Implementations are cheap to share between threads.
 pub trait Source: Send + Sync + 'static {
@@ -18,18 +18,18 @@ pub trait Source: Send + Sync + 'static {
     ///
     /// # Errors
     /// Index or API failures, an AOI that cannot be reprojected.
-    fn adjacent_patches(&self, aoi: &Aoi, toi: &Toi) -> Result<Vec<PatchIndex>>;
+    fn touching_patches(&self, aoi: &Aoi, toi: &Toi) -> Result<Vec<PatchRef>>;
 
     /// Download one patch, on the cube's pixel lattice, cropped to the cube.
     ///
     /// # Errors
     /// [`DownloadError`] saying whether a retry may help.
-    fn download(&self, idx: &PatchIndex) -> std::result::Result<Patch, DownloadError>;
+    fn download(&self, idx: &PatchRef) -> std::result::Result<Patch, DownloadError>;
 
     /// The index entries (footprint in EPSG:4326, time) of the given patch
     /// ids, for `current_state`; ids the source does not know are left out.
     ///
     /// # Errors
     /// Index or API failures.
-    fn patch_index(&self, ids: &[String]) -> Result<Vec<PatchIndex>>;
+    fn patch_refs(&self, ids: &[String]) -> Result<Vec<PatchRef>>;
 }

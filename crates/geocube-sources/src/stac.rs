@@ -1,15 +1,15 @@
 //! [`StacSource`]: a cube filled from the items of one STAC API collection
 //! (smart-geocubes' `STACAccessor`).
 //!
-//! `adjacent_patches` searches the API (`POST /search` with `collections`,
+//! `touching_patches` searches the API (`POST /search` with `collections`,
 //! `intersects` in EPSG:4326 split at the antimeridian, and `datetime` from
 //! the time of interest), following `next` links; each item becomes one
-//! [`PatchIndex`] carrying the item JSON ([`StacItems`]). `download` reads
+//! [`PatchRef`] carrying the item JSON ([`StacItems`]). `download` reads
 //! each channel's asset COG onto the cube grid.
 
 use chrono::{DateTime, Utc};
 use geocube_backend::DownloadError;
-use geocube_core::{Aoi, Crs, CubeSpec, Patch, PatchIndex, Toi};
+use geocube_core::{Aoi, Crs, CubeSpec, Patch, PatchRef, Toi};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -22,12 +22,12 @@ const PAGE_LIMIT: usize = 100;
 /// Pages followed at most (a guard against a server that never stops).
 const MAX_PAGES: usize = 10_000;
 
-/// The [`PatchIndex`] payload of a STAC patch: the item JSON, one or more
+/// The [`PatchRef`] payload of a STAC patch: the item JSON, one or more
 /// (several items of one patch are mosaicked with a nodata-aware maximum).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StacItems(pub Vec<Value>);
 
-/// The [`PatchIndex`] payload of a lazily fetched STAC patch: the item's URL.
+/// The [`PatchRef`] payload of a lazily fetched STAC patch: the item's URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StacItemUrl(pub String);
 
@@ -264,7 +264,7 @@ impl StacSource {
     ///
     /// # Errors
     /// [`Error::InvalidItem`] when an item has no id or footprint.
-    pub fn mosaic_patch(&self, id: impl Into<String>, items: Vec<Value>) -> Result<PatchIndex> {
+    pub fn mosaic_patch(&self, id: impl Into<String>, items: Vec<Value>) -> Result<PatchRef> {
         let mut polys = Vec::new();
         for it in &items {
             match item_geometry(it)? {
@@ -277,7 +277,7 @@ impl StacSource {
             Some(first) => self.patch_time(first)?,
             None => None,
         };
-        Ok(PatchIndex::new(
+        Ok(PatchRef::new(
             id,
             geo::Geometry::MultiPolygon(geo::MultiPolygon::new(polys)),
             time,
@@ -292,15 +292,15 @@ impl StacSource {
         Ok(item_times(item)?.0)
     }
 
-    fn index_of(&self, item: Value) -> Result<PatchIndex> {
+    fn index_of(&self, item: Value) -> Result<PatchRef> {
         let id = item_id(&item)?.to_owned();
         let geometry = item_geometry(&item)?;
         let time = self.patch_time(&item)?;
-        Ok(PatchIndex::new(id, geometry, time).with_item(StacItems(vec![item])))
+        Ok(PatchRef::new(id, geometry, time).with_item(StacItems(vec![item])))
     }
 
     /// The items behind a patch index: its payload, else fetched by id.
-    fn items_of(&self, idx: &PatchIndex) -> Result<Vec<FetchedItem>> {
+    fn items_of(&self, idx: &PatchRef) -> Result<Vec<FetchedItem>> {
         if let Some(StacItems(items)) = idx.item::<StacItems>() {
             return Ok(items
                 .iter()
@@ -358,7 +358,7 @@ impl Source for StacSource {
         &self.loader.spec
     }
 
-    fn adjacent_patches(&self, aoi: &Aoi, toi: &Toi) -> Result<Vec<PatchIndex>> {
+    fn touching_patches(&self, aoi: &Aoi, toi: &Toi) -> Result<Vec<PatchRef>> {
         let mut body = Map::new();
         body.insert("intersects".into(), intersects_geojson(aoi)?);
         if let Some(dt) = stac_datetime(toi) {
@@ -371,12 +371,12 @@ impl Source for StacSource {
         items.into_iter().map(|it| self.index_of(it)).collect()
     }
 
-    fn download(&self, idx: &PatchIndex) -> std::result::Result<Patch, DownloadError> {
+    fn download(&self, idx: &PatchRef) -> std::result::Result<Patch, DownloadError> {
         let items = self.items_of(idx)?;
         Ok(self.loader.load(&idx.id, &items)?)
     }
 
-    fn patch_index(&self, ids: &[String]) -> Result<Vec<PatchIndex>> {
+    fn patch_refs(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -49,7 +49,7 @@ fn load_and_read(
     aoi: &Aoi,
 ) -> (Dataset, Vec<String>, tempfile::TempDir) {
     let (storage, repo) = new_cube(source.spec());
-    let patches = source.adjacent_patches(aoi, &Toi::None).unwrap();
+    let patches = source.touching_patches(aoi, &Toi::None).unwrap();
     let backend = threaded(&storage, Arc::clone(&source));
     backend.submit(&patches).unwrap();
     let loaded = backend.loaded_patches().unwrap();
@@ -98,7 +98,7 @@ fn roi_touching_four_tiles_matches_the_fixture_cogs() {
     let source = Arc::new(arcticdem(&srv, aux.path(), http_config()));
     let aoi = corner_roi(m);
 
-    let patches = source.adjacent_patches(&aoi, &Toi::None).unwrap();
+    let patches = source.touching_patches(&aoi, &Toi::None).unwrap();
     let ids: BTreeSet<String> = patches.iter().map(|p| p.id.clone()).collect();
     assert_eq!(ids, ids_of(m, &[(0, 0), (0, 1), (1, 0), (1, 1)]));
     // The index was fetched once into the aux dir.
@@ -136,7 +136,7 @@ fn whole_tiles_match_the_manifest_statistics() {
         b.ymax - 100.0,
     );
     let (storage, _repo) = new_cube(source.spec());
-    let patches = source.adjacent_patches(&aoi, &Toi::None).unwrap();
+    let patches = source.touching_patches(&aoi, &Toi::None).unwrap();
     assert_eq!(
         patches.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
         [t.dem_id.as_str()]
@@ -203,7 +203,7 @@ fn nodata_never_overwrites_valid_data_where_items_overlap() {
     let (storage, _repo) = new_cube(source.spec());
 
     let tile_aoi = polar_box(b.xmin + 10.0, b.ymin + 10.0, b.xmax - 10.0, b.ymax - 10.0);
-    let patches = source.adjacent_patches(&tile_aoi, &Toi::None).unwrap();
+    let patches = source.touching_patches(&tile_aoi, &Toi::None).unwrap();
     assert_eq!(patches.len(), 1);
     let backend = threaded(&storage, Arc::clone(&source));
     backend.submit(&patches).unwrap();
@@ -351,7 +351,7 @@ fn antimeridian_rois_give_exactly_the_right_patches() {
         assert!(!want.is_empty(), "{name}: the case misses the mosaic");
         let aoi = Aoi::bbox(bbox, crs);
         let got: BTreeSet<String> = source
-            .adjacent_patches(&aoi, &Toi::None)
+            .touching_patches(&aoi, &Toi::None)
             .unwrap()
             .into_iter()
             .map(|p| p.id)
@@ -359,7 +359,7 @@ fn antimeridian_rois_give_exactly_the_right_patches() {
         assert_eq!(got, want, "{name}: index");
         // The STAC search (AOI split at the antimeridian) agrees.
         let via_stac: BTreeSet<String> = stac
-            .adjacent_patches(&aoi, &Toi::None)
+            .touching_patches(&aoi, &Toi::None)
             .unwrap()
             .into_iter()
             .map(|p| p.id)
@@ -382,7 +382,7 @@ fn antimeridian_rois_give_exactly_the_right_patches() {
 
     // Footprints come back in EPSG:4326 near ±180°.
     let p = source
-        .patch_index(&[m.tiles[4].dem_id.clone(), "nope".into()])
+        .patch_refs(&[m.tiles[4].dem_id.clone(), "nope".into()])
         .unwrap();
     assert_eq!(p.len(), 1);
     use geo::BoundingRect;
@@ -395,12 +395,12 @@ fn antimeridian_rois_give_exactly_the_right_patches() {
 
     // Far from the mosaic: a clear error.
     let outside = Aoi::bbox(BoundingBox::new(10.0, 69.0, 11.0, 70.0), wgs84);
-    match source.adjacent_patches(&outside, &Toi::None) {
+    match source.touching_patches(&outside, &Toi::None) {
         Err(Error::NoPatches { aoi }) => assert!(aoi.contains("10"), "{aoi}"),
         other => panic!("expected NoPatches, got {other:?}"),
     }
     assert!(matches!(
-        stac.adjacent_patches(&outside, &Toi::None),
+        stac.touching_patches(&outside, &Toi::None),
         Err(Error::NoPatches { .. })
     ));
 }
@@ -427,7 +427,7 @@ fn flaky_server_still_gives_exact_patches() {
     // The index download may fail on its own: the caller retries then.
     let aoi = corner_roi(m);
     let mut tries = 0;
-    while let Err(e) = source.adjacent_patches(&aoi, &Toi::None) {
+    while let Err(e) = source.touching_patches(&aoi, &Toi::None) {
         assert!(e.is_retryable(), "{e}");
         tries += 1;
         assert!(tries < 20, "index never arrived: {e}");
@@ -463,7 +463,7 @@ fn a_zipped_index_is_downloaded_once_and_extracted() {
     let aux = tempfile::tempdir().unwrap();
     let source = arcticdem_with_index(&srv, "indexes.zip", aux.path(), http_config());
     let ids: BTreeSet<String> = source
-        .adjacent_patches(&corner_roi(&m), &Toi::None)
+        .touching_patches(&corner_roi(&m), &Toi::None)
         .unwrap()
         .into_iter()
         .map(|p| p.id)
@@ -484,10 +484,10 @@ fn a_zipped_index_is_downloaded_once_and_extracted() {
     );
     // Later calls and later sources reuse the file.
     source
-        .adjacent_patches(&corner_roi(&m), &Toi::None)
+        .touching_patches(&corner_roi(&m), &Toi::None)
         .unwrap();
     let again = arcticdem(&srv, aux.path(), http_config());
-    again.adjacent_patches(&corner_roi(&m), &Toi::None).unwrap();
+    again.touching_patches(&corner_roi(&m), &Toi::None).unwrap();
     assert_eq!(srv.request_count("/indexes.zip"), 1);
     assert_eq!(srv.request_count("/ArcticDEM_Mosaic_Index"), 0);
 
@@ -499,7 +499,7 @@ fn a_zipped_index_is_downloaded_once_and_extracted() {
     zip.write_all(&parquet).unwrap();
     zip.finish().unwrap();
     let src = arcticdem_with_index(&srv, "other.zip", empty.path(), http_config());
-    match src.adjacent_patches(&corner_roi(&m), &Toi::None) {
+    match src.touching_patches(&corner_roi(&m), &Toi::None) {
         Err(Error::Index { reason, .. }) => assert!(reason.contains("2m.parquet"), "{reason}"),
         other => panic!("expected an index error, got {other:?}"),
     }

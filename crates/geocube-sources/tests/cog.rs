@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use geocube_core::{Affine, DType, PatchIndex, TypedArray, Window};
+use geocube_core::{Affine, DType, PatchRef, TypedArray, Window};
 use geocube_sources::cog::{ByteSource, Cog, HttpByteSource, MemoryByteSource};
 use geocube_sources::datasets::arcticdem::{Resolution, cube_spec};
 use geocube_sources::http::{HttpClient, HttpConfig};
@@ -327,7 +327,7 @@ fn malformed_items_and_off_grid_rasters_are_typed_errors() {
         .http_config(http_config())
         .build()
         .unwrap();
-    let typed = |idx: &PatchIndex| -> Error {
+    let typed = |idx: &PatchRef| -> Error {
         let e = stac.download(idx).expect_err("download should fail");
         assert!(!e.retryable, "{e}");
         let src = e.source.expect("the typed error is kept");
@@ -358,7 +358,7 @@ fn malformed_items_and_off_grid_rasters_are_typed_errors() {
     ));
     assert!(stac.mosaic_patch("x", vec![json!({"type": "Feature", "id": "x", "geometry": {"type": "Polygon", "coordinates": [[[0, 0]]]}})]).is_err());
     let lazy = |url: String| {
-        PatchIndex::new("x", geo::Geometry::Point(geo::Point::new(0.0, 0.0)), None)
+        PatchRef::new("x", geo::Geometry::Point(geo::Point::new(0.0, 0.0)), None)
             .with_item(StacItemUrl(url))
     };
     assert!(matches!(

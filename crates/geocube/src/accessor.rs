@@ -10,7 +10,7 @@ use geocube_backend::{
     ThreadedBackend,
 };
 use geocube_core::{
-    Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchIndex,
+    Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchRef,
     Toi, TypedArray, Window,
 };
 use geocube_sources::Source;
@@ -134,7 +134,7 @@ impl AccessorBuilder {
         }
         let download: DownloadFn = {
             let source = Arc::clone(&self.source);
-            Arc::new(move |idx: &PatchIndex| source.download(idx))
+            Arc::new(move |idx: &PatchRef| source.download(idx))
         };
         // An offline accessor never submits: no threads for it.
         let backend: Box<dyn DownloadBackend> = match (self.backend, self.offline) {
@@ -382,7 +382,7 @@ impl Accessor {
         let index = if ids.is_empty() {
             vec![]
         } else {
-            self.source.patch_index(&ids)?
+            self.source.patch_refs(&ids)?
         };
         Ok(crate::state::feature_collection(&ids, &index))
     }
@@ -399,7 +399,7 @@ impl Accessor {
         let index = if ids.is_empty() {
             vec![]
         } else {
-            self.source.patch_index(&ids)?
+            self.source.patch_refs(&ids)?
         };
         let footprints: Vec<geo::Geometry<f64>> = index.into_iter().map(|i| i.geometry).collect();
         crate::state::render_png(&cube.layout().geobox, &footprints, path)
@@ -415,7 +415,7 @@ impl Accessor {
 
     /// Every source patch touching any of `windows` (cube pixel windows) at
     /// `toi`, deduplicated.
-    fn patches_in(&self, cube: &Cube, windows: &[Window], toi: &Toi) -> Result<Vec<PatchIndex>> {
+    fn patches_in(&self, cube: &Cube, windows: &[Window], toi: &Toi) -> Result<Vec<PatchRef>> {
         let grid = &cube.layout().geobox;
         let mut seen = HashSet::new();
         let mut out = vec![];
@@ -431,7 +431,7 @@ impl Accessor {
             );
             let inset = BoundingBox::new(b.left + dx, b.bottom + dy, b.right - dx, b.top - dy);
             let crop = Aoi::bbox(inset, grid.crs().clone());
-            let found = match self.source.adjacent_patches(&crop, toi) {
+            let found = match self.source.touching_patches(&crop, toi) {
                 Ok(found) => found,
                 // Inside the cube but where the source has nothing: NaN.
                 Err(geocube_sources::Error::NoPatches { .. }) => vec![],
@@ -446,13 +446,13 @@ impl Accessor {
     fn fetch(
         &self,
         cube: &Cube,
-        needed: Vec<PatchIndex>,
+        needed: Vec<PatchRef>,
         progress: &dyn Progress,
     ) -> Result<LoadReport> {
         let mut patches: Vec<String> = needed.iter().map(|p| p.id.clone()).collect();
         patches.sort();
         let loaded = cube.loaded()?;
-        let missing: Vec<PatchIndex> = needed
+        let missing: Vec<PatchRef> = needed
             .into_iter()
             .filter(|p| !loaded.contains(&p.id))
             .collect();

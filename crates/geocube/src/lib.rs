@@ -13,7 +13,7 @@
 //! use std::sync::Arc;
 //! use geocube::{Accessor, LoadOptions};
 //! use geocube_backend::DownloadError;
-//! use geocube_core::{Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchIndex, Toi, TypedArray};
+//! use geocube_core::{Affine, Aoi, BoundingBox, ChannelSpec, Crs, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchRef, Toi, TypedArray};
 //! use geocube_sources::Source;
 //!
 //! /// A source with one patch covering the whole 64 x 64 px grid.
@@ -21,15 +21,15 @@
 //!
 //! impl Source for OnePatch {
 //!     fn spec(&self) -> &CubeSpec { &self.0 }
-//!     fn adjacent_patches(&self, _: &Aoi, _: &Toi) -> geocube_sources::Result<Vec<PatchIndex>> {
-//!         Ok(vec![PatchIndex::new("all", geo::Point::new(15.0, 0.0).into(), None)])
+//!     fn touching_patches(&self, _: &Aoi, _: &Toi) -> geocube_sources::Result<Vec<PatchRef>> {
+//!         Ok(vec![PatchRef::new("all", geo::Point::new(15.0, 0.0).into(), None)])
 //!     }
-//!     fn download(&self, idx: &PatchIndex) -> Result<Patch, DownloadError> {
+//!     fn download(&self, idx: &PatchRef) -> Result<Patch, DownloadError> {
 //!         let pixels = TypedArray::Float32(ndarray::ArrayD::from_elem(vec![64, 64], 7.5));
 //!         Ok(Patch::new(idx.id.clone(), self.0.geobox.clone()).with_layer("dem", pixels, Some(-9999.0)))
 //!     }
-//!     fn patch_index(&self, ids: &[String]) -> geocube_sources::Result<Vec<PatchIndex>> {
-//!         Ok(ids.iter().map(|id| PatchIndex::new(id.clone(), geo::Point::new(15.0, 0.0).into(), None)).collect())
+//!     fn patch_refs(&self, ids: &[String]) -> geocube_sources::Result<Vec<PatchRef>> {
+//!         Ok(ids.iter().map(|id| PatchRef::new(id.clone(), geo::Point::new(15.0, 0.0).into(), None)).collect())
 //!     }
 //! }
 //!

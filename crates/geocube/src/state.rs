@@ -6,7 +6,7 @@ use std::path::Path;
 
 use geo::{CoordsIter, Geometry};
 use geocube_core::crs::reproject_geometry;
-use geocube_core::{Crs, GeoBox, PatchIndex};
+use geocube_core::{Crs, GeoBox, PatchRef};
 use serde_json::json;
 
 use crate::{Error, Result};
@@ -27,9 +27,9 @@ const BORDER: [u8; 3] = [0, 0, 0];
 /// One feature per loaded id, in load order.
 pub(crate) fn feature_collection(
     ids: &[String],
-    index: &[PatchIndex],
+    index: &[PatchRef],
 ) -> geojson::FeatureCollection {
-    let by_id: HashMap<&str, &PatchIndex> = index.iter().map(|p| (p.id.as_str(), p)).collect();
+    let by_id: HashMap<&str, &PatchRef> = index.iter().map(|p| (p.id.as_str(), p)).collect();
     let features = ids.iter().map(|id| {
         let entry = by_id.get(id.as_str());
         let mut properties = geojson::JsonObject::new();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use geocube_backend::{BackendConfig, DownloadError, DownloadFn, RetryPolicy};
 use geocube_core::{
-    Affine, ChannelSpec, Crs, Cube, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchIndex,
+    Affine, ChannelSpec, Crs, Cube, CubeSpec, CubeStorage, DType, GeoBox, Patch, PatchRef,
     TypedArray,
 };
 use ndarray::Array2;
@@ -74,11 +74,11 @@ pub fn all_ids() -> Vec<String> {
         .collect()
 }
 
-pub fn index(id: &str) -> PatchIndex {
-    PatchIndex::new(id, geo::Geometry::Point(geo::Point::new(0.0, 80.0)), None)
+pub fn index(id: &str) -> PatchRef {
+    PatchRef::new(id, geo::Geometry::Point(geo::Point::new(0.0, 80.0)), None)
 }
 
-pub fn indices(ids: &[String]) -> Vec<PatchIndex> {
+pub fn indices(ids: &[String]) -> Vec<PatchRef> {
     ids.iter().map(|id| index(id)).collect()
 }
 
@@ -145,7 +145,7 @@ impl TileSource {
         self.downloads.lock().expect("downloads").values().sum()
     }
 
-    pub fn download(&self, idx: &PatchIndex) -> Result<Patch, DownloadError> {
+    pub fn download(&self, idx: &PatchRef) -> Result<Patch, DownloadError> {
         let n = {
             let mut d = self.downloads.lock().expect("downloads");
             let n = d.entry(idx.id.clone()).or_default();
@@ -173,7 +173,7 @@ impl TileSource {
 
     pub fn download_fn(self: &Arc<Self>) -> DownloadFn {
         let me = Arc::clone(self);
-        Arc::new(move |idx: &PatchIndex| me.download(idx))
+        Arc::new(move |idx: &PatchRef| me.download(idx))
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use geocube_backend::DownloadError;
 use geocube_core::crs::reproject_geometry;
 use geocube_core::{
-    Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeSpec, DType, GeoBox, Patch, PatchIndex, Toi,
+    Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeSpec, DType, GeoBox, Patch, PatchRef, Toi,
 };
 
 use crate::error::{Error, Result};
@@ -238,7 +238,7 @@ impl ArcticDemBuilder {
     }
 
     /// The source. Nothing is fetched yet: the index is read (and
-    /// downloaded if missing) on the first `adjacent_patches`.
+    /// downloaded if missing) on the first `touching_patches`.
     ///
     /// # Errors
     /// [`Error::Config`] when the HTTP client cannot be built.
@@ -332,9 +332,9 @@ impl ArcticDem {
         wgs84: &Crs,
         id: &str,
         footprint: &geo::Geometry<f64>,
-    ) -> Result<PatchIndex> {
+    ) -> Result<PatchRef> {
         let geometry = reproject_geometry(footprint, crs, wgs84, 8)?;
-        Ok(PatchIndex::new(id, geometry, None).with_item(StacItemUrl(self.item_url(id))))
+        Ok(PatchRef::new(id, geometry, None).with_item(StacItemUrl(self.item_url(id))))
     }
 }
 
@@ -343,7 +343,7 @@ impl Source for ArcticDem {
         &self.loader.spec
     }
 
-    fn adjacent_patches(&self, aoi: &Aoi, _toi: &Toi) -> Result<Vec<PatchIndex>> {
+    fn touching_patches(&self, aoi: &Aoi, _toi: &Toi) -> Result<Vec<PatchRef>> {
         let crs = self.loader.spec.geobox.crs().clone();
         let geoms = aoi.geometries_in(&crs)?;
         let index = self.index()?;
@@ -357,7 +357,7 @@ impl Source for ArcticDem {
             .collect()
     }
 
-    fn download(&self, idx: &PatchIndex) -> std::result::Result<Patch, DownloadError> {
+    fn download(&self, idx: &PatchRef) -> std::result::Result<Patch, DownloadError> {
         let url = idx
             .item::<StacItemUrl>()
             .map_or_else(|| self.item_url(&idx.id), |u| u.0.clone());
@@ -365,7 +365,7 @@ impl Source for ArcticDem {
         Ok(self.loader.load(&idx.id, &[item])?)
     }
 
-    fn patch_index(&self, ids: &[String]) -> Result<Vec<PatchIndex>> {
+    fn patch_refs(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
         let crs = self.loader.spec.geobox.crs().clone();
         let wgs84 = Crs::wgs84();
         let index = self.index()?;

@@ -16,7 +16,7 @@ use geocube_backend::{BackendConfig, DownloadError, RetryPolicy};
 use geocube_core::crs::reproject_geometry;
 use geocube_core::{
     Affine, Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeSpec, CubeStorage, DType, GeoBox,
-    Patch, PatchIndex, Toi, TypedArray,
+    Patch, PatchRef, Toi, TypedArray,
 };
 use ndarray::Array2;
 
@@ -131,10 +131,10 @@ impl TileSource {
         self.downloads.lock().expect("downloads").values().sum()
     }
 
-    fn index(&self, r: usize, c: usize) -> PatchIndex {
+    fn index(&self, r: usize, c: usize) -> PatchRef {
         let poly = geo::Geometry::Polygon(tile_bbox(r, c).to_polygon());
         let footprint = reproject_geometry(&poly, &crs(), &Crs::wgs84(), 8).expect("footprint");
-        PatchIndex::new(tile_id(r, c), footprint, None)
+        PatchRef::new(tile_id(r, c), footprint, None)
     }
 }
 
@@ -143,7 +143,7 @@ impl Source for TileSource {
         &self.spec
     }
 
-    fn adjacent_patches(&self, aoi: &Aoi, _toi: &Toi) -> geocube_sources::Result<Vec<PatchIndex>> {
+    fn touching_patches(&self, aoi: &Aoi, _toi: &Toi) -> geocube_sources::Result<Vec<PatchRef>> {
         let b = aoi.bounds_in(&crs())?;
         let mut out = vec![];
         for r in 0..TILES {
@@ -158,7 +158,7 @@ impl Source for TileSource {
         Ok(out)
     }
 
-    fn download(&self, idx: &PatchIndex) -> Result<Patch, DownloadError> {
+    fn download(&self, idx: &PatchRef) -> Result<Patch, DownloadError> {
         *self
             .downloads
             .lock()
@@ -181,7 +181,7 @@ impl Source for TileSource {
             .with_layer("datamask", TypedArray::Uint8(mask), None))
     }
 
-    fn patch_index(&self, ids: &[String]) -> geocube_sources::Result<Vec<PatchIndex>> {
+    fn patch_refs(&self, ids: &[String]) -> geocube_sources::Result<Vec<PatchRef>> {
         Ok(ids
             .iter()
             .filter_map(|id| parse(id))
