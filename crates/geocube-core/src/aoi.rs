@@ -12,9 +12,7 @@
 //! assert_eq!(b, BoundingBox::new(10.0, 70.0, 11.0, 71.0));
 //! ```
 
-use std::str::FromStr;
-
-use geo::{BoundingRect, CoordsIter, Geometry};
+use geo::{BoundingRect, Geometry};
 
 use crate::crs::{Crs, reproject_geometry};
 use crate::error::{Error, Result};
@@ -61,44 +59,21 @@ impl Aoi {
     ///
     /// # Errors
     /// [`Error::InvalidAoi`] when the text is not `GeoJSON`, holds no geometry,
-    /// or a coordinate is not finite.
+    /// or a position is short or a coordinate not finite (the message of
+    /// the [`GeoJsonError`](crate::geojson::GeoJsonError) found).
     pub fn from_geojson_str(s: &str, crs: Crs) -> Result<Aoi> {
-        let gj = geojson::GeoJson::from_str(s)
-            .map_err(|e| Error::InvalidAoi(format!("not valid GeoJSON: {e}")))?;
-        let raw: Vec<geojson::Geometry> = match gj {
-            geojson::GeoJson::Geometry(g) => vec![g],
-            geojson::GeoJson::Feature(f) => {
-                vec![f.geometry.ok_or_else(|| {
-                    Error::InvalidAoi("the GeoJSON feature has no geometry".into())
-                })?]
-            }
-            geojson::GeoJson::FeatureCollection(fc) => {
-                fc.features.into_iter().filter_map(|f| f.geometry).collect()
-            }
-        };
-        let mut geometries = raw
-            .into_iter()
-            .enumerate()
-            .map(|(i, g)| {
-                // geojson panics on positions with fewer than two numbers.
-                check_positions(&g.value)
-                    .map_err(|m| Error::InvalidAoi(format!("GeoJSON geometry #{i}: {m}")))?;
-                Geometry::<f64>::try_from(g).map_err(|e| {
-                    Error::InvalidAoi(format!("GeoJSON geometry #{i} cannot be used: {e}"))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for (i, g) in geometries.iter().enumerate() {
-            validate(g).map_err(|m| Error::InvalidAoi(format!("GeoJSON geometry #{i}: {m}")))?;
-        }
-        match geometries.len() {
-            0 => Err(Error::InvalidAoi("the GeoJSON holds no geometry".into())),
-            1 => Ok(Aoi::Geometry {
+        // core's Error keeps AOI problems as text; the typed cause is
+        // GeoJsonError, for callers that read GeoJSON themselves.
+        let mut geometries =
+            crate::geojson::geometries_from_str(s).map_err(|e| Error::InvalidAoi(e.to_string()))?;
+        Ok(if geometries.len() == 1 {
+            Aoi::Geometry {
                 geometry: geometries.remove(0),
                 crs,
-            }),
-            _ => Ok(Aoi::Geometries { geometries, crs }),
-        }
+            }
+        } else {
+            Aoi::Geometries { geometries, crs }
+        })
     }
 
     /// The CRS the AOI is given in.
@@ -166,46 +141,6 @@ impl From<GeoBox> for Aoi {
     fn from(g: GeoBox) -> Aoi {
         Aoi::GeoBox(g)
     }
-}
-
-/// Every position must have at least two (x, y) numbers.
-fn check_positions(v: &geojson::GeometryValue) -> std::result::Result<(), String> {
-    use geojson::GeometryValue as V;
-    let pos = |p: &geojson::Position| {
-        if p.len() < 2 {
-            Err(format!(
-                "position {:?} needs at least two coordinates",
-                p.as_slice()
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let line = |l: &Vec<geojson::Position>| l.iter().try_for_each(pos);
-    let poly = |p: &Vec<Vec<geojson::Position>>| p.iter().try_for_each(line);
-    match v {
-        V::Point { coordinates } => pos(coordinates),
-        V::MultiPoint { coordinates } | V::LineString { coordinates } => line(coordinates),
-        V::MultiLineString { coordinates } | V::Polygon { coordinates } => poly(coordinates),
-        V::MultiPolygon { coordinates } => coordinates.iter().try_for_each(poly),
-        V::GeometryCollection { geometries } => geometries
-            .iter()
-            .try_for_each(|g| check_positions(&g.value)),
-    }
-}
-
-/// Reject geometries we cannot reproject or crop with.
-fn validate(g: &Geometry<f64>) -> std::result::Result<(), String> {
-    if g.coords_count() == 0 {
-        return Err("it has no coordinates".into());
-    }
-    if let Some(c) = g
-        .coords_iter()
-        .find(|c| !c.x.is_finite() || !c.y.is_finite())
-    {
-        return Err(format!("coordinate ({}, {}) is not finite", c.x, c.y));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

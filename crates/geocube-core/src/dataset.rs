@@ -268,6 +268,42 @@ impl TypedArray {
         T::unwrap_ref(self)
     }
 
+    /// The pixels as `to`, a cube channel's type: identity, any type to
+    /// `bool` (non-zero is `true`; NaN is `false`), and lossless widening
+    /// (to `float64` from every numeric type; to `float32`, `int32`,
+    /// `int16` and `uint16` from the narrower integers that fit).
+    ///
+    /// # Errors
+    /// [`LossyConversion`] for any other pair of types (narrowing, float to
+    /// integer, `bool` to a number).
+    pub fn convert(self, to: DType) -> std::result::Result<TypedArray, LossyConversion> {
+        fn map<S: CubeElement, D>(a: &ArrayD<S>, f: impl Fn(S) -> D) -> ArrayD<D> {
+            a.mapv(f)
+        }
+        let from = self.dtype();
+        if from == to {
+            return Ok(self);
+        }
+        Ok(match (to, &self) {
+            (DType::Bool, _) => TypedArray::Bool(with_typed_array!(&self, |a: T| map(a, |v| {
+                let f = v.to_f64();
+                f != 0.0 && !f.is_nan()
+            }))),
+            (DType::Float64, _) if from != DType::Bool => {
+                TypedArray::Float64(with_typed_array!(&self, |a: T| map(a, CubeElement::to_f64)))
+            }
+            (DType::Float32, TypedArray::Uint8(a)) => TypedArray::Float32(map(a, f32::from)),
+            (DType::Float32, TypedArray::Uint16(a)) => TypedArray::Float32(map(a, f32::from)),
+            (DType::Float32, TypedArray::Int16(a)) => TypedArray::Float32(map(a, f32::from)),
+            (DType::Int32, TypedArray::Uint8(a)) => TypedArray::Int32(map(a, i32::from)),
+            (DType::Int32, TypedArray::Uint16(a)) => TypedArray::Int32(map(a, i32::from)),
+            (DType::Int32, TypedArray::Int16(a)) => TypedArray::Int32(map(a, i32::from)),
+            (DType::Uint16, TypedArray::Uint8(a)) => TypedArray::Uint16(map(a, u16::from)),
+            (DType::Int16, TypedArray::Uint8(a)) => TypedArray::Int16(map(a, i16::from)),
+            _ => return Err(LossyConversion { from, to }),
+        })
+    }
+
     /// Statistics of the valid pixels: neither fill (NaN / 0) for floats nor
     /// equal to `nodata`. Integer zero counts as valid (it is a value there).
     #[must_use]
@@ -284,6 +320,24 @@ impl TypedArray {
             s
         })
     }
+}
+
+/// Why [`TypedArray::convert`] refused: the pixels of `from` do not fit
+/// `to` without losing information.
+///
+/// Its own type rather than a variant of [`crate::Error`]: callers attach
+/// it to their own context (the item and asset whose pixels did not fit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cannot convert {} pixels to {} without losing information",
+    .from.zarr_name(),
+    .to.zarr_name()
+)]
+pub struct LossyConversion {
+    /// The pixels' type.
+    pub from: DType,
+    /// The type asked for.
+    pub to: DType,
 }
 
 /// Mean, min, max and count of valid pixels.
@@ -367,5 +421,37 @@ impl Dataset {
     #[must_use]
     pub fn nbytes(&self) -> usize {
         self.variables.values().map(|v| v.data.nbytes()).sum()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use ndarray::IxDyn;
+
+    use super::*;
+
+    #[test]
+    fn conversions() {
+        let a = TypedArray::Uint8(ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![0, 1, 255]).unwrap());
+        let b = a.clone().convert(DType::Bool).unwrap();
+        assert_eq!(
+            b,
+            TypedArray::Bool(
+                ArrayD::from_shape_vec(IxDyn(&[1, 3]), vec![false, true, true]).unwrap()
+            )
+        );
+        assert_eq!(a.clone().convert(DType::Uint8).unwrap(), a);
+        assert!(matches!(
+            a.clone().convert(DType::Float32).unwrap(),
+            TypedArray::Float32(_)
+        ));
+        let f =
+            TypedArray::Float32(ArrayD::from_shape_vec(IxDyn(&[2]), vec![f32::NAN, 0.5]).unwrap());
+        assert_eq!(
+            f.clone().convert(DType::Bool).unwrap(),
+            TypedArray::Bool(ArrayD::from_shape_vec(IxDyn(&[2]), vec![false, true]).unwrap())
+        );
+        assert!(f.convert(DType::Uint8).is_err());
     }
 }

@@ -7,6 +7,7 @@
 pub mod aoi;
 pub mod crs;
 pub mod error;
+pub mod geojson;
 pub mod grid;
 pub mod toi;
 

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::sample::Sample;
-use crate::tags::field_type;
+use tiff::tags::{Tag, Type};
 
 /// Compresses every block of a `width × height` level, row-major, edge
 /// blocks padded with `fill`.
@@ -56,37 +56,37 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    fn new(tag: u16, typ: u16, count: usize, bytes: Vec<u8>) -> Self {
+    fn new(tag: Tag, typ: Type, count: usize, bytes: Vec<u8>) -> Self {
         Self {
-            tag,
-            typ,
+            tag: tag.to_u16(),
+            typ: typ.to_u16(),
             count: u32::try_from(count).unwrap_or(u32::MAX),
             bytes,
         }
     }
 
-    pub(crate) fn shorts(tag: u16, v: &[u16]) -> Self {
+    pub(crate) fn shorts(tag: Tag, v: &[u16]) -> Self {
         Self::new(
             tag,
-            field_type::SHORT,
+            Type::SHORT,
             v.len(),
             v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         )
     }
 
-    pub(crate) fn longs(tag: u16, v: &[u32]) -> Self {
+    pub(crate) fn longs(tag: Tag, v: &[u32]) -> Self {
         Self::new(
             tag,
-            field_type::LONG,
+            Type::LONG,
             v.len(),
             v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         )
     }
 
-    pub(crate) fn doubles(tag: u16, v: &[f64]) -> Self {
+    pub(crate) fn doubles(tag: Tag, v: &[f64]) -> Self {
         Self::new(
             tag,
-            field_type::DOUBLE,
+            Type::DOUBLE,
             v.len(),
             v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         )
@@ -94,10 +94,10 @@ impl Entry {
 
     /// A NUL-terminated ASCII value (the caller checked that `s` is ASCII
     /// without NUL).
-    pub(crate) fn ascii(tag: u16, s: &str) -> Self {
+    pub(crate) fn ascii(tag: Tag, s: &str) -> Self {
         let mut bytes = s.as_bytes().to_vec();
         bytes.push(0);
-        Self::new(tag, field_type::ASCII, bytes.len(), bytes)
+        Self::new(tag, Type::ASCII, bytes.len(), bytes)
     }
 
     pub(crate) fn tag(&self) -> u16 {
@@ -276,7 +276,10 @@ mod tests {
 
     #[test]
     fn ifd_values_are_word_aligned_and_sized() {
-        let entries = [Entry::ascii(1, "abcde"), Entry::doubles(2, &[1.0])];
+        let entries = [
+            Entry::ascii(Tag::Unknown(1), "abcde"),
+            Entry::doubles(Tag::Unknown(2), &[1.0]),
+        ];
         let mut out = Vec::new();
         write_ifd(&mut out, &entries, 0);
         assert_eq!(out.len() as u64, ifd_size(&entries));

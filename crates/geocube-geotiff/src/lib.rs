@@ -1,12 +1,13 @@
-//! geocube-geotiff: Cloud-Optimized GeoTIFF writing, and the TIFF/GeoTIFF
-//! tag constants geocube's readers share.
+//! geocube-geotiff: Cloud-Optimized GeoTIFF writing, and the GeoTIFF
+//! GeoKey constants geocube's reader shares.
 //!
 //! - [`CogWriter`] writes one band (`bool`, `u8`, `u16`, `i16`, `i32`,
 //!   `f32`, `f64`) as a COG that `gdalinfo` reports as `LAYOUT=COG`:
 //!   classic TIFF, square tiles, DEFLATE with predictors, overviews,
 //!   GeoTIFF georeferencing by EPSG code and an optional GDAL nodata value.
 //!   Output is deterministic.
-//! - [`tags`] names the tag numbers, field types and GeoKeys.
+//! - [`tags`] names the GeoKeys and GDAL numbers `tiff::tags` lacks (standard
+//!   TIFF and GeoTIFF tags come from `tiff::tags`).
 //! - [`gdal_checksum`] computes `gdalinfo -checksum` of a band, to check a
 //!   file against GDAL.
 //!

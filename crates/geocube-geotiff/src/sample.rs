@@ -1,6 +1,6 @@
 //! The pixel types the writer stores and how each is predicted.
 
-use crate::tags::{predictor, sample_format};
+use tiff::tags::{Predictor, SampleFormat};
 
 /// The TIFF sample type of a band, named as GDAL names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,13 +34,13 @@ impl SampleType {
         }
     }
 
-    /// SampleFormat of the stored band (see [`sample_format`]).
+    /// SampleFormat of the stored band (`tiff::tags::SampleFormat`).
     #[must_use]
     pub const fn sample_format(self) -> u16 {
         match self {
-            Self::Bool | Self::U8 | Self::U16 => sample_format::UINT,
-            Self::I16 | Self::I32 => sample_format::INT,
-            Self::F32 | Self::F64 => sample_format::IEEE_FP,
+            Self::Bool | Self::U8 | Self::U16 => SampleFormat::Uint.to_u16(),
+            Self::I16 | Self::I32 => SampleFormat::Int.to_u16(),
+            Self::F32 | Self::F64 => SampleFormat::IEEEFP.to_u16(),
         }
     }
 
@@ -49,9 +49,9 @@ impl SampleType {
     #[must_use]
     pub const fn predictor(self) -> u16 {
         if self.is_float() {
-            predictor::FLOATING_POINT
+            Predictor::FloatingPoint.to_u16()
         } else {
-            predictor::HORIZONTAL
+            Predictor::Horizontal.to_u16()
         }
     }
 

@@ -8,7 +8,9 @@ use crate::layout::{Cog, Entry, assemble, encode_blocks};
 use crate::nodata::format_gdal_nodata;
 use crate::overview::{Reducer, Resampling};
 use crate::sample::Sample;
-use crate::tags::{self, compression, geokey, photometric};
+use tiff::tags::{CompressionMethod, PhotometricInterpretation, Tag};
+
+use crate::tags::geokey;
 
 /// Block size used unless [`CogWriter::block_size`] says otherwise (GDAL's
 /// COG driver default).
@@ -219,7 +221,7 @@ impl CogWriter {
             .transpose()?;
         let nodata_entry = self
             .nodata
-            .map(|n| Entry::ascii(tags::GDAL_NODATA, &format_gdal_nodata(n)));
+            .map(|n| Entry::ascii(Tag::GdalNodata, &format_gdal_nodata(n)));
 
         let mut levels: Vec<(Cow<'_, [T]>, u32, u32)> = vec![(Cow::Borrowed(data), width, height)];
         if self.overviews {
@@ -246,24 +248,27 @@ impl CogWriter {
             let mut e = Vec::with_capacity(20);
             if i > 0 {
                 // Reduced-resolution version of the first image.
-                e.push(Entry::longs(tags::NEW_SUBFILE_TYPE, &[1]));
+                e.push(Entry::longs(Tag::NewSubfileType, &[1]));
             }
-            e.push(Entry::longs(tags::IMAGE_WIDTH, &[*w]));
-            e.push(Entry::longs(tags::IMAGE_LENGTH, &[*h]));
-            e.push(Entry::shorts(tags::BITS_PER_SAMPLE, &[t.bits_per_sample()]));
-            e.push(Entry::shorts(tags::COMPRESSION, &[compression::DEFLATE]));
+            e.push(Entry::longs(Tag::ImageWidth, &[*w]));
+            e.push(Entry::longs(Tag::ImageLength, &[*h]));
+            e.push(Entry::shorts(Tag::BitsPerSample, &[t.bits_per_sample()]));
             e.push(Entry::shorts(
-                tags::PHOTOMETRIC,
-                &[photometric::BLACK_IS_ZERO],
+                Tag::Compression,
+                &[CompressionMethod::Deflate.to_u16()],
             ));
-            e.push(Entry::shorts(tags::SAMPLES_PER_PIXEL, &[1]));
-            e.push(Entry::shorts(tags::PLANAR_CONFIGURATION, &[1]));
-            e.push(Entry::shorts(tags::PREDICTOR, &[t.predictor()]));
-            e.push(Entry::shorts(tags::TILE_WIDTH, &[tile]));
-            e.push(Entry::shorts(tags::TILE_LENGTH, &[tile]));
-            e.push(Entry::longs(tags::TILE_OFFSETS, offsets));
-            e.push(Entry::longs(tags::TILE_BYTE_COUNTS, counts));
-            e.push(Entry::shorts(tags::SAMPLE_FORMAT, &[t.sample_format()]));
+            e.push(Entry::shorts(
+                Tag::PhotometricInterpretation,
+                &[PhotometricInterpretation::BlackIsZero.to_u16()],
+            ));
+            e.push(Entry::shorts(Tag::SamplesPerPixel, &[1]));
+            e.push(Entry::shorts(Tag::PlanarConfiguration, &[1]));
+            e.push(Entry::shorts(Tag::Predictor, &[t.predictor()]));
+            e.push(Entry::shorts(Tag::TileWidth, &[tile]));
+            e.push(Entry::shorts(Tag::TileLength, &[tile]));
+            e.push(Entry::longs(Tag::TileOffsets, offsets));
+            e.push(Entry::longs(Tag::TileByteCounts, counts));
+            e.push(Entry::shorts(Tag::SampleFormat, &[t.sample_format()]));
             if i == 0 {
                 e.extend(geo.iter().cloned());
             }
@@ -293,11 +298,11 @@ impl CogWriter {
                 });
             }
             entries.push(Entry::doubles(
-                tags::MODEL_PIXEL_SCALE,
+                Tag::ModelPixelScaleTag,
                 &[gt[1], -gt[5], 0.0],
             ));
             entries.push(Entry::doubles(
-                tags::MODEL_TIEPOINT,
+                Tag::ModelTiepointTag,
                 &[0.0, 0.0, 0.0, gt[0], gt[3], 0.0],
             ));
         }
@@ -356,9 +361,14 @@ impl CogWriter {
             }
             // Count includes the '|' terminator; offset 0 in GeoAsciiParams.
             let count = u16::try_from(citation.len() + 1).map_err(|_| too_long())?;
-            keys.push([geokey::GT_CITATION, tags::GEO_ASCII_PARAMS, count, 0]);
+            keys.push([
+                geokey::GT_CITATION,
+                Tag::GeoAsciiParamsTag.to_u16(),
+                count,
+                0,
+            ]);
             entries.push(Entry::ascii(
-                tags::GEO_ASCII_PARAMS,
+                Tag::GeoAsciiParamsTag,
                 &format!("{citation}|"),
             ));
         }
@@ -369,7 +379,7 @@ impl CogWriter {
             .into_iter()
             .chain(keys.into_iter().flatten())
             .collect();
-        entries.push(Entry::shorts(tags::GEO_KEY_DIRECTORY, &directory));
+        entries.push(Entry::shorts(Tag::GeoKeyDirectoryTag, &directory));
         Ok(entries)
     }
 }
@@ -450,7 +460,7 @@ mod tests {
         let e = w.geo_entries().unwrap_or_default();
         assert_eq!(e.len(), 1);
         let expected = Entry::shorts(
-            tags::GEO_KEY_DIRECTORY,
+            Tag::GeoKeyDirectoryTag,
             &[
                 1, 1, 0, 4, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 3413, 3076, 0, 1, 9001,
             ],

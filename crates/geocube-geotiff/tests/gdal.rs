@@ -14,10 +14,7 @@ use geocube_geotiff::{CogWriter, CrsKind, Sample, gdal_checksum};
 use serde_json::{Value, json};
 
 fn gdalinfo_available() -> bool {
-    let ok = Command::new("gdalinfo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = geocube_testkit::gdal::gdalinfo_available();
     if !ok {
         eprintln!("skipping: gdalinfo is not on PATH (install gdal-bin)");
     }
@@ -25,24 +22,9 @@ fn gdalinfo_available() -> bool {
 }
 
 fn gdalinfo(path: &Path) -> Value {
-    let out = Command::new("gdalinfo")
-        .args(["-json", "-checksum"])
-        .arg(path)
-        // Keep GDAL from writing .aux.xml files next to the COGs.
-        .env("GDAL_PAM_ENABLED", "NO")
-        .output()
-        .expect("run gdalinfo");
-    assert!(
-        out.status.success(),
-        "gdalinfo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "GDAL warned: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("gdalinfo JSON")
+    let info = geocube_testkit::gdal::gdalinfo(path, &["-checksum"]).expect("gdalinfo");
+    assert!(info.stderr.is_empty(), "GDAL warned: {}", info.stderr);
+    info.json
 }
 
 /// A Python that has GDAL's COG validator, if any.

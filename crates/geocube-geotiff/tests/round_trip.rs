@@ -331,7 +331,7 @@ fn projected_georeferencing_reads_back() {
     );
     assert_eq!(
         key(tags::geokey::GT_CITATION),
-        Some((tags::GEO_ASCII_PARAMS, 49, 0))
+        Some((Tag::GeoAsciiParamsTag.to_u16(), 49, 0))
     );
     assert_eq!(
         d.get_tag_ascii_string(Tag::GeoAsciiParamsTag)

@@ -49,6 +49,10 @@ pub enum Error {
         url: String,
         /// What is wrong.
         reason: String,
+        /// The decoder's or the georeferencing's error behind `reason`,
+        /// when it is not one of geocube's own checks.
+        #[source]
+        source: Option<Cause>,
     },
     /// A STAC item that lacks what the source needs (an asset, a geometry).
     #[error("STAC item `{item}` cannot be used: {reason}")]
@@ -57,6 +61,10 @@ pub enum Error {
         item: String,
         /// What is missing or malformed.
         reason: String,
+        /// The error behind `reason` (a malformed geometry, pixels that do
+        /// not fit the channel type), when there is one.
+        #[source]
+        source: Option<Cause>,
     },
     /// An item whose raster is not on the cube's pixel lattice (another CRS,
     /// resolution or an origin between lattice lines). geocube does not
@@ -85,6 +93,10 @@ pub enum Error {
         path: PathBuf,
         /// What went wrong.
         reason: String,
+        /// The error behind `reason` (I/O, Parquet, zip, WKB), when there
+        /// is one.
+        #[source]
+        source: Option<Cause>,
     },
     /// Local file-system I/O (auxiliary directory, index download).
     #[error("I/O error at {}: {source}", .path.display())]
@@ -109,6 +121,53 @@ pub enum Error {
     /// Grid, CRS, AOI or TOI maths from `geocube-core`.
     #[error(transparent)]
     Core(#[from] geocube_core::Error),
+}
+
+/// The lower-level error behind an [`Error`]'s message, kept as its
+/// [`source`](std::error::Error::source) so callers (and the Python
+/// exception wrapping them) see the cause, not only its text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Cause {
+    /// The `tiff` decoder's error.
+    #[error(transparent)]
+    Decoder(#[from] tiff::TiffError),
+    /// Unusable GeoTIFF georeferencing or nodata.
+    #[error(transparent)]
+    GeoTiff(#[from] crate::geotiff::GeoTiffError),
+    /// An EPSG code geocube-core does not know (boxed, as it is large).
+    #[error(transparent)]
+    Crs(Box<geocube_core::Error>),
+    /// A malformed GeoJSON geometry or bbox (boxed, as it is large).
+    #[error(transparent)]
+    GeoJson(Box<geocube_core::geojson::GeoJsonError>),
+    /// Pixels that do not fit a channel's type.
+    #[error(transparent)]
+    Conversion(#[from] geocube_core::dataset::LossyConversion),
+    /// A malformed WKB footprint.
+    #[error(transparent)]
+    Wkb(#[from] crate::wkb::WkbError),
+    /// The Parquet reader's error.
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// The zip reader's error.
+    #[error(transparent)]
+    Zip(#[from] zip::result::ZipError),
+    /// An I/O error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl From<geocube_core::Error> for Cause {
+    fn from(e: geocube_core::Error) -> Self {
+        Cause::Crs(Box::new(e))
+    }
+}
+
+impl From<geocube_core::geojson::GeoJsonError> for Cause {
+    fn from(e: geocube_core::geojson::GeoJsonError) -> Self {
+        Cause::GeoJson(Box::new(e))
+    }
 }
 
 fn body_hint(message: &str) -> String {
@@ -138,17 +197,45 @@ impl Error {
         }
     }
 
+    /// [`Error::Tiff`] saying `reason`; [`Error::caused_by`] adds the cause.
     pub(crate) fn tiff(url: &str, reason: impl Into<String>) -> Self {
         Error::Tiff {
             url: url.to_owned(),
             reason: reason.into(),
+            source: None,
         }
     }
 
+    /// [`Error::InvalidItem`] saying `reason`; [`Error::caused_by`] adds the
+    /// cause.
     pub(crate) fn item(item: &str, reason: impl Into<String>) -> Self {
         Error::InvalidItem {
             item: item.to_owned(),
             reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// The same error with `cause` as its source, for the variants that
+    /// carry one ([`Error::Tiff`], [`Error::InvalidItem`], [`Error::Index`]);
+    /// any other variant is returned unchanged.
+    pub(crate) fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
+        if let Error::Tiff { source, .. }
+        | Error::InvalidItem { source, .. }
+        | Error::Index { source, .. } = &mut self
+        {
+            *source = Some(cause.into());
+        }
+        self
+    }
+
+    /// [`Error::Index`] about `path` saying `reason`; [`Error::caused_by`]
+    /// adds the cause.
+    pub(crate) fn index(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Index {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
         }
     }
 }

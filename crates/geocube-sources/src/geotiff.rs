@@ -6,29 +6,99 @@
 //! (34264); the GeoKeyDirectory (34735) for the EPSG code
 //! (ProjectedCSTypeGeoKey 3072, GeographicTypeGeoKey 2048) and the raster
 //! type (GTRasterTypeGeoKey 1025); GDAL_NODATA (42113).
+//!
+//! Tag numbers come from `tiff::tags::Tag`, GeoKey ids and values from
+//! `geocube_geotiff::tags::geokey`, the one home of the numbers the writer
+//! and this reader share.
 
 use geocube_core::Affine;
+use geocube_geotiff::tags::geokey;
 
-/// TIFF tag numbers of the GeoTIFF and GDAL tags read here.
-pub mod tags {
-    /// ModelPixelScaleTag: `(sx, sy, sz)`.
-    pub const MODEL_PIXEL_SCALE: u16 = 33550;
-    /// ModelTiepointTag: `(i, j, k, x, y, z)` per tie point.
-    pub const MODEL_TIEPOINT: u16 = 33922;
-    /// ModelTransformationTag: a 4×4 row-major matrix.
-    pub const MODEL_TRANSFORMATION: u16 = 34264;
-    /// GeoKeyDirectoryTag.
-    pub const GEO_KEY_DIRECTORY: u16 = 34735;
-    /// GDAL_NODATA: the nodata value as ASCII.
-    pub const GDAL_NODATA: u16 = 42113;
-}
-
-/// GeoKey ids.
-mod keys {
-    pub(super) const GT_MODEL_TYPE: u16 = 1024;
-    pub(super) const GT_RASTER_TYPE: u16 = 1025;
-    pub(super) const GEOGRAPHIC_TYPE: u16 = 2048;
-    pub(super) const PROJECTED_CS_TYPE: u16 = 3072;
+/// Why the georeferencing of a GeoTIFF cannot be used. Reported as the
+/// source of [`Error::Tiff`](crate::Error::Tiff), with the file's URL.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GeoTiffError {
+    /// The GeoKeyDirectory is shorter than its header.
+    #[error("GeoKeyDirectory has {len} values, fewer than its 4-value header")]
+    GeoKeyHeader {
+        /// Values in the directory.
+        len: usize,
+    },
+    /// A GeoKeyDirectory version other than 1.
+    #[error("GeoKeyDirectory version {0} is not 1")]
+    GeoKeyVersion(u16),
+    /// The GeoKeyDirectory holds fewer keys than its header announces.
+    #[error("GeoKeyDirectory announces {announced} keys but holds only {values} values")]
+    GeoKeysMissing {
+        /// Keys the header announces.
+        announced: usize,
+        /// Values after the header.
+        values: usize,
+    },
+    /// A GTRasterTypeGeoKey that is neither PixelIsArea nor PixelIsPoint.
+    #[error("unknown GTRasterTypeGeoKey value {0}")]
+    RasterType(u16),
+    /// A user-defined projected CRS (no EPSG code).
+    #[error(
+        "the projected CRS is user-defined (ProjectedCSTypeGeoKey 32767); only EPSG codes are supported"
+    )]
+    UserDefinedProjected,
+    /// A user-defined geographic CRS (no EPSG code).
+    #[error(
+        "the geographic CRS is user-defined (GeographicTypeGeoKey 32767); only EPSG codes are supported"
+    )]
+    UserDefinedGeographic,
+    /// ModelPixelScale with fewer than two values.
+    #[error("ModelPixelScale has {0} values, need at least 2")]
+    PixelScale(usize),
+    /// ModelTiepoint with fewer than six values.
+    #[error("ModelTiepoint has {0} values, need 6")]
+    Tiepoint(usize),
+    /// More than one tie point (a warped image).
+    #[error(
+        "ModelTiepoint holds {0} tie points; only one tie point with a pixel scale is supported (no warping)"
+    )]
+    Tiepoints(usize),
+    /// ModelTransformation with fewer than eight values.
+    #[error("ModelTransformation has {0} values, need 16 (at least the first 8)")]
+    Transformation(usize),
+    /// A rotated or sheared ModelTransformation.
+    #[error(
+        "the image is rotated or sheared (ModelTransformation b={b}, e={e}); only north-up images are supported"
+    )]
+    Rotated {
+        /// Row-to-x coefficient.
+        b: f64,
+        /// Column-to-y coefficient.
+        e: f64,
+    },
+    /// ModelPixelScale without a ModelTiepoint.
+    #[error("ModelPixelScale without ModelTiepoint")]
+    ScaleWithoutTiepoint,
+    /// Neither tag pair that places the image.
+    #[error("no georeferencing (ModelPixelScale + ModelTiepoint or ModelTransformation)")]
+    NoGeoreferencing,
+    /// A transform coefficient that is NaN or infinite.
+    #[error("non-finite georeferencing {0:?}")]
+    NonFinite(Affine),
+    /// Pixels that do not grow east and south.
+    #[error("the image is not north-up (pixel size {res_x} × {res_y})")]
+    NotNorthUp {
+        /// Pixel width.
+        res_x: f64,
+        /// Pixel height (negative when north-up).
+        res_y: f64,
+    },
+    /// GDAL_NODATA text that is not a number.
+    #[error("GDAL_NODATA `{text}` is not a number")]
+    Nodata {
+        /// The text, padding trimmed.
+        text: String,
+        /// Why Rust's float parser refused it.
+        #[source]
+        source: std::num::ParseFloatError,
+    },
 }
 
 /// What a pixel's coordinates refer to (GTRasterTypeGeoKey).
@@ -71,14 +141,16 @@ impl GeoKeys {
     /// the geographic type. `None` when neither key is set.
     ///
     /// # Errors
-    /// When the CRS is user-defined (code 32767), which geocube cannot read.
-    pub fn epsg(&self) -> Result<Option<u32>, String> {
-        let user_defined = |c: u16| c == 32767;
+    /// [`GeoTiffError::UserDefinedProjected`] or
+    /// [`GeoTiffError::UserDefinedGeographic`] when the CRS is user-defined
+    /// (code 32767), which geocube cannot read.
+    pub fn epsg(&self) -> Result<Option<u32>, GeoTiffError> {
+        let user_defined = |c: u16| c == geokey::USER_DEFINED;
         match (self.model_type, self.projected_type, self.geographic_type) {
             (_, Some(p), _) if !user_defined(p) => Ok(Some(u32::from(p))),
-            (Some(1), Some(_), _) => Err("the projected CRS is user-defined (ProjectedCSTypeGeoKey 32767); only EPSG codes are supported".into()),
+            (Some(geokey::MODEL_PROJECTED), Some(_), _) => Err(GeoTiffError::UserDefinedProjected),
             (_, _, Some(g)) if !user_defined(g) => Ok(Some(u32::from(g))),
-            (_, _, Some(_)) => Err("the geographic CRS is user-defined (GeographicTypeGeoKey 32767); only EPSG codes are supported".into()),
+            (_, _, Some(_)) => Err(GeoTiffError::UserDefinedGeographic),
             _ => Ok(None),
         }
     }
@@ -89,41 +161,39 @@ impl GeoKeys {
 /// stored inline (location 0) are read; the others are skipped.
 ///
 /// # Errors
-/// When the directory is shorter than its header says or has an unknown version.
-pub fn parse_geo_keys(dir: &[u16]) -> Result<GeoKeys, String> {
+/// When the directory is shorter than its header says, has an unknown
+/// version or an unknown raster type.
+pub fn parse_geo_keys(dir: &[u16]) -> Result<GeoKeys, GeoTiffError> {
     let [version, _, _, count, ..] = *dir else {
-        return Err(format!(
-            "GeoKeyDirectory has {} values, fewer than its 4-value header",
-            dir.len()
-        ));
+        return Err(GeoTiffError::GeoKeyHeader { len: dir.len() });
     };
     if version != 1 {
-        return Err(format!("GeoKeyDirectory version {version} is not 1"));
+        return Err(GeoTiffError::GeoKeyVersion(version));
     }
     let n = usize::from(count);
-    let entries = dir.get(4..4 + 4 * n).ok_or_else(|| {
-        format!(
-            "GeoKeyDirectory announces {n} keys but holds only {} values",
-            dir.len().saturating_sub(4)
-        )
-    })?;
+    let entries = dir
+        .get(4..4 + 4 * n)
+        .ok_or_else(|| GeoTiffError::GeoKeysMissing {
+            announced: n,
+            values: dir.len().saturating_sub(4),
+        })?;
     let mut keys = GeoKeys::default();
     for e in entries.chunks_exact(4) {
         let (key, location, value) = (e[0], e[1], e[3]);
-        if location != 0 {
+        if location != geokey::LOCATION_INLINE {
             continue; // stored in another tag (ASCII citation, double params)
         }
         match key {
-            keys::GT_MODEL_TYPE => keys.model_type = Some(value),
-            keys::GT_RASTER_TYPE => {
+            geokey::GT_MODEL_TYPE => keys.model_type = Some(value),
+            geokey::GT_RASTER_TYPE => {
                 keys.raster_type = match value {
-                    1 => RasterType::PixelIsArea,
-                    2 => RasterType::PixelIsPoint,
-                    other => return Err(format!("unknown GTRasterTypeGeoKey value {other}")),
+                    geokey::RASTER_PIXEL_IS_AREA => RasterType::PixelIsArea,
+                    geokey::RASTER_PIXEL_IS_POINT => RasterType::PixelIsPoint,
+                    other => return Err(GeoTiffError::RasterType(other)),
                 }
             }
-            keys::GEOGRAPHIC_TYPE => keys.geographic_type = Some(value),
-            keys::PROJECTED_CS_TYPE => keys.projected_type = Some(value),
+            geokey::GEOGRAPHIC_TYPE => keys.geographic_type = Some(value),
+            geokey::PROJECTED_CS_TYPE => keys.projected_type = Some(value),
             _ => {}
         }
     }
@@ -141,23 +211,17 @@ pub fn affine_from_tags(
     tiepoint: Option<&[f64]>,
     transformation: Option<&[f64]>,
     raster_type: RasterType,
-) -> Result<Affine, String> {
+) -> Result<Affine, GeoTiffError> {
     let affine = match (pixel_scale, tiepoint, transformation) {
         (Some(scale), Some(tie), _) => {
             let [sx, sy, ..] = *scale else {
-                return Err(format!(
-                    "ModelPixelScale has {} values, need at least 2",
-                    scale.len()
-                ));
+                return Err(GeoTiffError::PixelScale(scale.len()));
             };
             let [i, j, _k, x, y, _z, ..] = *tie else {
-                return Err(format!("ModelTiepoint has {} values, need 6", tie.len()));
+                return Err(GeoTiffError::Tiepoint(tie.len()));
             };
             if tie.len() > 6 {
-                return Err(format!(
-                    "ModelTiepoint holds {} tie points; only one tie point with a pixel scale is supported (no warping)",
-                    tie.len() / 6
-                ));
+                return Err(GeoTiffError::Tiepoints(tie.len() / 6));
             }
             // y grows north while rows grow south: a positive scale is north-up.
             Affine {
@@ -169,15 +233,10 @@ pub fn affine_from_tags(
         }
         (_, _, Some(m)) => {
             let [a, b, _, d, e, f, _, h, ..] = *m else {
-                return Err(format!(
-                    "ModelTransformation has {} values, need 16 (at least the first 8)",
-                    m.len()
-                ));
+                return Err(GeoTiffError::Transformation(m.len()));
             };
             if b != 0.0 || e != 0.0 {
-                return Err(format!(
-                    "the image is rotated or sheared (ModelTransformation b={b}, e={e}); only north-up images are supported"
-                ));
+                return Err(GeoTiffError::Rotated { b, e });
             }
             Affine {
                 x0: d,
@@ -186,32 +245,23 @@ pub fn affine_from_tags(
                 res_y: f,
             }
         }
-        (Some(_), None, None) => return Err("ModelPixelScale without ModelTiepoint".into()),
-        _ => {
-            return Err(
-                "no georeferencing (ModelPixelScale + ModelTiepoint or ModelTransformation)".into(),
-            );
-        }
+        (Some(_), None, None) => return Err(GeoTiffError::ScaleWithoutTiepoint),
+        _ => return Err(GeoTiffError::NoGeoreferencing),
     };
-    let Affine {
-        x0,
-        res_x,
-        y0,
-        res_y,
-    } = affine;
-    if ![x0, res_x, y0, res_y].iter().all(|v| v.is_finite()) {
-        return Err(format!("non-finite georeferencing {affine:?}"));
+    if !affine.is_finite() {
+        return Err(GeoTiffError::NonFinite(affine));
     }
-    if res_x <= 0.0 || res_y >= 0.0 {
-        return Err(format!(
-            "the image is not north-up (pixel size {res_x} × {res_y})"
-        ));
+    if !affine.is_north_up() {
+        return Err(GeoTiffError::NotNorthUp {
+            res_x: affine.res_x,
+            res_y: affine.res_y,
+        });
     }
     Ok(match raster_type {
         RasterType::PixelIsArea => affine,
         RasterType::PixelIsPoint => Affine {
-            x0: x0 - 0.5 * res_x,
-            y0: y0 - 0.5 * res_y,
+            x0: affine.x0 - 0.5 * affine.res_x,
+            y0: affine.y0 - 0.5 * affine.res_y,
             ..affine
         },
     })
@@ -221,7 +271,7 @@ pub fn affine_from_tags(
 ///
 /// # Errors
 /// When the text is not a number.
-pub fn parse_gdal_nodata(text: &str) -> Result<f64, String> {
+pub fn parse_gdal_nodata(text: &str) -> Result<f64, GeoTiffError> {
     let t = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
     match t.to_ascii_lowercase().as_str() {
         "nan" | "-nan" => return Ok(f64::NAN),
@@ -229,8 +279,10 @@ pub fn parse_gdal_nodata(text: &str) -> Result<f64, String> {
         "-inf" | "-infinity" => return Ok(f64::NEG_INFINITY),
         _ => {}
     }
-    t.parse::<f64>()
-        .map_err(|_| format!("GDAL_NODATA `{t}` is not a number"))
+    t.parse::<f64>().map_err(|source| GeoTiffError::Nodata {
+        text: t.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -330,6 +382,7 @@ mod tests {
         assert!(
             affine_from_tags(None, None, Some(&rotated), RasterType::PixelIsArea)
                 .unwrap_err()
+                .to_string()
                 .contains("rotated")
         );
         assert!(affine_from_tags(None, None, Some(&m[..8]), RasterType::PixelIsArea).is_ok());
@@ -356,6 +409,7 @@ mod tests {
         assert!(
             affine_from_tags(Some(&[1.0, -1.0]), Some(&pt), None, RasterType::PixelIsArea)
                 .unwrap_err()
+                .to_string()
                 .contains("north-up")
         );
         assert!(

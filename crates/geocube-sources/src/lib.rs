@@ -39,7 +39,6 @@
 pub mod cog;
 pub mod datasets;
 pub mod error;
-mod geojson;
 pub mod geotiff;
 pub mod http;
 mod loader;

@@ -7,11 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use geocube_core::{CubeElement, CubeSpec, DType, GeoBox, Patch, PatchLayer, TypedArray, Window};
+use geocube_core::{
+    CubeElement, CubeSpec, DType, GeoBox, Patch, PatchLayer, TypedArray, Window, geojson,
+};
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::cog::{ByteSource, Cog, FileByteSource, HttpByteSource, convert};
+use crate::cog::{ByteSource, Cog, FileByteSource, HttpByteSource};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 
@@ -80,13 +82,11 @@ pub(crate) fn item_times(item: &Value) -> Result<(Option<DateTime<Utc>>, Option<
 pub(crate) fn item_geometry(item: &Value) -> Result<geo::Geometry<f64>> {
     let id = item_id(item)?;
     match item.get("geometry") {
-        Some(g) if !g.is_null() => {
-            crate::geojson::to_geo(g).map_err(|e| Error::item(id, format!("geometry: {e}")))
-        }
+        Some(g) if !g.is_null() => geojson::polygonal_from_value(g)
+            .map_err(|e| Error::item(id, format!("geometry: {e}")).caused_by(e)),
         _ => match item.get("bbox") {
-            Some(b) => {
-                crate::geojson::bbox_to_geo(b).map_err(|e| Error::item(id, format!("bbox: {e}")))
-            }
+            Some(b) => geojson::bbox_from_value(b)
+                .map_err(|e| Error::item(id, format!("bbox: {e}")).caused_by(e)),
             None => Err(Error::item(
                 id,
                 "the item has neither a geometry nor a bbox",
@@ -196,8 +196,9 @@ impl PatchLoader {
             }
             window = Some(cube_win);
             let data = cog.read_window(src_win)?;
-            let data = convert(data, spec.dtype)
-                .map_err(|e| Error::item(id, format!("asset `{key}`: {e}")))?;
+            let data = data
+                .convert(spec.dtype)
+                .map_err(|e| Error::item(id, format!("asset `{key}`: {e}")).caused_by(e))?;
             let nodata = if spec.dtype == DType::Bool {
                 None
             } else {

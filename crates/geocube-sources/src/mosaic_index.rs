@@ -12,7 +12,7 @@ use parquet::record::Field;
 use parquet::schema::types::Type;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::http::HttpClient;
 
 /// One tile of a mosaic index.
@@ -40,13 +40,11 @@ impl MosaicIndex {
     /// [`Error::Index`] when the file is missing, is not Parquet, lacks a
     /// column, or holds a malformed geometry.
     pub fn read(path: &Path, id_column: &str) -> Result<MosaicIndex> {
-        let bad = |reason: String| Error::Index {
-            path: path.to_owned(),
-            reason,
-        };
-        let file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
+        let bad = |reason: String| Error::index(path, reason);
+        let caused = |reason: String, cause: Cause| bad(reason).caused_by(cause);
+        let file = File::open(path).map_err(|e| caused(format!("cannot open: {e}"), e.into()))?;
         let reader = SerializedFileReader::new(file)
-            .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
+            .map_err(|e| caused(format!("not a readable Parquet file: {e}"), e.into()))?;
         let meta = reader.metadata().file_metadata();
         let geo_column = meta
             .key_value_metadata()
@@ -73,13 +71,13 @@ impl MosaicIndex {
         let projection = Type::group_type_builder("schema")
             .with_fields(vec![pick(id_column)?, pick(&geo_column)?])
             .build()
-            .map_err(|e| bad(format!("cannot project the columns: {e}")))?;
+            .map_err(|e| caused(format!("cannot project the columns: {e}"), e.into()))?;
         let rows = reader
             .get_row_iter(Some(projection))
-            .map_err(|e| bad(format!("cannot read rows: {e}")))?;
+            .map_err(|e| caused(format!("cannot read rows: {e}"), e.into()))?;
         let mut entries = Vec::new();
         for (i, row) in rows.enumerate() {
-            let row = row.map_err(|e| bad(format!("row {i}: {e}")))?;
+            let row = row.map_err(|e| caused(format!("row {i}: {e}"), e.into()))?;
             let (mut id, mut wkb) = (None, None);
             for (name, field) in row.get_column_iter() {
                 match field {
@@ -96,7 +94,7 @@ impl MosaicIndex {
                 ))
             })?;
             let footprint = crate::wkb::parse_polygonal(&wkb)
-                .map_err(|e| bad(format!("row {i} (`{id}`): {e}")))?;
+                .map_err(|e| caused(format!("row {i} (`{id}`): {e}"), e.into()))?;
             let bbox = footprint
                 .bounding_rect()
                 .ok_or_else(|| bad(format!("row {i} (`{id}`): empty footprint")))?;
@@ -171,31 +169,28 @@ pub fn ensure_index(http: &HttpClient, url: &str, dest: &Path) -> Result<()> {
     if dest.is_file() {
         Ok(())
     } else {
-        Err(Error::Index {
-            path: dest.to_owned(),
-            reason: format!(
+        Err(Error::index(
+            dest,
+            format!(
                 "the archive {url} does not hold this file (it holds: {})",
                 names.join(", ")
             ),
-        })
+        ))
     }
 }
 
 /// Extract every `*.parquet` entry of the zip at `zip_path` into `dir`
 /// (directories in entry names dropped), each through a temporary file.
 fn extract_parquet_files(zip_path: &Path, dir: &Path) -> Result<Vec<String>> {
-    let bad = |reason: String| Error::Index {
-        path: zip_path.to_owned(),
-        reason,
-    };
+    let caused = |reason: String, cause: Cause| Error::index(zip_path, reason).caused_by(cause);
     let file = File::open(zip_path).map_err(|e| Error::io(zip_path, e))?;
-    let mut archive =
-        zip::ZipArchive::new(file).map_err(|e| bad(format!("not a readable zip archive: {e}")))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| caused(format!("not a readable zip archive: {e}"), e.into()))?;
     let mut names = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive
             .by_index(i)
-            .map_err(|e| bad(format!("entry {i}: {e}")))?;
+            .map_err(|e| caused(format!("entry {i}: {e}"), e.into()))?;
         let Some(name) = entry
             .enclosed_name()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -212,7 +207,7 @@ fn extract_parquet_files(zip_path: &Path, dir: &Path) -> Result<Vec<String>> {
         drop(out);
         if let Err(e) = copied {
             let _ = std::fs::remove_file(&tmp);
-            return Err(bad(format!("extracting {name}: {e}")));
+            return Err(caused(format!("extracting {name}: {e}"), e.into()));
         }
         std::fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
         names.push(name);
@@ -261,6 +256,11 @@ mod tests {
             Err(Error::Index { .. })
         ));
         std::fs::write(dir.path().join("junk.parquet"), b"PAR1 not really").unwrap();
+        let junk = MosaicIndex::read(&dir.path().join("junk.parquet"), "dem_id").unwrap_err();
+        assert!(matches!(
+            std::error::Error::source(&junk).and_then(|s| s.downcast_ref::<Cause>()),
+            Some(Cause::Parquet(_))
+        ));
         assert!(matches!(
             MosaicIndex::read(&dir.path().join("junk.parquet"), "dem_id"),
             Err(Error::Index { .. })

@@ -341,7 +341,7 @@ pub(crate) fn intersects_geojson(aoi: &Aoi) -> Result<Value> {
             "the area of interest has no area in EPSG:4326".into(),
         )));
     }
-    Ok(crate::geojson::multipolygon_json(&split))
+    Ok(geocube_core::geojson::multipolygon_to_value(&split))
 }
 
 pub(crate) fn aoi_text(aoi: &Aoi) -> String {

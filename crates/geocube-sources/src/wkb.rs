@@ -6,6 +6,20 @@
 //! Every count is checked against the bytes left before anything is
 //! allocated, so a corrupt file gives an error, never a panic or a huge
 //! allocation.
+//!
+//! Kept hand-written rather than built on georust's `wkb` crate (0.9.3,
+//! which does fit `geo` 0.33 through `geo-traits` 0.3): that reader is
+//! laxer than the index needs and would change what we accept.
+//! - It reads the parts of a MultiPolygon with the byte order and type of
+//!   the outer header and never checks theirs, so a part in the other byte
+//!   order (allowed: every WKB geometry carries its own) fails with a bogus
+//!   length error, and a part that is not a polygon is read as one.
+//! - It takes the geometry type as `code & 7`, so unknown codes (`11`,
+//!   `4003`) are read as known types instead of rejected.
+//! - It ignores bytes after the geometry.
+//!
+//! Working around those would mean parsing every header ourselves anyway,
+//! which is most of this module.
 
 use geo::{Coord, Geometry, LineString, MultiPolygon, Polygon};
 
@@ -14,6 +28,58 @@ const MULTI_POLYGON: u32 = 6;
 const EWKB_Z: u32 = 0x8000_0000;
 const EWKB_M: u32 = 0x4000_0000;
 const EWKB_SRID: u32 = 0x2000_0000;
+
+/// Why a WKB footprint was rejected. Reported as the source of
+/// [`Error::Index`](crate::Error::Index), with the row it was in.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WkbError {
+    /// The bytes end inside a value.
+    #[error("WKB ends early at byte {0}")]
+    Truncated(usize),
+    /// A count larger than the bytes left could hold.
+    #[error("WKB announces {count} {what} but only {remaining} bytes remain")]
+    Count {
+        /// The count read.
+        count: usize,
+        /// What is counted (`points`, `rings`, `polygons`).
+        what: &'static str,
+        /// Bytes after the count.
+        remaining: usize,
+    },
+    /// A byte-order byte other than 0 or 1.
+    #[error("unknown WKB byte order {0}")]
+    ByteOrder(u8),
+    /// A geometry type code outside ISO and EWKB.
+    #[error("unknown WKB geometry type {0}")]
+    UnknownType(u32),
+    /// A coordinate that is NaN or infinite.
+    #[error("WKB coordinate ({x}, {y}) is not finite")]
+    NonFinite {
+        /// Easting.
+        x: f64,
+        /// Northing.
+        y: f64,
+    },
+    /// A ring that cannot close an area.
+    #[error("WKB polygon ring has {0} points, fewer than 4")]
+    ShortRing(usize),
+    /// A polygon without rings.
+    #[error("WKB polygon has no ring")]
+    NoRing,
+    /// A MultiPolygon part that is not a polygon.
+    #[error("a WKB MultiPolygon holds geometry type {0}")]
+    PartNotPolygon(u32),
+    /// A MultiPolygon without parts.
+    #[error("empty WKB MultiPolygon")]
+    EmptyMultiPolygon,
+    /// A geometry other than a Polygon or MultiPolygon.
+    #[error("WKB geometry type {0} is not a Polygon or MultiPolygon")]
+    NotPolygonal(u32),
+    /// Bytes after the geometry.
+    #[error("{0} trailing bytes after the WKB geometry")]
+    Trailing(usize),
+}
 
 struct Cursor<'a> {
     bytes: &'a [u8],
@@ -29,17 +95,17 @@ struct Header {
 }
 
 impl Cursor<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], WkbError> {
         let s = self
             .bytes
             .get(self.pos..self.pos + N)
             .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or_else(|| format!("WKB ends early at byte {}", self.pos))?;
+            .ok_or(WkbError::Truncated(self.pos))?;
         self.pos += N;
         Ok(s)
     }
 
-    fn u32(&mut self, little: bool) -> Result<u32, String> {
+    fn u32(&mut self, little: bool) -> Result<u32, WkbError> {
         let b = self.take::<4>()?;
         Ok(if little {
             u32::from_le_bytes(b)
@@ -48,7 +114,7 @@ impl Cursor<'_> {
         })
     }
 
-    fn f64(&mut self, little: bool) -> Result<f64, String> {
+    fn f64(&mut self, little: bool) -> Result<f64, WkbError> {
         let b = self.take::<8>()?;
         Ok(if little {
             f64::from_le_bytes(b)
@@ -62,22 +128,28 @@ impl Cursor<'_> {
     }
 
     /// A count of items of at least `min_size` bytes each, checked against the bytes left.
-    fn count(&mut self, little: bool, min_size: usize, what: &str) -> Result<usize, String> {
+    fn count(
+        &mut self,
+        little: bool,
+        min_size: usize,
+        what: &'static str,
+    ) -> Result<usize, WkbError> {
         let n = self.u32(little)? as usize;
         if n.saturating_mul(min_size) > self.remaining() {
-            return Err(format!(
-                "WKB announces {n} {what} but only {} bytes remain",
-                self.remaining()
-            ));
+            return Err(WkbError::Count {
+                count: n,
+                what,
+                remaining: self.remaining(),
+            });
         }
         Ok(n)
     }
 
-    fn header(&mut self) -> Result<Header, String> {
+    fn header(&mut self) -> Result<Header, WkbError> {
         let little = match self.take::<1>()? {
             [1] => true,
             [0] => false,
-            [b] => return Err(format!("unknown WKB byte order {b}")),
+            [b] => return Err(WkbError::ByteOrder(b)),
         };
         let raw = self.u32(little)?;
         let (mut kind, mut dims) = (raw & 0x0FFF_FFFF, 2);
@@ -95,13 +167,13 @@ impl Cursor<'_> {
             0 => {}
             1 | 2 => dims += 1,
             3 => dims += 2,
-            _ => return Err(format!("unknown WKB geometry type {raw}")),
+            _ => return Err(WkbError::UnknownType(raw)),
         }
         kind %= 1000;
         Ok(Header { little, kind, dims })
     }
 
-    fn ring(&mut self, h: Header) -> Result<LineString<f64>, String> {
+    fn ring(&mut self, h: Header) -> Result<LineString<f64>, WkbError> {
         let n = self.count(h.little, 8 * h.dims, "points")?;
         let mut pts = Vec::with_capacity(n);
         for _ in 0..n {
@@ -110,28 +182,25 @@ impl Cursor<'_> {
                 self.f64(h.little)?;
             }
             if !x.is_finite() || !y.is_finite() {
-                return Err(format!("WKB coordinate ({x}, {y}) is not finite"));
+                return Err(WkbError::NonFinite { x, y });
             }
             pts.push(Coord { x, y });
         }
         Ok(LineString::new(pts))
     }
 
-    fn polygon(&mut self, h: Header) -> Result<Polygon<f64>, String> {
+    fn polygon(&mut self, h: Header) -> Result<Polygon<f64>, WkbError> {
         let n = self.count(h.little, 4, "rings")?;
         let mut rings = Vec::with_capacity(n);
         for _ in 0..n {
             let ring = self.ring(h)?;
             if ring.0.len() < 4 {
-                return Err(format!(
-                    "WKB polygon ring has {} points, fewer than 4",
-                    ring.0.len()
-                ));
+                return Err(WkbError::ShortRing(ring.0.len()));
             }
             rings.push(ring);
         }
         let mut it = rings.into_iter();
-        let exterior = it.next().ok_or("WKB polygon has no ring")?;
+        let exterior = it.next().ok_or(WkbError::NoRing)?;
         Ok(Polygon::new(exterior, it.collect()))
     }
 }
@@ -140,8 +209,8 @@ impl Cursor<'_> {
 ///
 /// # Errors
 /// Another geometry type, an empty polygon, truncated or trailing bytes,
-/// non-finite coordinates — as a message.
-pub fn parse_polygonal(bytes: &[u8]) -> Result<Geometry<f64>, String> {
+/// non-finite coordinates: a [`WkbError`].
+pub fn parse_polygonal(bytes: &[u8]) -> Result<Geometry<f64>, WkbError> {
     let mut c = Cursor { bytes, pos: 0 };
     let h = c.header()?;
     let geom = match h.kind {
@@ -152,29 +221,21 @@ pub fn parse_polygonal(bytes: &[u8]) -> Result<Geometry<f64>, String> {
             for _ in 0..n {
                 let ph = c.header()?;
                 if ph.kind != POLYGON {
-                    return Err(format!(
-                        "a WKB MultiPolygon holds geometry type {}",
-                        ph.kind
-                    ));
+                    return Err(WkbError::PartNotPolygon(ph.kind));
                 }
                 polys.push(c.polygon(ph)?);
             }
             if polys.is_empty() {
-                return Err("empty WKB MultiPolygon".into());
+                return Err(WkbError::EmptyMultiPolygon);
             }
             Geometry::MultiPolygon(MultiPolygon::new(polys))
         }
         other => {
-            return Err(format!(
-                "WKB geometry type {other} is not a Polygon or MultiPolygon"
-            ));
+            return Err(WkbError::NotPolygonal(other));
         }
     };
     if c.remaining() != 0 {
-        return Err(format!(
-            "{} trailing bytes after the WKB geometry",
-            c.remaining()
-        ));
+        return Err(WkbError::Trailing(c.remaining()));
     }
     Ok(geom)
 }
@@ -292,7 +353,12 @@ mod tests {
         let mut huge = vec![1u8];
         huge.extend(3u32.to_le_bytes());
         huge.extend(u32::MAX.to_le_bytes());
-        assert!(parse_polygonal(&huge).unwrap_err().contains("announces"));
+        assert!(
+            parse_polygonal(&huge)
+                .unwrap_err()
+                .to_string()
+                .contains("announces")
+        );
         let mut nan = polygon(&[SQ], true, 3, false);
         nan[13..21].copy_from_slice(&f64::NAN.to_le_bytes());
         assert!(parse_polygonal(&nan).is_err());

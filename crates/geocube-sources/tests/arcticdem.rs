@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use geocube_backend::{DownloadBackend, ThreadedBackend};
 use geocube_core::{Aoi, BoundingBox, Crs, Cube, CubeStorage, Dataset, Toi, TypedArray};
-use geocube_sources::{Error, StacSource};
+use geocube_sources::{Error, Source, StacSource};
 use geocube_testkit::server::ServerOptions;
 use geocube_testkit::{AntimeridianSide, FixtureManifest};
 use ndarray::{ArrayD, IxDyn};
+use tiff::encoder::colortype;
 
 use common::*;
 
@@ -29,23 +30,27 @@ fn ids_of(m: &FixtureManifest, cells: &[(u32, u32)]) -> BTreeSet<String> {
     cells.iter().map(|&(r, c)| m.layout.dem_id(r, c)).collect()
 }
 
+/// A new local cube of `spec`, and the directory that holds it.
+fn new_cube(spec: &geocube_core::CubeSpec) -> (CubeStorage, tempfile::TempDir) {
+    let repo = tempfile::tempdir().unwrap();
+    let storage = CubeStorage::local(repo.path());
+    Cube::create(storage.clone(), spec).execute().unwrap();
+    (storage, repo)
+}
+
+/// A threaded backend writing the patches of `source` into `storage`.
+fn threaded<S: Source + 'static>(storage: &CubeStorage, source: Arc<S>) -> ThreadedBackend {
+    ThreadedBackend::new(storage.clone(), download_fn(source), backend_config()).unwrap()
+}
+
 /// Load `aoi` into a fresh local cube and read it back.
 fn load_and_read(
     source: Arc<geocube_sources::datasets::arcticdem::ArcticDem>,
     aoi: &Aoi,
 ) -> (Dataset, Vec<String>, tempfile::TempDir) {
-    let repo = tempfile::tempdir().unwrap();
-    let storage = CubeStorage::local(repo.path());
-    Cube::create(storage.clone(), source.spec())
-        .execute()
-        .unwrap();
+    let (storage, repo) = new_cube(source.spec());
     let patches = source.touching_patches(aoi, &Toi::None).unwrap();
-    let backend = ThreadedBackend::new(
-        storage.clone(),
-        download_fn(Arc::clone(&source)),
-        backend_config(),
-    )
-    .unwrap();
+    let backend = threaded(&storage, Arc::clone(&source));
     backend.submit(&patches).unwrap();
     let loaded = backend.loaded_patches().unwrap();
     backend.close().unwrap();
@@ -130,22 +135,13 @@ fn whole_tiles_match_the_manifest_statistics() {
         b.xmax - 100.0,
         b.ymax - 100.0,
     );
-    let repo = tempfile::tempdir().unwrap();
-    let storage = CubeStorage::local(repo.path());
-    Cube::create(storage.clone(), source.spec())
-        .execute()
-        .unwrap();
+    let (storage, _repo) = new_cube(source.spec());
     let patches = source.touching_patches(&aoi, &Toi::None).unwrap();
     assert_eq!(
         patches.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
         [t.dem_id.as_str()]
     );
-    let backend = ThreadedBackend::new(
-        storage.clone(),
-        download_fn(Arc::clone(&source)),
-        backend_config(),
-    )
-    .unwrap();
+    let backend = threaded(&storage, Arc::clone(&source));
     backend.submit(&patches).unwrap();
     backend.close().unwrap();
     let cube = Cube::open(storage).unwrap();
@@ -191,45 +187,25 @@ fn nodata_never_overwrites_valid_data_where_items_overlap() {
             };
         }
     }
-    write_f32_tiff(
-        &dir.join("overlap_dem.tif"),
-        w,
-        h,
+    let lattice = Lattice {
         x0,
         y0,
-        RES,
-        3413,
-        &data,
-        Some("-9999"),
-    );
-    write_u8_tiff(
-        &dir.join("overlap_mask.tif"),
-        w,
-        h,
-        x0,
-        y0,
-        RES,
-        3413,
-        &vec![0u8; (w * h) as usize],
-    );
+        res: RES,
+        epsg: 3413,
+    };
+    let (dem, mask) = (dir.join("overlap_dem.tif"), dir.join("overlap_mask.tif"));
+    write_tiff::<colortype::Gray32Float>(&dem, (w, h), lattice, &data, Some("-9999"));
+    let zeros = vec![0u8; (w * h) as usize];
+    write_tiff::<colortype::Gray8>(&mask, (w, h), lattice, &zeros, None);
     let srv = server(dir, ServerOptions::default());
     let aux = tempfile::tempdir().unwrap();
     let source = Arc::new(arcticdem(&srv, aux.path(), http_config()));
-    let repo = tempfile::tempdir().unwrap();
-    let storage = CubeStorage::local(repo.path());
-    Cube::create(storage.clone(), source.spec())
-        .execute()
-        .unwrap();
+    let (storage, _repo) = new_cube(source.spec());
 
     let tile_aoi = polar_box(b.xmin + 10.0, b.ymin + 10.0, b.xmax - 10.0, b.ymax - 10.0);
     let patches = source.touching_patches(&tile_aoi, &Toi::None).unwrap();
     assert_eq!(patches.len(), 1);
-    let backend = ThreadedBackend::new(
-        storage.clone(),
-        download_fn(Arc::clone(&source)),
-        backend_config(),
-    )
-    .unwrap();
+    let backend = threaded(&storage, Arc::clone(&source));
     backend.submit(&patches).unwrap();
 
     // The overlapping item goes through the generic STAC source.
@@ -252,8 +228,7 @@ fn nodata_never_overwrites_valid_data_where_items_overlap() {
         }
     });
     let idx = stac.mosaic_patch("overlap", vec![item]).unwrap();
-    let stac_backend =
-        ThreadedBackend::new(storage.clone(), download_fn(stac), backend_config()).unwrap();
+    let stac_backend = threaded(&storage, stac);
     stac_backend.submit(&[idx]).unwrap();
     stac_backend.close().unwrap();
     backend.close().unwrap();
@@ -484,15 +459,7 @@ fn a_zipped_index_is_downloaded_once_and_extracted() {
     zip.finish().unwrap();
     let srv = server(dir, ServerOptions::default());
     let aux = tempfile::tempdir().unwrap();
-    let source = geocube_sources::datasets::arcticdem::ArcticDem::builder(
-        geocube_sources::datasets::arcticdem::Resolution::M32,
-    )
-    .stac_url(srv.stac_api_url())
-    .index_url(srv.file_url("indexes.zip"))
-    .aux_dir(aux.path())
-    .http_config(http_config())
-    .build()
-    .unwrap();
+    let source = arcticdem_with_index(&srv, "indexes.zip", aux.path(), http_config());
     let ids: BTreeSet<String> = source
         .touching_patches(&corner_roi(&m), &Toi::None)
         .unwrap()
@@ -529,15 +496,7 @@ fn a_zipped_index_is_downloaded_once_and_extracted() {
         .unwrap();
     zip.write_all(&parquet).unwrap();
     zip.finish().unwrap();
-    let src = geocube_sources::datasets::arcticdem::ArcticDem::builder(
-        geocube_sources::datasets::arcticdem::Resolution::M32,
-    )
-    .stac_url(srv.stac_api_url())
-    .index_url(srv.file_url("other.zip"))
-    .aux_dir(empty.path())
-    .http_config(http_config())
-    .build()
-    .unwrap();
+    let src = arcticdem_with_index(&srv, "other.zip", empty.path(), http_config());
     match src.touching_patches(&corner_roi(&m), &Toi::None) {
         Err(Error::Index { reason, .. }) => assert!(reason.contains("2m.parquet"), "{reason}"),
         other => panic!("expected an index error, got {other:?}"),

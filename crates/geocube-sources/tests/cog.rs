@@ -310,39 +310,13 @@ fn malformed_items_and_off_grid_rasters_are_typed_errors() {
     let t = &m.tiles[0];
     let b = t.bounds;
     let data = vec![1.0f32; 64 * 64];
-    write_f32_tiff(
-        &dir.join("half_pixel.tif"),
-        64,
-        64,
-        b.xmin + 16.0,
-        b.ymax,
-        RES,
-        3413,
-        &data,
-        None,
-    );
-    write_f32_tiff(
-        &dir.join("other_crs.tif"),
-        64,
-        64,
-        b.xmin,
-        b.ymax,
-        RES,
-        3995,
-        &data,
-        None,
-    );
-    write_f32_tiff(
-        &dir.join("other_res.tif"),
-        64,
-        64,
-        b.xmin,
-        b.ymax,
-        10.0,
-        3413,
-        &data,
-        None,
-    );
+    let write = |name: &str, x0, y0, res, epsg| {
+        let lattice = Lattice { x0, y0, res, epsg };
+        write_tiff::<colortype::Gray32Float>(&dir.join(name), (64, 64), lattice, &data, None);
+    };
+    write("half_pixel.tif", b.xmin + 16.0, b.ymax, RES, 3413);
+    write("other_crs.tif", b.xmin, b.ymax, RES, 3995);
+    write("other_res.tif", b.xmin, b.ymax, 10.0, 3413);
     std::fs::write(dir.join("not_json.json"), b"{ this is not json").unwrap();
     std::fs::write(
         dir.join("not_item.json"),

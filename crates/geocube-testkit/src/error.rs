@@ -56,6 +56,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A fixture STAC item whose geometry or time the server cannot read.
+    #[error("{path} is not a valid fixture file: {source}")]
+    InvalidItem {
+        /// The item file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: crate::server::StacApiError,
+    },
     /// A COG could not be encoded.
     #[error("encoding the COG {path} failed: {source}")]
     Cog {

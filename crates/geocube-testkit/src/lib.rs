@@ -9,6 +9,25 @@
 //! - [`server::FixtureServer`] serves such a directory over HTTP on
 //!   127.0.0.1 with range requests, a small STAC API and deterministic fault
 //!   injection (503s, truncated bodies, latency).
+//! - [`gdal::gdalinfo`] runs GDAL on a file, for tests that check COGs
+//!   against it.
+//!
+//! # Independent on purpose
+//!
+//! The testkit depends on no geocube crate but the COG writer, and
+//! re-implements what it checks the product code against, so that a bug in
+//! the product cannot hide in a shared helper:
+//! - [`footprint`] projects EPSG:3413 ⇄ WGS 84 with `proj4rs` directly and
+//!   splits tile footprints at the antimeridian itself (by the line
+//!   `x + y = 0` in EPSG:3413), instead of using geocube-core's CRS code or
+//!   geocube-sources' lon/lat splitting.
+//! - [`geoparquet`] writes and reads the index's WKB with its own small
+//!   codec, independent of geocube-sources' WKB reader.
+//! - The server's STAC API parses GeoJSON geometries, bboxes (split when
+//!   west > east), datetimes and search parameters itself, not with
+//!   `geocube_core::geojson`, and implements search as STAC specifies it.
+//!   Its HTTP layer is raw sockets on purpose, for fault injection (see
+//!   [`server`]).
 //!
 //! ```no_run
 //! use geocube_testkit::{Preset, fixtures, server::{FixtureServer, ServerOptions}};
@@ -25,6 +44,7 @@
 pub mod error;
 pub mod fixtures;
 pub mod footprint;
+pub mod gdal;
 pub mod geoparquet;
 pub mod manifest;
 pub mod preset;

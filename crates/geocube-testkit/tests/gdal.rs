@@ -13,31 +13,15 @@ use std::process::Command;
 use geocube_testkit::manifest::resolve;
 use serde_json::Value;
 
-fn gdalinfo_available() -> bool {
-    Command::new("gdalinfo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
 }
 
 fn gdalinfo(path: &std::path::Path) -> Value {
-    let out = Command::new("gdalinfo")
-        .args(["-json", "-stats", "-checksum"])
-        .arg(path)
-        // Keep GDAL from writing .aux.xml statistics next to the fixtures.
-        .env("GDAL_PAM_ENABLED", "NO")
-        .output()
-        .expect("run gdalinfo");
-    assert!(
-        out.status.success(),
-        "gdalinfo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("gdalinfo JSON")
+    // -stats: GDAL computes the statistics compared with the manifest.
+    geocube_testkit::gdal::gdalinfo(path, &["-stats", "-checksum"])
+        .expect("gdalinfo")
+        .json
 }
 
 fn check_with_gdalinfo() {
@@ -75,34 +59,19 @@ fn check_with_gdalinfo() {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(f64::NAN)
         };
-        assert!(
-            close(f("STATISTICS_MINIMUM"), s.min, 1e-12),
-            "{}: min {} vs {}",
-            t.dem_id,
-            f("STATISTICS_MINIMUM"),
-            s.min
-        );
-        assert!(
-            close(f("STATISTICS_MAXIMUM"), s.max, 1e-12),
-            "{}: max {} vs {}",
-            t.dem_id,
-            f("STATISTICS_MAXIMUM"),
-            s.max
-        );
-        assert!(
-            close(f("STATISTICS_MEAN"), s.mean, 1e-9),
-            "{}: mean {} vs {}",
-            t.dem_id,
-            f("STATISTICS_MEAN"),
-            s.mean
-        );
-        assert!(
-            close(f("STATISTICS_STDDEV"), s.std_dev, 1e-6),
-            "{}: std {} vs {}",
-            t.dem_id,
-            f("STATISTICS_STDDEV"),
-            s.std_dev
-        );
+        for (key, want, rel, what) in [
+            ("STATISTICS_MINIMUM", s.min, 1e-12, "min"),
+            ("STATISTICS_MAXIMUM", s.max, 1e-12, "max"),
+            ("STATISTICS_MEAN", s.mean, 1e-9, "mean"),
+            ("STATISTICS_STDDEV", s.std_dev, 1e-6, "std"),
+        ] {
+            assert!(
+                close(f(key), want, rel),
+                "{}: {what} {} vs {want}",
+                t.dem_id,
+                f(key)
+            );
+        }
         let valid_percent: f64 = band["metadata"][""]["STATISTICS_VALID_PERCENT"]
             .as_str()
             .and_then(|v| v.parse().ok())
@@ -181,7 +150,7 @@ fn check_with_rasterio(python: &str) {
 
 #[test]
 fn gdal_reads_the_cogs_as_generated() {
-    if gdalinfo_available() {
+    if geocube_testkit::gdal::gdalinfo_available() {
         check_with_gdalinfo();
     } else if let Ok(python) = std::env::var("GEOCUBE_PYTHON") {
         check_with_rasterio(&python);

@@ -18,6 +18,21 @@ pub struct Affine {
 }
 
 impl Affine {
+    /// Whether every coefficient is finite.
+    #[must_use]
+    pub fn is_finite(&self) -> bool {
+        [self.x0, self.res_x, self.y0, self.res_y]
+            .iter()
+            .all(|v| v.is_finite())
+    }
+
+    /// Whether pixels grow east and south (`res_x > 0`, `res_y < 0`), as every
+    /// grid geocube handles must.
+    #[must_use]
+    pub fn is_north_up(&self) -> bool {
+        self.res_x > 0.0 && self.res_y < 0.0
+    }
+
     /// The transform as GDAL orders it: `[x0, res_x, 0, y0, 0, res_y]`.
     #[must_use]
     pub fn gdal_geotransform(&self) -> [f64; 6] {

@@ -78,20 +78,15 @@ impl GeoBox {
                 "grid size must be positive, got {width}×{height} (width×height)"
             )));
         }
-        let Affine {
-            x0,
-            res_x,
-            y0,
-            res_y,
-        } = affine;
-        if ![x0, res_x, y0, res_y].iter().all(|v| v.is_finite()) {
+        if !affine.is_finite() {
             return Err(Error::InvalidGrid(format!(
                 "non-finite affine transform {affine:?}"
             )));
         }
-        if res_x <= 0.0 || res_y >= 0.0 {
+        if !affine.is_north_up() {
             return Err(Error::InvalidGrid(format!(
-                "grid must be north-up with res_x > 0 and res_y < 0, got res_x={res_x}, res_y={res_y}"
+                "grid must be north-up with res_x > 0 and res_y < 0, got res_x={}, res_y={}",
+                affine.res_x, affine.res_y
             )));
         }
         Ok(GeoBox {

@@ -93,9 +93,19 @@ pub fn http_config() -> HttpConfig {
 /// An ArcticDEM 32 m source on the server; the index is downloaded from
 /// the server into a fresh aux directory.
 pub fn arcticdem(server: &FixtureServer, aux: &Path, http: HttpConfig) -> ArcticDem {
+    arcticdem_with_index(server, "ArcticDEM_Mosaic_Index_v4_1_32m.parquet", aux, http)
+}
+
+/// The 32 m source with its mosaic index at `index` on `server`.
+pub fn arcticdem_with_index(
+    server: &FixtureServer,
+    index: &str,
+    aux: &Path,
+    http: HttpConfig,
+) -> ArcticDem {
     ArcticDem::builder(Resolution::M32)
         .stac_url(server.stac_api_url())
-        .index_url(server.file_url("ArcticDEM_Mosaic_Index_v4_1_32m.parquet"))
+        .index_url(server.file_url(index))
         .aux_dir(aux)
         .http_config(http)
         .build()
@@ -181,40 +191,30 @@ pub fn reference_pixels(
     (dem, mask)
 }
 
-/// Write a single-band float32 GeoTIFF (strips, uncompressed) on the
-/// lattice `(x0, y0, res)` in EPSG `epsg`.
-pub fn write_f32_tiff(
-    path: &Path,
-    width: u32,
-    height: u32,
-    x0: f64,
-    y0: f64,
-    res: f64,
-    epsg: u16,
-    data: &[f32],
-    nodata: Option<&str>,
-) {
-    let mut enc = TiffEncoder::new(std::fs::File::create(path).unwrap()).unwrap();
-    let mut img = enc
-        .new_image::<colortype::Gray32Float>(width, height)
-        .unwrap();
-    georef(img.encoder(), x0, y0, res, epsg, nodata);
-    img.write_data(data).unwrap();
+/// Where a test raster lies: top-left corner, pixel size and EPSG code.
+#[derive(Clone, Copy, Debug)]
+pub struct Lattice {
+    pub x0: f64,
+    pub y0: f64,
+    pub res: f64,
+    pub epsg: u16,
 }
 
-pub fn write_u8_tiff(
+/// Write a single-band `width × height` GeoTIFF of sample type `C` (strips,
+/// uncompressed) on `lattice`, with GDAL_NODATA `nodata`.
+pub fn write_tiff<C: colortype::ColorType>(
     path: &Path,
-    width: u32,
-    height: u32,
-    x0: f64,
-    y0: f64,
-    res: f64,
-    epsg: u16,
-    data: &[u8],
-) {
+    (width, height): (u32, u32),
+    lattice: Lattice,
+    data: &[C::Inner],
+    nodata: Option<&str>,
+) where
+    [C::Inner]: tiff::encoder::TiffValue,
+{
     let mut enc = TiffEncoder::new(std::fs::File::create(path).unwrap()).unwrap();
-    let mut img = enc.new_image::<colortype::Gray8>(width, height).unwrap();
-    georef(img.encoder(), x0, y0, res, epsg, None);
+    let mut img = enc.new_image::<C>(width, height).unwrap();
+    let Lattice { x0, y0, res, epsg } = lattice;
+    georef(img.encoder(), x0, y0, res, epsg, nodata);
     img.write_data(data).unwrap();
 }
 
@@ -226,18 +226,18 @@ pub fn georef<W: std::io::Write + std::io::Seek, K: tiff::encoder::TiffKind>(
     epsg: u16,
     nodata: Option<&str>,
 ) {
-    e.write_tag(Tag::Unknown(33550), &[res, res, 0.0][..])
+    e.write_tag(Tag::ModelPixelScaleTag, &[res, res, 0.0][..])
         .unwrap();
-    e.write_tag(Tag::Unknown(33922), &[0.0, 0.0, 0.0, x0, y0, 0.0][..])
+    e.write_tag(Tag::ModelTiepointTag, &[0.0, 0.0, 0.0, x0, y0, 0.0][..])
         .unwrap();
     e.write_tag(
-        Tag::Unknown(34735),
+        Tag::GeoKeyDirectoryTag,
         &[
             1u16, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, epsg,
         ][..],
     )
     .unwrap();
     if let Some(nd) = nodata {
-        e.write_tag(Tag::Unknown(42113), nd).unwrap();
+        e.write_tag(Tag::GdalNodata, nd).unwrap();
     }
 }

@@ -197,7 +197,7 @@ impl Connection {
         let close = connection.contains("close")
             || (version == "HTTP/1.0" && !connection.contains("keep-alive"));
         let (raw_path, query) = target.split_once('?').unwrap_or((target, ""));
-        let path = percent_decode(raw_path, false)
+        let path = decode_path(raw_path)
             .ok_or_else(|| ReadError::Bad(400, format!("malformed path {raw_path:?}")))?;
         Ok(Request {
             method: method.to_owned(),
@@ -215,55 +215,47 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Decodes `%XX` escapes (and `+` as space in query strings); `None` if
-/// an escape is malformed or the result is not UTF-8.
-pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+/// Whether every `%` in `s` starts a two-digit hex escape.
+/// `percent-encoding` and `form_urlencoded` pass a malformed escape through
+/// as text; this server answers it with 400, as a strict server would.
+fn escapes_well_formed(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || b.get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
-/// Encodes a query-string component.
-pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// The percent-decoded path; `None` if an escape is malformed or the
+/// result is not UTF-8.
+pub(crate) fn decode_path(s: &str) -> Option<String> {
+    if !escapes_well_formed(s) {
+        return None;
     }
-    out
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
-/// Parses a query string into decoded key/value pairs.
+/// Parses a query string into decoded key/value pairs (`+` is a space);
+/// `None` if an escape is malformed or a decoded part is not UTF-8.
 pub(crate) fn parse_query(query: &str) -> Option<Vec<(String, String)>> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((percent_decode(k, true)?, percent_decode(v, true)?))
-        })
-        .collect()
+    // Decoding the whole query strictly checks every part: the separators
+    // `&` and `=` are ASCII, so no part can end inside a UTF-8 sequence.
+    if !escapes_well_formed(query)
+        || percent_encoding::percent_decode_str(query)
+            .decode_utf8()
+            .is_err()
+    {
+        return None;
+    }
+    Some(
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect(),
+    )
 }
 
 /// A response body.
@@ -397,4 +389,25 @@ pub(crate) fn write_response(
     }
     stream.flush()?;
     Ok(send)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_percent_decoding() {
+        let pairs = parse_query("a=1+2&b=%2B%20x&&c&d=%C3%A9").expect("valid query");
+        let want = [("a", "1 2"), ("b", "+ x"), ("c", ""), ("d", "é")];
+        assert_eq!(
+            pairs,
+            want.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()
+        );
+        for bad in ["%zz=1", "a=%4", "a=%", "a=%FF"] {
+            assert_eq!(parse_query(bad), None, "{bad}");
+        }
+        assert_eq!(decode_path("/a+b/%2e%2E/c").as_deref(), Some("/a+b/../c"));
+        assert_eq!(decode_path("/%C3"), None);
+        assert_eq!(decode_path("/%g0"), None);
+    }
 }

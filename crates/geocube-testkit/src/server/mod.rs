@@ -2,10 +2,14 @@
 //! threads: static files with byte ranges, a small STAC API (see
 //! [`FixtureServer`]) and deterministic fault injection for resilience tests.
 //!
-//! Hand-rolled on `std::net` rather than built on a web framework: fault
-//! injection needs control of the raw socket (a body cut short under a true
-//! `Content-Length`, then a closed connection), and it keeps the testkit's
-//! build small.
+//! Hand-rolled on raw `std::net` sockets rather than built on a web
+//! framework, on purpose: fault injection must cut a body short under a
+//! true `Content-Length` and then close the connection, or stall before
+//! answering, which a framework's response writer does not allow; it also
+//! keeps the testkit's build small. Only the HTTP wire format is ours:
+//! percent-decoding and query strings go through `percent-encoding` and
+//! `form_urlencoded` (with a strictness check of our own, see
+//! `http::parse_query`).
 
 mod files;
 mod http;
@@ -21,6 +25,7 @@ use std::time::Duration;
 
 use self::http::{Connection, ReadError, Response, write_response};
 use self::stac_api::StacApi;
+pub use self::stac_api::StacApiError;
 use crate::error::{Error, Result};
 use crate::terrain::{splitmix64, unit};
 

@@ -12,7 +12,7 @@ use geo::{
 };
 use serde_json::{Map, Value, json};
 
-use super::http::{Request, Response, parse_query, percent_encode};
+use super::http::{Request, Response, parse_query};
 use crate::error::{Error, Result};
 use crate::manifest::{FixtureManifest, resolve};
 
@@ -29,6 +29,97 @@ const CONFORMANCE: [&str; 6] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 ];
+
+/// Why the fixture STAC API cannot use a value: a search parameter (the
+/// server answers 400 with this message) or an item's geometry or time
+/// (loading the fixture fails with [`Error::InvalidItem`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StacApiError {
+    /// A datetime that is not RFC 3339.
+    #[error("bad RFC 3339 datetime {text:?}: {source}")]
+    Datetime {
+        /// The text given.
+        text: String,
+        /// What chrono said.
+        #[source]
+        source: chrono::ParseError,
+    },
+    /// A datetime interval whose end is before its start.
+    #[error("datetime interval {0:?} ends before it starts")]
+    ReversedInterval(String),
+    /// A `datetime` parameter that is not a string.
+    #[error("datetime must be a string")]
+    DatetimeNotString,
+    /// A position with a non-number or non-finite coordinate.
+    #[error("a position holds non-numbers")]
+    PositionNotNumbers,
+    /// A position with fewer than two numbers.
+    #[error("a position needs at least two numbers")]
+    ShortPosition,
+    /// GeoJSON coordinates that are not nested arrays.
+    #[error("GeoJSON coordinates must be arrays")]
+    CoordinatesNotArrays,
+    /// A polygon without rings.
+    #[error("a polygon needs a ring")]
+    NoRing,
+    /// A polygon ring that cannot close an area.
+    #[error("a polygon ring needs at least four positions")]
+    ShortRing,
+    /// A geometry without coordinates.
+    #[error("GeoJSON geometry without coordinates")]
+    NoCoordinates,
+    /// A geometry type the server does not read.
+    #[error("unsupported GeoJSON geometry type {0:?}")]
+    GeometryType(String),
+    /// A geometry without a type.
+    #[error("GeoJSON geometry without a type")]
+    NoGeometryType,
+    /// An `intersects` string that is not JSON.
+    #[error("intersects is not JSON: {0}")]
+    IntersectsNotJson(#[source] serde_json::Error),
+    /// A bbox that is not 4 or 6 numbers.
+    #[error("bbox needs 4 or 6 numbers")]
+    BboxLength,
+    /// A bbox whose latitudes are out of range or order.
+    #[error("bbox latitudes out of order or range: {0:?}")]
+    BboxLatitudes(Vec<f64>),
+    /// A bbox whose longitudes are out of range.
+    #[error("bbox longitudes out of range: {0:?}")]
+    BboxLongitudes(Vec<f64>),
+    /// A bbox text item that is not a number.
+    #[error("bad bbox number {0:?}")]
+    BboxNumber(String),
+    /// A bbox array item that is not a number.
+    #[error("bbox must hold numbers")]
+    BboxNotNumbers,
+    /// A bbox that is neither text nor an array.
+    #[error("bbox must be an array of numbers")]
+    BboxType,
+    /// Both `bbox` and `intersects`.
+    #[error("bbox and intersects are mutually exclusive")]
+    BboxAndIntersects,
+    /// A list parameter holding something other than strings.
+    #[error("{0} must hold strings")]
+    ListItems(&'static str),
+    /// A list parameter that is neither text nor an array.
+    #[error("{0} must be a list of strings")]
+    ListType(&'static str),
+    /// A `limit` that is not a positive integer.
+    #[error("limit must be a positive integer, not {0}")]
+    Limit(Value),
+    /// A `limit` of zero.
+    #[error("limit must be at least 1")]
+    ZeroLimit,
+    /// A paging token the server did not hand out.
+    #[error("unknown paging token {0}")]
+    Token(Value),
+    /// A query string with a malformed escape or bytes that are not UTF-8.
+    #[error("malformed query string")]
+    Query,
+}
+
+type ApiResult<T> = std::result::Result<T, StacApiError>;
 
 struct ApiItem {
     id: String,
@@ -63,13 +154,16 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-fn parse_time(s: &str) -> std::result::Result<DateTime<FixedOffset>, String> {
-    DateTime::parse_from_rfc3339(s).map_err(|e| format!("bad RFC 3339 datetime {s:?}: {e}"))
+fn parse_time(s: &str) -> ApiResult<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(s).map_err(|source| StacApiError::Datetime {
+        text: s.to_owned(),
+        source,
+    })
 }
 
 /// `a/b`, `../b`, `a/..`, `a/` or a single instant.
-fn parse_interval(s: &str) -> std::result::Result<Interval, String> {
-    let open = |p: &str| -> std::result::Result<Option<DateTime<FixedOffset>>, String> {
+fn parse_interval(s: &str) -> ApiResult<Interval> {
+    let open = |p: &str| -> ApiResult<Option<DateTime<FixedOffset>>> {
         if p.is_empty() || p == ".." {
             Ok(None)
         } else {
@@ -82,7 +176,7 @@ fn parse_interval(s: &str) -> std::result::Result<Interval, String> {
             if let (Some(a), Some(b)) = (a, b)
                 && a > b
             {
-                return Err(format!("datetime interval {s:?} ends before it starts"));
+                return Err(StacApiError::ReversedInterval(s.to_owned()));
             }
             Ok((a, b))
         }
@@ -93,88 +187,73 @@ fn parse_interval(s: &str) -> std::result::Result<Interval, String> {
     }
 }
 
-fn position(v: &Value) -> std::result::Result<Coord<f64>, String> {
+fn position(v: &Value) -> ApiResult<Coord<f64>> {
     match v.as_array().map(Vec::as_slice) {
         Some([x, y, ..]) => match (x.as_f64(), y.as_f64()) {
             (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Ok(Coord { x, y }),
-            _ => Err("a position holds non-numbers".into()),
+            _ => Err(StacApiError::PositionNotNumbers),
         },
-        _ => Err("a position needs at least two numbers".into()),
+        _ => Err(StacApiError::ShortPosition),
     }
 }
 
-fn array(v: &Value) -> std::result::Result<&Vec<Value>, String> {
-    v.as_array()
-        .ok_or_else(|| "GeoJSON coordinates must be arrays".to_owned())
+fn array(v: &Value) -> ApiResult<&Vec<Value>> {
+    v.as_array().ok_or(StacApiError::CoordinatesNotArrays)
 }
 
-fn line(v: &Value) -> std::result::Result<LineString<f64>, String> {
+fn line(v: &Value) -> ApiResult<LineString<f64>> {
     Ok(LineString(
-        array(v)?
-            .iter()
-            .map(position)
-            .collect::<std::result::Result<_, _>>()?,
+        array(v)?.iter().map(position).collect::<ApiResult<_>>()?,
     ))
 }
 
-fn polygon(v: &Value) -> std::result::Result<Polygon<f64>, String> {
-    let rings = array(v)?
-        .iter()
-        .map(line)
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+fn polygon(v: &Value) -> ApiResult<Polygon<f64>> {
+    let rings = array(v)?.iter().map(line).collect::<ApiResult<Vec<_>>>()?;
     let mut it = rings.into_iter();
-    let exterior = it.next().ok_or("a polygon needs a ring")?;
+    let exterior = it.next().ok_or(StacApiError::NoRing)?;
     if exterior.0.len() < 4 {
-        return Err("a polygon ring needs at least four positions".into());
+        return Err(StacApiError::ShortRing);
     }
     Ok(Polygon::new(exterior, it.collect()))
 }
 
 /// A GeoJSON geometry object as a `geo` geometry.
-pub(crate) fn geojson_to_geo(v: &Value) -> std::result::Result<Geometry<f64>, String> {
+pub(crate) fn geojson_to_geo(v: &Value) -> ApiResult<Geometry<f64>> {
     let coords = v.get("coordinates");
-    let c = || coords.ok_or_else(|| "GeoJSON geometry without coordinates".to_owned());
+    let c = || coords.ok_or(StacApiError::NoCoordinates);
     match v.get("type").and_then(Value::as_str) {
         Some("Point") => Ok(Point(position(c()?)?).into()),
         Some("MultiPoint") => Ok(MultiPoint(
             array(c()?)?
                 .iter()
                 .map(|p| position(p).map(Point))
-                .collect::<std::result::Result<_, _>>()?,
+                .collect::<ApiResult<_>>()?,
         )
         .into()),
         Some("LineString") => Ok(line(c()?)?.into()),
-        Some("MultiLineString") => Ok(MultiLineString(
-            array(c()?)?
-                .iter()
-                .map(line)
-                .collect::<std::result::Result<_, _>>()?,
-        )
-        .into()),
+        Some("MultiLineString") => {
+            Ok(MultiLineString(array(c()?)?.iter().map(line).collect::<ApiResult<_>>()?).into())
+        }
         Some("Polygon") => Ok(polygon(c()?)?.into()),
-        Some("MultiPolygon") => Ok(MultiPolygon(
-            array(c()?)?
-                .iter()
-                .map(polygon)
-                .collect::<std::result::Result<_, _>>()?,
-        )
-        .into()),
-        Some(other) => Err(format!("unsupported GeoJSON geometry type {other:?}")),
-        None => Err("GeoJSON geometry without a type".into()),
+        Some("MultiPolygon") => {
+            Ok(MultiPolygon(array(c()?)?.iter().map(polygon).collect::<ApiResult<_>>()?).into())
+        }
+        Some(other) => Err(StacApiError::GeometryType(other.to_owned())),
+        None => Err(StacApiError::NoGeometryType),
     }
 }
 
 /// A STAC bbox as polygons, split at the antimeridian when west > east.
-fn bbox_geometry(b: &[f64]) -> std::result::Result<Geometry<f64>, String> {
+fn bbox_geometry(b: &[f64]) -> ApiResult<Geometry<f64>> {
     let (w, s, e, n) = match b {
         [w, s, e, n] | [w, s, _, e, n, _] => (*w, *s, *e, *n),
-        _ => return Err("bbox needs 4 or 6 numbers".into()),
+        _ => return Err(StacApiError::BboxLength),
     };
     if !(-90.0..=90.0).contains(&s) || !(-90.0..=90.0).contains(&n) || s > n {
-        return Err(format!("bbox latitudes out of order or range: {b:?}"));
+        return Err(StacApiError::BboxLatitudes(b.to_vec()));
     }
     if ![w, e].iter().all(|v| (-180.0..=180.0).contains(v)) {
-        return Err(format!("bbox longitudes out of range: {b:?}"));
+        return Err(StacApiError::BboxLongitudes(b.to_vec()));
     }
     let rect = |w: f64, e: f64| Rect::new(Coord { x: w, y: s }, Coord { x: e, y: n }).to_polygon();
     Ok(if w <= e {
@@ -195,7 +274,7 @@ struct Search {
     offset: usize,
 }
 
-fn string_list(v: &Value, name: &str) -> std::result::Result<Vec<String>, String> {
+fn string_list(v: &Value, name: &'static str) -> ApiResult<Vec<String>> {
     match v {
         Value::String(s) => Ok(s.split(',').map(str::to_owned).collect()),
         Value::Array(a) => a
@@ -203,16 +282,16 @@ fn string_list(v: &Value, name: &str) -> std::result::Result<Vec<String>, String
             .map(|x| {
                 x.as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| format!("{name} must hold strings"))
+                    .ok_or(StacApiError::ListItems(name))
             })
             .collect(),
-        _ => Err(format!("{name} must be a list of strings")),
+        _ => Err(StacApiError::ListType(name)),
     }
 }
 
 impl Search {
     /// From a JSON object (POST body, or GET parameters turned into one).
-    fn from_json(o: &Map<String, Value>) -> std::result::Result<Self, String> {
+    fn from_json(o: &Map<String, Value>) -> ApiResult<Self> {
         let mut s = Search {
             limit: DEFAULT_LIMIT,
             ..Search::default()
@@ -230,35 +309,32 @@ impl Search {
                     .map(|x| {
                         x.trim()
                             .parse::<f64>()
-                            .map_err(|_| format!("bad bbox number {x:?}"))
+                            .map_err(|_| StacApiError::BboxNumber(x.to_owned()))
                     })
-                    .collect::<std::result::Result<Vec<_>, _>>()?,
+                    .collect::<ApiResult<Vec<_>>>()?,
             ),
             Some(Value::Array(a)) => Some(
                 a.iter()
-                    .map(|x| {
-                        x.as_f64()
-                            .ok_or_else(|| "bbox must hold numbers".to_owned())
-                    })
-                    .collect::<std::result::Result<Vec<_>, _>>()?,
+                    .map(|x| x.as_f64().ok_or(StacApiError::BboxNotNumbers))
+                    .collect::<ApiResult<Vec<_>>>()?,
             ),
-            Some(_) => return Err("bbox must be an array of numbers".into()),
+            Some(_) => return Err(StacApiError::BboxType),
         };
         let intersects = match o.get("intersects") {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) => Some(geojson_to_geo(
-                &serde_json::from_str(t).map_err(|e| format!("intersects is not JSON: {e}"))?,
+                &serde_json::from_str(t).map_err(StacApiError::IntersectsNotJson)?,
             )?),
             Some(g) => Some(geojson_to_geo(g)?),
         };
         s.geometry = match (bbox, intersects) {
-            (Some(_), Some(_)) => return Err("bbox and intersects are mutually exclusive".into()),
+            (Some(_), Some(_)) => return Err(StacApiError::BboxAndIntersects),
             (Some(b), None) => Some(bbox_geometry(&b)?),
             (None, g) => g,
         };
         if let Some(v) = o.get("datetime").filter(|v| !v.is_null()) {
             s.interval = Some(parse_interval(
-                v.as_str().ok_or("datetime must be a string")?,
+                v.as_str().ok_or(StacApiError::DatetimeNotString)?,
             )?);
         }
         if let Some(v) = o.get("limit") {
@@ -267,9 +343,9 @@ impl Search {
                 Value::String(t) => t.parse::<u64>().ok(),
                 _ => None,
             }
-            .ok_or_else(|| format!("limit must be a positive integer, not {v}"))?;
+            .ok_or_else(|| StacApiError::Limit(v.clone()))?;
             if n == 0 {
-                return Err("limit must be at least 1".into());
+                return Err(StacApiError::ZeroLimit);
             }
             s.limit = usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
         }
@@ -278,13 +354,13 @@ impl Search {
             s.offset = t
                 .strip_prefix("next:")
                 .and_then(|n| n.parse().ok())
-                .ok_or_else(|| format!("unknown paging token {v}"))?;
+                .ok_or_else(|| StacApiError::Token(v.clone()))?;
         }
         Ok(s)
     }
 
-    fn from_query(query: &str) -> std::result::Result<(Self, Vec<(String, String)>), String> {
-        let pairs = parse_query(query).ok_or("malformed query string")?;
+    fn from_query(query: &str) -> ApiResult<(Self, Vec<(String, String)>)> {
+        let pairs = parse_query(query).ok_or(StacApiError::Query)?;
         let mut o = Map::new();
         for (k, v) in &pairs {
             o.insert(k.clone(), Value::String(v.clone()));
@@ -331,9 +407,9 @@ impl StacApi {
         let mut items = Vec::new();
         for tile in &manifest.tiles {
             let mut value = read_json(&tile.item_path)?;
-            let invalid = |reason: String| Error::Invalid {
+            let invalid = |source: StacApiError| Error::InvalidItem {
                 path: resolve(root, &tile.item_path),
-                reason,
+                source,
             };
             let item_dir = Path::new(&tile.item_path)
                 .parent()
@@ -364,7 +440,12 @@ impl StacApi {
                     let t = t.map_err(&invalid)?;
                     (t, t)
                 }
-                _ => return Err(invalid("item has no datetime".into())),
+                _ => {
+                    return Err(Error::Invalid {
+                        path: resolve(root, &tile.item_path),
+                        reason: "item has no datetime".into(),
+                    });
+                }
             };
             items.push(ApiItem {
                 id: tile.dem_id.clone(),
@@ -454,11 +535,10 @@ impl StacApi {
                 NextPage::Get { path, mut pairs } => {
                     pairs.retain(|(k, _)| k != "token");
                     pairs.push(("token".into(), token));
-                    let q: Vec<String> = pairs
-                        .iter()
-                        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-                        .collect();
-                    json!({ "rel": "next", "href": format!("{base}{path}?{}", q.join("&")),
+                    let q = form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(&pairs)
+                        .finish();
+                    json!({ "rel": "next", "href": format!("{base}{path}?{q}"),
                             "type": "application/geo+json", "method": "GET" })
                 }
                 NextPage::Post { mut body } => {
@@ -524,7 +604,7 @@ impl StacApi {
                             },
                         )
                     }
-                    Err(e) => Response::error(400, &e),
+                    Err(e) => Response::error(400, &e.to_string()),
                 })
             }
             ["collections", id, "items", item] if get && *id == c => {
@@ -547,7 +627,7 @@ impl StacApi {
                         pairs,
                     },
                 ),
-                Err(e) => Response::error(400, &e),
+                Err(e) => Response::error(400, &e.to_string()),
             }),
             ["search"] if req.method == "POST" => {
                 let body = match serde_json::from_slice::<Value>(&req.body) {
@@ -564,7 +644,7 @@ impl StacApi {
                 };
                 Some(match Search::from_json(&body) {
                     Ok(s) => self.search(&s, base, NextPage::Post { body }),
-                    Err(e) => Response::error(400, &e),
+                    Err(e) => Response::error(400, &e.to_string()),
                 })
             }
             [] | ["conformance" | "collections" | "search"] | ["collections", ..] => not_allowed(),

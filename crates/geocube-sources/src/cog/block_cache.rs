@@ -1,0 +1,174 @@
+//! The read cache between a [`ByteSource`] and the TIFF decoder: a
+//! `Read + Seek` view of the file that serves prefetched tile ranges first
+//! and fetches fixed-size blocks (headers, directories) on demand.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::byte_source::ByteSource;
+use crate::error::{Error, Result};
+use crate::http::RangeBytes;
+
+/// Blocks kept in the read cache.
+const CACHE_BLOCKS: usize = 8;
+/// Byte ranges of tiles closer than this are fetched in one request.
+const COALESCE_GAP: u64 = 64 << 10;
+/// Largest coalesced request.
+const MAX_REQUEST: u64 = 16 << 20;
+
+/// `Read + Seek` over a [`ByteSource`]: prefetched segments first, then a
+/// small cache of fixed-size blocks fetched on demand. The source's typed
+/// error is kept so the caller can report it instead of the `io::Error` the
+/// decoder saw.
+pub(super) struct CachedReader {
+    src: Arc<dyn ByteSource>,
+    pos: u64,
+    pub(super) total: Option<u64>,
+    block_size: u64,
+    /// Most recently used last.
+    blocks: Vec<(u64, Arc<Vec<u8>>)>,
+    segments: BTreeMap<u64, Vec<u8>>,
+    /// Shared with the [`Cog`] so it survives the decoder.
+    error: ErrorSlot,
+}
+
+/// The last typed error a [`CachedReader`] met.
+#[derive(Clone, Default)]
+pub(super) struct ErrorSlot(Arc<Mutex<Option<Error>>>);
+
+impl ErrorSlot {
+    pub(super) fn set(&self, e: Error) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+    }
+
+    pub(super) fn take(&self) -> Option<Error> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl CachedReader {
+    pub(super) fn new(src: Arc<dyn ByteSource>, block_size: u64, error: ErrorSlot) -> Self {
+        Self {
+            src,
+            pos: 0,
+            total: None,
+            block_size: block_size.max(4096),
+            blocks: Vec::new(),
+            segments: BTreeMap::new(),
+            error,
+        }
+    }
+
+    fn fail(&mut self, e: Error) -> io::Error {
+        let err = io::Error::other(e.to_string());
+        self.error.set(e);
+        err
+    }
+
+    fn note_total(&mut self, start: u64, got: &RangeBytes, asked: u64) {
+        if let Some(t) = got.total {
+            self.total = Some(t);
+        } else if (got.bytes.len() as u64) < asked {
+            self.total = Some(start + got.bytes.len() as u64);
+        }
+    }
+
+    fn block(&mut self, index: u64) -> io::Result<Arc<Vec<u8>>> {
+        if let Some(i) = self.blocks.iter().position(|(b, _)| *b == index) {
+            let entry = self.blocks.remove(i);
+            let data = Arc::clone(&entry.1);
+            self.blocks.push(entry);
+            return Ok(data);
+        }
+        let start = index * self.block_size;
+        let got = match self.src.read_range(start, self.block_size) {
+            Ok(g) => g,
+            Err(e) => return Err(self.fail(e)),
+        };
+        self.note_total(start, &got, self.block_size);
+        let data = Arc::new(got.bytes);
+        if self.blocks.len() >= CACHE_BLOCKS {
+            self.blocks.remove(0);
+        }
+        self.blocks.push((index, Arc::clone(&data)));
+        Ok(data)
+    }
+
+    /// Fetch `ranges` (start, len) into segments, merging close neighbours.
+    pub(super) fn prefetch(&mut self, mut ranges: Vec<(u64, u64)>) -> Result<()> {
+        ranges.retain(|r| r.1 > 0);
+        ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for (s, l) in ranges {
+            let end = s.saturating_add(l);
+            match merged.last_mut() {
+                Some((ms, me))
+                    if s <= me.saturating_add(COALESCE_GAP)
+                        && end.max(*me) - *ms <= MAX_REQUEST =>
+                {
+                    *me = end.max(*me);
+                }
+                _ => merged.push((s, end)),
+            }
+        }
+        for (s, e) in merged {
+            let got = self.src.read_range(s, e - s)?;
+            self.note_total(s, &got, e - s);
+            self.segments.insert(s, got.bytes);
+        }
+        Ok(())
+    }
+}
+
+impl Read for CachedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || self.total.is_some_and(|t| self.pos >= t) {
+            return Ok(0);
+        }
+        if let Some((&s, seg)) = self.segments.range(..=self.pos).next_back() {
+            let off = usize::try_from(self.pos - s).unwrap_or(usize::MAX);
+            if off < seg.len() {
+                let n = buf.len().min(seg.len() - off);
+                buf[..n].copy_from_slice(&seg[off..off + n]);
+                self.pos += n as u64;
+                return Ok(n);
+            }
+        }
+        let index = self.pos / self.block_size;
+        let block = self.block(index)?;
+        let off = usize::try_from(self.pos - index * self.block_size).unwrap_or(usize::MAX);
+        if off >= block.len() {
+            return Ok(0);
+        }
+        let n = buf.len().min(block.len() - off);
+        buf[..n].copy_from_slice(&block[off..off + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for CachedReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => {
+                if self.total.is_none() {
+                    self.block(0)?;
+                }
+                match self.total {
+                    Some(t) => t.checked_add_signed(d),
+                    None => return Err(io::Error::other("the size of the remote file is unknown")),
+                }
+            }
+        };
+        self.pos = new.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.pos)
+    }
+}

@@ -1,0 +1,177 @@
+//! [`Cog`]: one GeoTIFF image opened for window reads, and the guard that
+//! turns the decoder's errors and panics into typed errors.
+
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use geocube_core::DType;
+use tiff::decoder::{Decoder, Limits};
+
+use super::block_cache::{CachedReader, ErrorSlot};
+use super::byte_source::ByteSource;
+use super::ifd::CogInfo;
+use crate::error::{Error, Result};
+use crate::geotiff::{self, GeoReference};
+
+/// Block size of the read cache (bytes per range request for headers).
+pub const DEFAULT_BLOCK_SIZE: u64 = 512 << 10;
+
+/// One GeoTIFF image, opened for window reads.
+pub struct Cog {
+    pub(super) decoder: Decoder<CachedReader>,
+    pub(super) error: ErrorSlot,
+    pub(super) name: String,
+    pub(super) info: CogInfo,
+    /// File offset of each chunk, row-major.
+    pub(super) offsets: Vec<u64>,
+    /// Compressed size of each chunk.
+    pub(super) byte_counts: Vec<u64>,
+}
+
+impl std::fmt::Debug for Cog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cog")
+            .field("name", &self.name)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Run decoder code, turning panics and errors into [`Error::Tiff`] (or the
+/// transport error the reader kept).
+pub(super) fn guarded<D, T>(
+    decoder: D,
+    slot: &ErrorSlot,
+    name: &str,
+    what: &str,
+    f: impl FnOnce(D) -> tiff::TiffResult<T>,
+) -> Result<T> {
+    let _ = slot.take();
+    match catch_unwind(AssertUnwindSafe(|| f(decoder))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(slot.take().unwrap_or_else(|| {
+            let reason = format!("{what}: {}", describe(&e));
+            Error::tiff(name, reason).caused_by(e)
+        })),
+        Err(_) => Err(slot.take().unwrap_or_else(|| {
+            Error::tiff(
+                name,
+                format!("{what}: the decoder failed on malformed data"),
+            )
+        })),
+    }
+}
+
+fn describe(e: &tiff::TiffError) -> String {
+    match e {
+        tiff::TiffError::IoError(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
+            "the file is truncated (it ends before the data it announces)".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+impl Cog {
+    /// Open `src` with the default 512 KiB blocks.
+    ///
+    /// # Errors
+    /// [`Error::Tiff`] for a file that is not a readable single-band GeoTIFF
+    /// of a supported sample type; transport errors of the source.
+    pub fn open(src: Arc<dyn ByteSource>) -> Result<Cog> {
+        Cog::open_with_block_size(src, DEFAULT_BLOCK_SIZE)
+    }
+
+    /// Open `src`, reading headers in blocks of `block_size` bytes.
+    ///
+    /// # Errors
+    /// As [`Cog::open`].
+    pub fn open_with_block_size(src: Arc<dyn ByteSource>, block_size: u64) -> Result<Cog> {
+        let name = src.name().to_owned();
+        let error = ErrorSlot::default();
+        let reader = CachedReader::new(src, block_size, error.clone());
+        let mut limits = Limits::default();
+        limits.ifd_value_size = 64 << 20;
+        let decoder = guarded(reader, &error, &name, "not a readable TIFF", Decoder::new)?
+            .with_limits(limits);
+        let mut cog = Cog {
+            decoder,
+            error,
+            info: CogInfo {
+                width: 0,
+                height: 0,
+                dtype: DType::Uint8,
+                georef: GeoReference {
+                    affine: geocube_core::Affine {
+                        x0: 0.0,
+                        res_x: 1.0,
+                        y0: 0.0,
+                        res_y: -1.0,
+                    },
+                    epsg: None,
+                    raster_type: geotiff::RasterType::PixelIsArea,
+                },
+                nodata: None,
+                chunk: (0, 0),
+                tiled: false,
+                file_size: None,
+            },
+            name,
+            offsets: Vec::new(),
+            byte_counts: Vec::new(),
+        };
+        cog.read_info()?;
+        Ok(cog)
+    }
+
+    /// Everything about the image but its pixels.
+    #[must_use]
+    pub fn info(&self) -> &CogInfo {
+        &self.info
+    }
+
+    /// The URL or path.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::cog::MemoryByteSource;
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [
+            &b""[..],
+            b"II",
+            b"II*\0",
+            b"MM\0*\0\0\0\x08\0\x01",
+            b"not a tiff at all",
+            &[0u8; 4096],
+        ] {
+            let src = Arc::new(MemoryByteSource::new("mem", bytes.to_vec()));
+            assert!(
+                matches!(Cog::open(src), Err(Error::Tiff { .. })),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn decoder_errors_keep_their_source() {
+        let src = Arc::new(MemoryByteSource::new("mem", b"not a tiff at all".to_vec()));
+        let err = Cog::open(src).unwrap_err();
+        let source = std::error::Error::source(&err).unwrap();
+        assert!(
+            matches!(
+                source.downcast_ref::<crate::error::Cause>(),
+                Some(crate::error::Cause::Decoder(_))
+            ),
+            "{source:?}"
+        );
+    }
+}
