@@ -135,44 +135,6 @@ fn evict(inner: &mut Inner, capacity: usize) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunk(v: f32) -> Arc<Array2<f32>> {
-        Arc::new(Array2::from_elem((10, 10), v)) // 400 bytes
-    }
-
-    #[test]
-    fn evicts_least_recently_used_within_budget() {
-        let cache = ChunkCache::new(1000);
-        cache.insert("a".into(), chunk(1.0));
-        cache.insert("b".into(), chunk(2.0));
-        assert!(cache.get::<f32>("a").is_some()); // a is now newer than b
-        cache.insert("c".into(), chunk(3.0));
-        assert!(cache.get::<f32>("b").is_none());
-        assert_eq!(cache.get::<f32>("a").map(|c| c[[0, 0]]), Some(1.0));
-        assert_eq!(cache.get::<f32>("c").map(|c| c[[0, 0]]), Some(3.0));
-        assert_eq!(cache.used(), 800);
-        assert!(cache.take::<u8>("a").is_none(), "wrong type stays");
-        assert_eq!(cache.take::<f32>("a").map(|c| c[[0, 0]]), Some(1.0));
-        assert!(cache.get::<f32>("a").is_none());
-        assert_eq!(cache.used(), 400);
-    }
-
-    #[test]
-    fn wrong_type_is_a_miss_and_oversized_chunks_are_not_kept() {
-        let cache = ChunkCache::new(500);
-        cache.insert("a".into(), chunk(1.0));
-        assert!(cache.get::<u8>("a").is_none());
-        cache.insert("big".into(), Arc::new(Array2::from_elem((30, 30), 0.0f32)));
-        assert!(cache.get::<f32>("big").is_none());
-        cache.set_capacity(0);
-        assert!(cache.get::<f32>("a").is_none());
-        assert_eq!(cache.used(), 0);
-    }
-}
-
 /// Where chunks come from: the session's store, and the handle's cache of
 /// decoded chunks keyed by chunk object.
 pub(super) struct ChunkSource<'a> {
@@ -218,5 +180,43 @@ impl ChunkSource<'_> {
         if let Some(id) = self.identity(array, idx) {
             self.cache.insert(id, chunk);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(v: f32) -> Arc<Array2<f32>> {
+        Arc::new(Array2::from_elem((10, 10), v)) // 400 bytes
+    }
+
+    #[test]
+    fn evicts_least_recently_used_within_budget() {
+        let cache = ChunkCache::new(1000);
+        cache.insert("a".into(), chunk(1.0));
+        cache.insert("b".into(), chunk(2.0));
+        assert!(cache.get::<f32>("a").is_some()); // a is now newer than b
+        cache.insert("c".into(), chunk(3.0));
+        assert!(cache.get::<f32>("b").is_none());
+        assert_eq!(cache.get::<f32>("a").map(|c| c[[0, 0]]), Some(1.0));
+        assert_eq!(cache.get::<f32>("c").map(|c| c[[0, 0]]), Some(3.0));
+        assert_eq!(cache.used(), 800);
+        assert!(cache.take::<u8>("a").is_none(), "wrong type stays");
+        assert_eq!(cache.take::<f32>("a").map(|c| c[[0, 0]]), Some(1.0));
+        assert!(cache.get::<f32>("a").is_none());
+        assert_eq!(cache.used(), 400);
+    }
+
+    #[test]
+    fn wrong_type_is_a_miss_and_oversized_chunks_are_not_kept() {
+        let cache = ChunkCache::new(500);
+        cache.insert("a".into(), chunk(1.0));
+        assert!(cache.get::<u8>("a").is_none());
+        cache.insert("big".into(), Arc::new(Array2::from_elem((30, 30), 0.0f32)));
+        assert!(cache.get::<f32>("big").is_none());
+        cache.set_capacity(0);
+        assert!(cache.get::<f32>("a").is_none());
+        assert_eq!(cache.used(), 0);
     }
 }

@@ -351,6 +351,42 @@ impl ListableStorageTraits for IcechunkSyncStore {
     }
 }
 
+/// A zarrs store over `session`; `local_root` is the repository directory of
+/// a local cube, whose chunk objects are then read directly (see `store`).
+pub(crate) fn session_store(
+    session: icechunk::session::Session,
+    local_root: Option<&Path>,
+) -> Result<(icechunk::Store, Arc<IcechunkSyncStore>)> {
+    let store = block_on(icechunk::Store::from_session(Arc::new(RwLock::new(
+        session,
+    ))))?;
+    Ok((
+        store.clone(),
+        IcechunkSyncStore::new(store, local_root.map(Path::to_path_buf)),
+    ))
+}
+
+pub(crate) fn key(s: &str) -> Result<StoreKey> {
+    StoreKey::new(s).map_err(Error::zarr)
+}
+
+pub(crate) fn meta_key(node: &str) -> String {
+    if node.is_empty() {
+        "zarr.json".into()
+    } else {
+        format!("{node}/zarr.json")
+    }
+}
+
+pub(crate) fn read_json(store: &IcechunkSyncStore, k: &str) -> Result<Option<Value>> {
+    match store.get(&key(k)?).map_err(Error::zarr)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(Error::zarr),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,41 +426,5 @@ mod tests {
         assert_eq!(resolve_range(ByteRange::FromStart(8, Some(3)), 10), None);
         assert_eq!(resolve_range(ByteRange::Suffix(11), 10), None);
         assert_eq!(resolve_range(ByteRange::FromStart(11, None), 10), None);
-    }
-}
-
-/// A zarrs store over `session`; `local_root` is the repository directory of
-/// a local cube, whose chunk objects are then read directly (see `store`).
-pub(crate) fn session_store(
-    session: icechunk::session::Session,
-    local_root: Option<&Path>,
-) -> Result<(icechunk::Store, Arc<IcechunkSyncStore>)> {
-    let store = block_on(icechunk::Store::from_session(Arc::new(RwLock::new(
-        session,
-    ))))?;
-    Ok((
-        store.clone(),
-        IcechunkSyncStore::new(store, local_root.map(Path::to_path_buf)),
-    ))
-}
-
-pub(crate) fn key(s: &str) -> Result<StoreKey> {
-    StoreKey::new(s).map_err(Error::zarr)
-}
-
-pub(crate) fn meta_key(node: &str) -> String {
-    if node.is_empty() {
-        "zarr.json".into()
-    } else {
-        format!("{node}/zarr.json")
-    }
-}
-
-pub(crate) fn read_json(store: &IcechunkSyncStore, k: &str) -> Result<Option<Value>> {
-    match store.get(&key(k)?).map_err(Error::zarr)? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(Error::zarr),
-        None => Ok(None),
     }
 }
