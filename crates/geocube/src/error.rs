@@ -68,6 +68,29 @@ pub enum Error {
     /// A source outside `geocube-sources` could not say which patches it has.
     #[error(transparent)]
     SourceIndex(geocube_core::SourceError),
+    /// `verify` found the cube out of step with its `loaded_patches`.
+    #[error(
+        "the cube is inconsistent: {missing_chunks} missing chunk(s), {orphan_chunks} orphan chunk(s), {unknown_ids} unknown id(s), {source_mismatches} patch(es) differing from the source; re-load the affected areas"
+    )]
+    Inconsistent {
+        /// Chunks recorded patches lack.
+        missing_chunks: usize,
+        /// Chunks under no recorded patch.
+        orphan_chunks: usize,
+        /// Recorded ids the source does not know.
+        unknown_ids: usize,
+        /// Patches whose pixels differ from the source.
+        source_mismatches: usize,
+    },
+    /// A patch `verify` downloaded again to compare could not be fetched.
+    #[error("verify: cannot download patch `{id}` to compare it with the cube: {source}")]
+    Verify {
+        /// The patch id.
+        id: String,
+        /// Why the download failed.
+        #[source]
+        source: geocube_core::DownloadError,
+    },
     /// Writing an output file (Zarr, GeoTIFF, PNG, SVG, JSON) failed, or
     /// geocube refuses to write it (an unknown extension, a path that is not
     /// a Zarr store, a GeoTIFF it cannot represent).

@@ -81,12 +81,14 @@ pub mod progress;
 pub mod request;
 mod state;
 pub mod timeline;
+mod verify;
 
 pub use crate::accessor::{
     Accessor, AccessorBuilder, BackendKind, LoadOptions, LoadReport, Loaded,
 };
 pub use crate::error::{Error, Result};
 pub use crate::progress::{NoProgress, Progress};
+pub use crate::verify::{MissingChunk, SourceMismatch, VerifyOptions, VerifyReport};
 
 // The facade: the types of the accessor's API and of writing a source, from
 // the crates underneath.

@@ -18,6 +18,7 @@
 //! | `merge.rs` | merging patches into a chunk: NaN and nodata never overwrite |
 //! | `read.rs` | reading a window, one row band per chunk |
 //! | `blosc.rs` | decompressing only the blosc blocks a read needs |
+//! | `written.rs` | which chunks the branch tip holds (for `verify`) |
 //! | `cache.rs` | the decoded-chunk cache, keyed by chunk object |
 //! | `store.rs` | the sync zarrs store over an Icechunk session, the I/O runtime |
 //! | `lock.rs` | the file lock that serialises commits on local repositories |
@@ -34,6 +35,7 @@ mod read;
 mod storage;
 mod store;
 mod write;
+mod written;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -53,6 +55,7 @@ pub use self::loaded::LoadedPatches;
 pub use self::storage::{CubeStorage, IcechunkFormat};
 use self::store::{IcechunkSyncStore, block_on, session_store};
 pub use self::write::WriteOutcome;
+pub use self::written::ChunkAddr;
 
 use crate::{Error, Result};
 

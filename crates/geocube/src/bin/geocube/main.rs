@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use geocube::{Accessor, BackendKind, Error, LoadOptions, Result, Source, request, timeline};
+use geocube::{
+    Accessor, BackendKind, Error, LoadOptions, Result, Source, VerifyOptions, request, timeline,
+};
 use geocube_backend::BackendConfig;
 use geocube_core::{Aoi, ChunkCodec, Cube, CubeStorage, IcechunkFormat, Toi};
 
@@ -57,6 +59,9 @@ enum Command {
     Status(StatusArgs),
     /// Draw the backend's event timeline of the last load as a Gantt chart.
     Events(EventsArgs),
+    /// Check a cube against its `loaded_patches`: every recorded patch has
+    /// its chunks and every chunk its patch (exit 1 when not).
+    Verify(VerifyArgs),
 }
 
 #[derive(Args)]
@@ -202,6 +207,24 @@ struct StatusArgs {
 }
 
 #[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Dataset preset of the cube (default: the preset whose title the cube has).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Also download N recorded patches again (spread over the cube) and
+    /// compare their valid pixels with the cube's.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    check_source: usize,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+#[derive(Args)]
 struct EventsArgs {
     /// Cube whose last load's timeline to draw (reads <store>/.geocube-events.json).
     #[arg(long, value_name = "PATH", required_unless_present = "events")]
@@ -226,6 +249,7 @@ fn main() -> ExitCode {
         Command::Load(a) => load(&a, &reporter),
         Command::Prefetch(a) => prefetch(&a, &reporter),
         Command::Status(a) => status(&a, &reporter),
+        Command::Verify(a) => verify(&a, &reporter),
         Command::Events(a) => events(&a, &reporter),
     };
     match result {
@@ -415,13 +439,7 @@ fn status(a: &StatusArgs, reporter: &Reporter) -> Result<()> {
     if a.geojson.is_none() && a.png.is_none() {
         return Ok(());
     }
-    let name = match &a.dataset {
-        Some(d) => d.clone(),
-        None => datasets::name_for_title(&layout.title).ok_or_else(|| Error::Output {
-            path: a.store.store.clone(),
-            source: format!("no preset has the title `{}`; pass --dataset", layout.title).into(),
-        })?,
-    };
+    let name = preset_of(a.dataset.as_deref(), &layout.title, &a.store.store)?;
     let accessor = Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)
         .offline(true)
         .build()?;
@@ -438,6 +456,74 @@ fn status(a: &StatusArgs, reporter: &Reporter) -> Result<()> {
         reporter.say(&format!("wrote {}", path.display()));
     }
     Ok(())
+}
+
+/// The preset to use for a cube: the one named, or the one whose title the cube has.
+fn preset_of(dataset: Option<&str>, title: &str, store: &std::path::Path) -> Result<String> {
+    match dataset {
+        Some(d) => Ok(d.to_owned()),
+        None => datasets::name_for_title(title).ok_or_else(|| Error::Output {
+            path: store.to_path_buf(),
+            source: format!("no preset has the title `{title}`; pass --dataset").into(),
+        }),
+    }
+}
+
+fn verify(a: &VerifyArgs, reporter: &Reporter) -> Result<()> {
+    let storage = CubeStorage::local(&a.store.store);
+    let cube = Cube::open(storage.clone())?;
+    let name = preset_of(a.dataset.as_deref(), &cube.layout().title, &a.store.store)?;
+    let accessor = Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)
+        .offline(true)
+        .build()?;
+    let report = accessor.verify(VerifyOptions {
+        check_source: a.check_source,
+    })?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        reporter.say(&format!(
+            "{} recorded patch(es), {} chunk(s); {} checked against the source",
+            report.ids,
+            report.chunks,
+            report.source_checked.len()
+        ));
+        for id in &report.unknown_ids {
+            println!("unknown id (the source has no footprint for it): {id}");
+        }
+        for m in &report.missing_chunks {
+            println!(
+                "missing: patch `{}` lacks chunk {:?} of `{}`",
+                m.id, m.chunk, m.variable
+            );
+        }
+        for (v, t, r, c) in &report.orphan_chunks {
+            println!(
+                "orphan: chunk {:?} of `{v}` lies under no recorded patch",
+                (t, r, c)
+            );
+        }
+        for m in &report.source_mismatches {
+            println!(
+                "differs from the source: patch `{}`, `{}`: {} of {} valid pixels",
+                m.id, m.variable, m.differing, m.compared
+            );
+        }
+    }
+    if report.is_consistent() {
+        reporter.say("consistent");
+        Ok(())
+    } else {
+        Err(Error::Inconsistent {
+            missing_chunks: report.missing_chunks.len(),
+            orphan_chunks: report.orphan_chunks.len(),
+            unknown_ids: report.unknown_ids.len(),
+            source_mismatches: report.source_mismatches.len(),
+        })
+    }
 }
 
 fn events(a: &EventsArgs, reporter: &Reporter) -> Result<()> {

@@ -1,0 +1,289 @@
+//! `verify`: is the cube what its `loaded_patches` say it is?
+//!
+//! Both directions of the contract "pixels and id: both or neither":
+//! every recorded id has its chunks in the repository, and every chunk in
+//! the repository lies under a recorded id's footprint. Optionally, a
+//! number of recorded patches are downloaded again and their valid pixels
+//! compared with the cube's.
+//!
+//! Footprints come from the source (`Source::patch_refs`, EPSG:4326) and
+//! are mapped onto the cube grid by their bounding box, which the round trip
+//! through lon/lat may widen by a pixel or so; a patch's chunks are
+//! therefore those its window *inset* by `EDGE_TOLERANCE_PX` (2) touches, and a
+//! written chunk is accounted for when it touches a recorded window *grown*
+//! by as much.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use geocube_core::cube::ChunkAddr;
+use geocube_core::{CubeElement, PatchRef, TypedArray, Window, with_typed_array};
+use ndarray::ArrayD;
+use serde::Serialize;
+
+use crate::{Accessor, Error, Result};
+
+/// Pixels by which footprint windows are shrunk (for "this id's chunks must
+/// exist") or grown (for "this chunk belongs to an id"); see the module docs.
+pub(crate) const EDGE_TOLERANCE_PX: usize = 2;
+
+/// What [`Accessor::verify`] checks beyond the bookkeeping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Download this many recorded patches again (spread evenly over the
+    /// recorded ids) and compare their valid pixels with the cube's.
+    pub check_source: usize,
+}
+
+/// A recorded patch whose chunk of a variable is not in the repository.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissingChunk {
+    /// The patch id.
+    pub id: String,
+    /// The variable.
+    pub variable: String,
+    /// `(time index, chunk row, chunk column)`.
+    pub chunk: (Option<usize>, usize, usize),
+}
+
+/// A downloaded patch whose valid pixels differ from the cube's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceMismatch {
+    /// The patch id.
+    pub id: String,
+    /// The variable.
+    pub variable: String,
+    /// Valid source pixels compared (outside other patches' footprints).
+    pub compared: usize,
+    /// Of those, how many differ in the cube.
+    pub differing: usize,
+}
+
+/// The findings of [`Accessor::verify`]; [`VerifyReport::is_consistent`]
+/// says whether there are any.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Recorded ids.
+    pub ids: usize,
+    /// Chunks in the repository.
+    pub chunks: usize,
+    /// Recorded ids the source does not know (no footprint to check).
+    pub unknown_ids: Vec<String>,
+    /// Chunks a recorded patch should have written but the repository lacks.
+    pub missing_chunks: Vec<MissingChunk>,
+    /// Chunks in the repository under no recorded patch's footprint:
+    /// `(variable, time index, chunk row, chunk column)`.
+    pub orphan_chunks: Vec<(String, Option<usize>, usize, usize)>,
+    /// Patches downloaded again and compared.
+    pub source_checked: Vec<String>,
+    /// Of those, the ones whose pixels differ.
+    pub source_mismatches: Vec<SourceMismatch>,
+}
+
+impl VerifyReport {
+    /// Whether every recorded id has its pixels and every chunk its id.
+    #[must_use]
+    pub fn is_consistent(&self) -> bool {
+        self.unknown_ids.is_empty()
+            && self.missing_chunks.is_empty()
+            && self.orphan_chunks.is_empty()
+            && self.source_mismatches.is_empty()
+    }
+}
+
+/// A recorded patch on the cube grid.
+struct Placed {
+    patch: PatchRef,
+    window: Window,
+    time: Option<usize>,
+}
+
+impl Accessor {
+    /// Check the cube against its `loaded_patches` in both directions, and
+    /// optionally against the source (see [`VerifyOptions`]). Reads only
+    /// the branch tip; concurrent loads may make a running verify see a
+    /// state that is already gone, never an inconsistent one.
+    ///
+    /// # Errors
+    /// [`Error::NotCreated`]; storage and source errors (a failed download
+    /// of a spot check is an error, not a finding).
+    pub fn verify(&self, opts: VerifyOptions) -> Result<VerifyReport> {
+        let cube = self.cube()?;
+        let layout = cube.layout();
+        let ids = cube.loaded_patches()?;
+        let written = cube.written_chunks()?;
+        let refs: Vec<PatchRef> = if ids.is_empty() {
+            vec![]
+        } else {
+            self.source().patch_refs(&ids)?
+        };
+        let known: BTreeSet<&str> = refs.iter().map(|p| p.id.as_str()).collect();
+        let mut report = VerifyReport {
+            ids: ids.len(),
+            chunks: written.len(),
+            unknown_ids: ids
+                .iter()
+                .filter(|id| !known.contains(id.as_str()))
+                .cloned()
+                .collect(),
+            ..VerifyReport::default()
+        };
+        let wgs84 = geocube_core::Crs::wgs84();
+        let mut placed = Vec::new();
+        for p in refs {
+            let time = match (&layout.time, p.time) {
+                (Some(axis), Some(t)) => axis.iter().position(|s| *s == t),
+                _ => None,
+            };
+            if let Some((window, _)) = layout.geobox.crop_geometry(&p.geometry, &wgs84)? {
+                placed.push(Placed {
+                    patch: p,
+                    window,
+                    time,
+                });
+            }
+        }
+        let tiles = layout
+            .geobox
+            .tiles(layout.chunk_shape.0, layout.chunk_shape.1);
+        let full = layout.geobox.full_window();
+        let mut accounted: BTreeSet<(Option<usize>, usize, usize)> = BTreeSet::new();
+        for pl in &placed {
+            for (row, col) in tiles.touching_window(grow(pl.window, full)) {
+                accounted.insert((pl.time, row, col));
+            }
+            let Some(inner) = inset(pl.window) else {
+                continue;
+            };
+            for (row, col) in tiles.touching_window(inner) {
+                for v in &layout.variables {
+                    let addr = ChunkAddr {
+                        variable: v.name.clone(),
+                        time: pl.time,
+                        row,
+                        col,
+                    };
+                    if !written.contains(&addr) {
+                        report.missing_chunks.push(MissingChunk {
+                            id: pl.patch.id.clone(),
+                            variable: v.name.clone(),
+                            chunk: (pl.time, row, col),
+                        });
+                    }
+                }
+            }
+        }
+        report.orphan_chunks = written
+            .iter()
+            .filter(|c| !accounted.contains(&(c.time, c.row, c.col)))
+            .map(|c| (c.variable.clone(), c.time, c.row, c.col))
+            .collect();
+        if opts.check_source > 0 && !placed.is_empty() {
+            let n = opts.check_source.min(placed.len());
+            for k in 0..n {
+                let i = k * placed.len() / n;
+                self.check_against_source(&cube, &placed, i, &mut report)?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Download `placed[i]` again and compare its valid pixels with the
+    /// cube's, outside every other recorded patch's footprint (where a later
+    /// patch may rightly have overwritten them).
+    fn check_against_source(
+        &self,
+        cube: &geocube_core::Cube,
+        placed: &[Placed],
+        i: usize,
+        report: &mut VerifyReport,
+    ) -> Result<()> {
+        let pl = &placed[i];
+        let patch = self
+            .source()
+            .download(&pl.patch)
+            .map_err(|e| Error::Verify {
+                id: pl.patch.id.clone(),
+                source: e,
+            })?;
+        report.source_checked.push(pl.patch.id.clone());
+        let Some((cube_w, patch_w)) = cube.layout().geobox.overlap_roi(&patch.geobox)? else {
+            return Ok(());
+        };
+        let time = pl.time.map(|t| vec![t]);
+        let read = cube.read_window(cube_w, time.as_deref())?;
+        let others: Vec<Window> = placed
+            .iter()
+            .enumerate()
+            .filter(|(j, o)| *j != i && o.time == pl.time)
+            .filter_map(|(_, o)| {
+                grow(o.window, cube.layout().geobox.full_window()).intersection(&cube_w)
+            })
+            .collect();
+        let mut found: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for (name, layer) in &patch.layers {
+            let Some(var) = read.variable(name) else {
+                continue;
+            };
+            let src = as_f64(&layer.data);
+            let dst = as_f64(&var.data);
+            let dst = dst
+                .to_shape((cube_w.height, cube_w.width))
+                .map_err(|e| Error::Verify {
+                    id: pl.patch.id.clone(),
+                    source: geocube_core::DownloadError::fatal(format!("cube window shape: {e}")),
+                })?;
+            let (mut compared, mut differing) = (0, 0);
+            for r in 0..cube_w.height {
+                for c in 0..cube_w.width {
+                    let (cr, cc) = (cube_w.row + r, cube_w.col + c);
+                    if others
+                        .iter()
+                        .any(|o| o.rows().contains(&cr) && o.cols().contains(&cc))
+                    {
+                        continue;
+                    }
+                    let s = src[[patch_w.row + r, patch_w.col + c]];
+                    if s.is_nan() || layer.nodata.is_some_and(|n| s == n) {
+                        continue;
+                    }
+                    compared += 1;
+                    if dst[[r, c]].to_bits() != s.to_bits() {
+                        differing += 1;
+                    }
+                }
+            }
+            found.insert(name.clone(), (compared, differing));
+        }
+        for (variable, (compared, differing)) in found {
+            if differing > 0 {
+                report.source_mismatches.push(SourceMismatch {
+                    id: pl.patch.id.clone(),
+                    variable,
+                    compared,
+                    differing,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn as_f64(a: &TypedArray) -> ArrayD<f64> {
+    with_typed_array!(a, |x: T| x.mapv(CubeElement::to_f64))
+}
+
+fn inset(w: Window) -> Option<Window> {
+    let k = EDGE_TOLERANCE_PX;
+    (w.height > 2 * k && w.width > 2 * k)
+        .then(|| Window::new(w.row + k, w.col + k, w.height - 2 * k, w.width - 2 * k))
+}
+
+fn grow(w: Window, full: Window) -> Window {
+    let k = EDGE_TOLERANCE_PX;
+    let (r0, c0) = (w.row.saturating_sub(k), w.col.saturating_sub(k));
+    let (r1, c1) = (
+        (w.row + w.height + k).min(full.height),
+        (w.col + w.width + k).min(full.width),
+    );
+    Window::new(r0, c0, r1 - r0, c1 - c0)
+}
