@@ -156,6 +156,45 @@ fn create_respects_exists_ok_and_overwrite() {
     );
 }
 
+/// A creator killed between the repository and the cube's first commit
+/// leaves an empty branch; creating with `exists_ok` finishes the job.
+#[test]
+fn exists_ok_finishes_a_creation_cut_short() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cube");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let storage = icechunk::new_local_filesystem_storage(&path)
+            .await
+            .expect("storage");
+        icechunk::Repository::create(storage)
+            .execute()
+            .await
+            .expect("bare repository");
+    });
+    drop(rt);
+    let storage = CubeStorage::local(&path);
+    assert!(!Cube::exists(&storage).expect("exists"));
+    let err = Cube::create(storage.clone(), &spec())
+        .execute()
+        .expect_err("a repository is there");
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+    let cube = Cube::create(storage.clone(), &spec())
+        .exists_ok(true)
+        .execute()
+        .expect("exists_ok completes the cube");
+    assert!(cube.loaded_patches().expect("ids").is_empty());
+    cube.write_patch(&patch("a", 0, 0, 10, 10, terrain))
+        .expect("write");
+    assert_eq!(
+        Cube::open(storage)
+            .expect("open")
+            .loaded_patches()
+            .expect("ids"),
+        ["a"]
+    );
+}
+
 #[test]
 fn open_missing_cube_says_how_to_create() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use icechunk::format::format_constants::SpecVersionBin;
+use icechunk::repository::VersionInfo;
 use icechunk::{Repository, Storage};
 use zarrs::array::Array;
-use zarrs::storage::WritableStorageTraits;
+use zarrs::storage::{ListableStorageTraits, WritableStorageTraits};
 
 use super::layout::{self};
 use super::storage::{CubeStorage, IcechunkFormat};
@@ -75,7 +76,20 @@ impl CreateCube<'_> {
             IcechunkFormat::V2 => SpecVersionBin::V2,
         };
         let repo = match (exists, self.overwrite, self.exists_ok) {
-            (true, false, true) => return Cube::open_unlocked(self.storage),
+            (true, false, true) => match Cube::open_unlocked(self.storage.clone()) {
+                Ok(cube) => return Ok(cube),
+                // A creator that died between the repository and its first
+                // commit left an empty branch: finish its work.
+                Err(Error::NotACube { .. }) => {
+                    let repo =
+                        block_on(Repository::open(storage).execute())?.map_err(Error::icechunk)?;
+                    if !branch_is_empty(&repo)? {
+                        return Cube::open_unlocked(self.storage);
+                    }
+                    repo
+                }
+                Err(e) => return Err(e),
+            },
             (true, false, false) => {
                 return Err(Error::AlreadyExists {
                     location: self.storage.to_string(),
@@ -98,6 +112,18 @@ impl CreateCube<'_> {
         write_new_cube(&repo, &spec_layout)?;
         Cube::from_repo(self.storage, repo)
     }
+}
+
+/// Whether the branch holds no node at all (not even a root group): a
+/// repository whose creator died before the cube's first commit.
+fn branch_is_empty(repo: &Repository) -> Result<bool> {
+    let session = block_on(repo.readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())))?
+        .map_err(Error::icechunk)?;
+    let (_, store) = session_store(session, None)?;
+    let keys = store
+        .list_prefix(&zarrs::storage::StorePrefix::root())
+        .map_err(Error::zarr)?;
+    Ok(keys.is_empty())
 }
 
 pub(super) fn repo_exists(storage: &Arc<dyn Storage + Send + Sync>) -> Result<bool> {
