@@ -449,7 +449,7 @@ impl Accessor {
     }
 
     /// Load the patches of `needed` the cube lacks (or fail offline).
-    fn fetch(
+    pub(crate) fn fetch(
         &self,
         cube: &Cube,
         needed: Vec<PatchRef>,

@@ -88,7 +88,7 @@ pub use crate::accessor::{
 };
 pub use crate::error::{Error, Result};
 pub use crate::progress::{NoProgress, Progress};
-pub use crate::verify::{MissingChunk, SourceMismatch, VerifyOptions, VerifyReport};
+pub use crate::verify::{MissingChunk, RepairReport, SourceMismatch, VerifyOptions, VerifyReport};
 
 // The facade: the types of the accessor's API and of writing a source, from
 // the crates underneath.

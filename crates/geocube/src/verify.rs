@@ -30,7 +30,9 @@ pub(crate) const EDGE_TOLERANCE_PX: usize = 2;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VerifyOptions {
     /// Download this many recorded patches again (spread evenly over the
-    /// recorded ids) and compare their valid pixels with the cube's.
+    /// recorded ids) and compare their valid pixels with the cube's: those a
+    /// write puts over existing data (not NaN, not the integer fill 0, not
+    /// the source's nodata), outside other recorded patches' footprints.
     pub check_source: usize,
 }
 
@@ -225,6 +227,7 @@ impl Accessor {
                 continue;
             };
             let src = as_f64(&layer.data);
+            let integral = !matches!(layer.data, TypedArray::Float32(_) | TypedArray::Float64(_));
             let dst = as_f64(&var.data);
             let dst = dst
                 .to_shape((cube_w.height, cube_w.width))
@@ -243,7 +246,10 @@ impl Accessor {
                         continue;
                     }
                     let s = src[[patch_w.row + r, patch_w.col + c]];
-                    if s.is_nan() || layer.nodata.is_some_and(|n| s == n) {
+                    // The merge rule: fill (NaN, integer 0) and nodata never
+                    // overwrite data, so the cube may rightly differ there.
+                    if s.is_nan() || (integral && s == 0.0) || layer.nodata.is_some_and(|n| s == n)
+                    {
                         continue;
                     }
                     compared += 1;
@@ -286,4 +292,69 @@ fn grow(w: Window, full: Window) -> Window {
         (w.col + w.width + k).min(full.width),
     );
     Window::new(r0, c0, r1 - r0, c1 - c0)
+}
+
+/// What [`Accessor::repair`] did, and what `verify` says afterwards.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RepairReport {
+    /// Ids taken out of `loaded_patches`: missing chunks, unknown to the
+    /// source, or pixels that differ from it.
+    pub forgotten: Vec<String>,
+    /// Orphan chunks erased.
+    pub erased: usize,
+    /// Forgotten ids the source knows, downloaded and written again.
+    pub reloaded: Vec<String>,
+    /// `verify` (without source checks) after the repair.
+    pub after: VerifyReport,
+}
+
+impl Accessor {
+    /// Repair what [`Accessor::verify`] found: drop the ids whose pixels are
+    /// missing or wrong (and ids the source does not know), erase orphan
+    /// chunks, both in one commit, then download the dropped patches the
+    /// source knows again. Ends with a fresh `verify`.
+    ///
+    /// # Errors
+    /// [`Error::MissingPatches`] for an offline accessor that would have to
+    /// download; storage, source and download errors.
+    pub fn repair(&self, found: &VerifyReport) -> Result<RepairReport> {
+        let cube = self.cube()?;
+        let mut forget: BTreeSet<String> = found.unknown_ids.iter().cloned().collect();
+        forget.extend(found.missing_chunks.iter().map(|m| m.id.clone()));
+        forget.extend(found.source_mismatches.iter().map(|m| m.id.clone()));
+        let erase: Vec<ChunkAddr> = found
+            .orphan_chunks
+            .iter()
+            .map(|(variable, time, row, col)| ChunkAddr {
+                variable: variable.clone(),
+                time: *time,
+                row: *row,
+                col: *col,
+            })
+            .collect();
+        let forget: Vec<String> = forget.into_iter().collect();
+        let out = cube.forget(&forget, &erase)?;
+        let known: Vec<String> = out
+            .forgotten
+            .iter()
+            .filter(|id| !found.unknown_ids.contains(id))
+            .cloned()
+            .collect();
+        let refs = if known.is_empty() {
+            vec![]
+        } else {
+            self.source().patch_refs(&known)?
+        };
+        let mut reloaded: Vec<String> = refs.iter().map(|p| p.id.clone()).collect();
+        reloaded.sort();
+        if !refs.is_empty() {
+            self.fetch(&cube, refs, &crate::NoProgress)?;
+        }
+        Ok(RepairReport {
+            forgotten: out.forgotten,
+            erased: out.erased,
+            reloaded,
+            after: self.verify(VerifyOptions::default())?,
+        })
+    }
 }

@@ -448,3 +448,79 @@ fn outputs_status_and_events() {
     let again = prefetch_all();
     assert!(strs(&again["downloaded"]).is_empty(), "{again}");
 }
+
+#[test]
+fn verify_and_repair() {
+    use geocube_core::{Aoi, BoundingBox, Crs, Patch, TypedArray, Window};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    let bbox = bbox_arg(&tile.bounds, 0.0);
+    ok(&geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &bbox,
+        "--crs",
+        "EPSG:3413",
+        "--create",
+        "--quiet",
+    ]));
+    let verified = geocube(&["verify", "--store", s, "--check-source", "5"]);
+    ok(&verified);
+    assert!(
+        stderr(&verified).contains("consistent"),
+        "{}",
+        stderr(&verified)
+    );
+
+    // Pixels without an id, two chunk rows below the tile.
+    let cube = Cube::open(CubeStorage::local(&store)).expect("open");
+    let b = &tile.bounds;
+    let aoi = Aoi::bbox(
+        BoundingBox::new(b.xmin, b.ymin, b.xmax, b.ymax),
+        Crs::from_epsg(3413).expect("crs"),
+    );
+    let w = cube.aoi_window(&aoi).expect("tile window");
+    let chunk = cube.layout().chunk_shape.0;
+    let stray = cube
+        .layout()
+        .geobox
+        .window(Window::new(w.row + 2 * chunk, w.col, 8, 8))
+        .expect("stray grid");
+    cube.write_patch(
+        &Patch::new("stray", stray)
+            .with_layer(
+                "dem",
+                TypedArray::Float32(ndarray::ArrayD::from_elem(vec![8, 8], 1.0)),
+                None,
+            )
+            .with_layer(
+                "datamask",
+                TypedArray::Bool(ndarray::ArrayD::from_elem(vec![8, 8], true)),
+                None,
+            ),
+    )
+    .expect("write stray");
+    let found = geocube(&["verify", "--store", s]);
+    user_error(&found, "the cube is inconsistent");
+    assert!(stdout(&found).contains("orphan"), "{}", stdout(&found));
+    assert!(stdout(&found).contains("unknown id"), "{}", stdout(&found));
+
+    let repaired = geocube(&["repair", "--store", s, "--check-source", "5"]);
+    ok(&repaired);
+    assert!(
+        stderr(&repaired).contains("forgot 1 patch(es), erased 2 chunk(s)"),
+        "{}",
+        stderr(&repaired)
+    );
+    ok(&geocube(&["verify", "--store", s, "--check-source", "5"]));
+    let ids = Cube::open(CubeStorage::local(&store))
+        .expect("open")
+        .loaded_patches()
+        .expect("ids");
+    assert_eq!(ids, [tile.dem_id.clone()]);
+}

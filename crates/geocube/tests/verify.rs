@@ -123,3 +123,37 @@ fn a_recorded_id_without_its_pixels_is_missing_chunks() {
         "{t00:?}"
     );
 }
+
+#[test]
+fn repair_drops_strays_reloads_what_is_missing_and_ends_consistent() {
+    let (_dir, src, acc, storage) = loaded_cube();
+    let cube = Cube::open(storage).expect("open");
+    let stray = GeoBox::from_bbox(pixel_bbox(150, 150, 190, 190), crs(), RES).expect("geobox");
+    cube.write_patch(&constant_patch("stray", stray, 1.0))
+        .expect("write stray");
+    cube.write_patch(&constant_patch(&tile_id(3, 3), tile_geobox(0, 0), 5.0))
+        .expect("write misplaced");
+    let found = acc
+        .verify(VerifyOptions { check_source: 10 })
+        .expect("verify");
+    assert!(!found.is_consistent());
+    let repaired = acc.repair(&found).expect("repair");
+    // In the order they were loaded.
+    assert_eq!(repaired.forgotten, ["t0_0", "stray", "t3_3"]);
+    assert_eq!(repaired.reloaded, ["t0_0", "t3_3"]);
+    // t3_3's own chunk (2, 2) held the stray's pixels too: it is t3_3's
+    // again, not an orphan, once t3_3 is reloaded.
+    assert!(repaired.after.is_consistent(), "{:#?}", repaired.after);
+    let after = acc
+        .verify(VerifyOptions { check_source: 10 })
+        .expect("verify after");
+    assert!(after.is_consistent(), "{after:#?}");
+    // Spot-checked by both verifies, and reloaded once by the repair.
+    assert_eq!(src.downloads_of(&tile_id(3, 3)), 3);
+    let mut ids = acc.loaded_patches().expect("ids");
+    ids.sort();
+    assert_eq!(ids, ["t0_0", "t0_1", "t3_3"]);
+    // Where the source has nodata, the misplaced pixels stay (nodata never
+    // overwrites data); everywhere else the spot checks above saw the
+    // source's values bit for bit.
+}

@@ -4,10 +4,13 @@
 use std::collections::HashSet;
 use std::sync::{Arc, PoisonError};
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use zarrs::storage::WritableStorageTraits;
 
 use super::Cube;
-use super::store::{read_json, session_store};
+use super::layout::group_json;
+use super::store::{IcechunkSyncStore, key, read_json, session_store};
+use super::write::commit;
 use crate::{Error, Result};
 
 impl Cube {
@@ -109,5 +112,34 @@ impl LoadedPatches {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+}
+
+impl Cube {
+    /// Set the root group's `loaded_patches` to `loaded` in the session
+    /// behind `store`, commit it (with whatever else the session holds) as
+    /// `message`, and remember the ids for the new snapshot. Both the write
+    /// and the repair path end here, so pixels and ids always land together.
+    pub(super) fn commit_loaded(
+        &self,
+        store: &icechunk::Store,
+        sync: &IcechunkSyncStore,
+        mut root: Value,
+        loaded: Vec<String>,
+        message: &str,
+    ) -> Result<String> {
+        if let Some(attrs) = root.get_mut("attributes").and_then(Value::as_object_mut) {
+            attrs.insert("loaded_patches".into(), json!(loaded));
+        } else {
+            let mut attrs = serde_json::Map::new();
+            attrs.insert("loaded_patches".into(), json!(loaded));
+            root = group_json(attrs);
+        }
+        let bytes = serde_json::to_vec_pretty(&root).map_err(Error::zarr)?;
+        sync.set(&key("zarr.json")?, bytes.into())
+            .map_err(Error::zarr)?;
+        let snapshot = commit(store, message)?;
+        *self.cached_loaded() = Some(Arc::new(LoadedPatches::new(snapshot.clone(), loaded)));
+        Ok(snapshot)
     }
 }

@@ -18,6 +18,7 @@
 //! | `merge.rs` | merging patches into a chunk: NaN and nodata never overwrite |
 //! | `read.rs` | reading a window, one row band per chunk |
 //! | `blosc.rs` | decompressing only the blosc blocks a read needs |
+//! | `forget.rs` | taking ids and chunks back out, for `repair` |
 //! | `written.rs` | which chunks the branch tip holds (for `verify`) |
 //! | `cache.rs` | the decoded-chunk cache, keyed by chunk object |
 //! | `store.rs` | the sync zarrs store over an Icechunk session, the I/O runtime |
@@ -26,6 +27,7 @@
 mod blosc;
 mod cache;
 mod create;
+mod forget;
 mod layout;
 mod loaded;
 mod lock;
@@ -48,6 +50,7 @@ use zarrs::array::Array;
 use self::cache::ChunkCache;
 pub use self::cache::DEFAULT_CHUNK_CACHE_BYTES;
 pub use self::create::CreateCube;
+pub use self::forget::ForgetOutcome;
 pub use self::layout::{
     CubeDocuments, CubeLayout, VariableLayout, array_document, codecs_document,
 };

@@ -9,15 +9,12 @@ use std::sync::Arc;
 
 use icechunk::session::SessionErrorKind;
 use rayon::prelude::*;
-use serde_json::{Value, json};
 use zarrs::array::Array;
-use zarrs::storage::WritableStorageTraits;
 
 use super::cache::ChunkSource;
-use super::layout::group_json;
-use super::loaded::{LoadedPatches, loaded_patches_of};
+use super::loaded::loaded_patches_of;
 use super::merge::merge_chunk;
-use super::store::{block_on, key, read_json, session_store};
+use super::store::{block_on, read_json, session_store};
 use super::{BRANCH, Cube};
 use crate::patch::Patch;
 use crate::{Error, Result, Window, with_dtype};
@@ -53,7 +50,7 @@ impl Cube {
         let _lock = self.storage.lock()?;
         let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
         let (store, sync) = session_store(session, self.storage.local_path())?;
-        let mut root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
+        let root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
             location: self.storage.to_string(),
             reason: "no root group".into(),
         })?;
@@ -126,19 +123,8 @@ impl Cube {
             loaded.push(patches[*i].id.clone());
             outcome.written.push(patches[*i].id.clone());
         }
-        if let Some(attrs) = root.get_mut("attributes").and_then(Value::as_object_mut) {
-            attrs.insert("loaded_patches".into(), json!(loaded));
-        } else {
-            let mut attrs = serde_json::Map::new();
-            attrs.insert("loaded_patches".into(), json!(loaded));
-            root = group_json(attrs);
-        }
-        let bytes = serde_json::to_vec_pretty(&root).map_err(Error::zarr)?;
-        sync.set(&key("zarr.json")?, bytes.into())
-            .map_err(Error::zarr)?;
         let message = format!("Write patches {}", outcome.written.join(", "));
-        let snapshot = commit(&store, &message)?;
-        *self.cached_loaded() = Some(Arc::new(LoadedPatches::new(snapshot.clone(), loaded)));
+        let snapshot = self.commit_loaded(&store, &sync, root, loaded, &message)?;
         outcome.snapshot = Some(snapshot);
         Ok(outcome)
     }

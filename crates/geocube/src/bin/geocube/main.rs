@@ -62,6 +62,9 @@ enum Command {
     /// Check a cube against its `loaded_patches`: every recorded patch has
     /// its chunks and every chunk its patch (exit 1 when not).
     Verify(VerifyArgs),
+    /// Repair what `verify` finds: drop ids whose pixels are missing or
+    /// wrong, erase orphan chunks, download the dropped patches again.
+    Repair(VerifyArgs),
 }
 
 #[derive(Args)]
@@ -250,6 +253,7 @@ fn main() -> ExitCode {
         Command::Prefetch(a) => prefetch(&a, &reporter),
         Command::Status(a) => status(&a, &reporter),
         Command::Verify(a) => verify(&a, &reporter),
+        Command::Repair(a) => repair(&a, &reporter),
         Command::Events(a) => events(&a, &reporter),
     };
     match result {
@@ -469,17 +473,48 @@ fn preset_of(dataset: Option<&str>, title: &str, store: &std::path::Path) -> Res
     }
 }
 
-fn verify(a: &VerifyArgs, reporter: &Reporter) -> Result<()> {
+/// An accessor on the cube of `a`, for its preset.
+fn verify_accessor(a: &VerifyArgs, offline: bool) -> Result<Accessor> {
     let storage = CubeStorage::local(&a.store.store);
     let cube = Cube::open(storage.clone())?;
     let name = preset_of(a.dataset.as_deref(), &cube.layout().title, &a.store.store)?;
-    let accessor = Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)
-        .offline(true)
-        .build()?;
+    Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)
+        .offline(offline)
+        .build()
+}
+
+fn verify(a: &VerifyArgs, reporter: &Reporter) -> Result<()> {
+    let accessor = verify_accessor(a, true)?;
     let report = accessor.verify(VerifyOptions {
         check_source: a.check_source,
     })?;
-    if a.json {
+    print_verify(&report, a.json, reporter);
+    verdict(&report, reporter)
+}
+
+fn repair(a: &VerifyArgs, reporter: &Reporter) -> Result<()> {
+    let accessor = verify_accessor(a, false)?;
+    let found = accessor.verify(VerifyOptions {
+        check_source: a.check_source,
+    })?;
+    print_verify(&found, a.json, reporter);
+    if found.is_consistent() {
+        reporter.say("consistent: nothing to repair");
+        return Ok(());
+    }
+    let repaired = accessor.repair(&found)?;
+    reporter.say(&format!(
+        "forgot {} patch(es), erased {} chunk(s), downloaded {} again",
+        repaired.forgotten.len(),
+        repaired.erased,
+        repaired.reloaded.len()
+    ));
+    print_verify(&repaired.after, a.json, reporter);
+    verdict(&repaired.after, reporter)
+}
+
+fn print_verify(report: &geocube::VerifyReport, json: bool, reporter: &Reporter) {
+    if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -513,6 +548,10 @@ fn verify(a: &VerifyArgs, reporter: &Reporter) -> Result<()> {
             );
         }
     }
+}
+
+/// `Ok` for a consistent cube, else the error that makes the exit code 1.
+fn verdict(report: &geocube::VerifyReport, reporter: &Reporter) -> Result<()> {
     if report.is_consistent() {
         reporter.say("consistent");
         Ok(())

@@ -1,0 +1,66 @@
+//! Taking patches back out of a cube, for `geocube repair`: ids dropped from
+//! `loaded_patches` and chunks erased, in one commit, so that a later load
+//! downloads the patches again.
+
+use zarrs::storage::WritableStorageTraits;
+
+use super::store::{block_on, key, read_json, session_store};
+use super::{BRANCH, ChunkAddr, Cube};
+use crate::{Error, Result};
+
+/// What [`Cube::forget`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForgetOutcome {
+    /// Ids removed from `loaded_patches` (those that were there).
+    pub forgotten: Vec<String>,
+    /// Chunks erased.
+    pub erased: usize,
+    /// The new snapshot, if a commit was made.
+    pub snapshot: Option<String>,
+}
+
+impl Cube {
+    /// Drop `ids` from `loaded_patches` and erase the chunks `erase`, in one
+    /// commit (none when there is nothing to do). Pixels of forgotten ids
+    /// stay until a new load of the patch overwrites them: forgetting only
+    /// makes the cube download the patch again.
+    ///
+    /// # Errors
+    /// As [`Cube::write_patches`]: [`Error::Conflict`] on a lost race
+    /// (nothing changed), storage errors.
+    pub fn forget(&self, ids: &[String], erase: &[ChunkAddr]) -> Result<ForgetOutcome> {
+        let _lock = self.storage.lock()?;
+        let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
+        let (store, sync) = session_store(session, self.storage.local_path())?;
+        let root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
+            location: self.storage.to_string(),
+            reason: "no root group".into(),
+        })?;
+        let loaded = super::loaded::loaded_patches_of(&root);
+        let (forgotten, kept): (Vec<String>, Vec<String>) =
+            loaded.into_iter().partition(|id| ids.contains(id));
+        let mut outcome = ForgetOutcome {
+            forgotten,
+            ..ForgetOutcome::default()
+        };
+        for c in erase {
+            let mut path = format!("{}/c/", c.variable);
+            if let Some(t) = c.time {
+                path.push_str(&format!("{t}/"));
+            }
+            path.push_str(&format!("{}/{}", c.row, c.col));
+            sync.erase(&key(&path)?).map_err(Error::zarr)?;
+            outcome.erased += 1;
+        }
+        if outcome.forgotten.is_empty() && outcome.erased == 0 {
+            return Ok(outcome);
+        }
+        let message = format!(
+            "Forget patches {} and erase {} chunk(s)",
+            outcome.forgotten.join(", "),
+            outcome.erased
+        );
+        outcome.snapshot = Some(self.commit_loaded(&store, &sync, root, kept, &message)?);
+        Ok(outcome)
+    }
+}
