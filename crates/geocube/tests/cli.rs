@@ -522,5 +522,5 @@ fn verify_and_repair() {
         .expect("open")
         .loaded_patches()
         .expect("ids");
-    assert_eq!(ids, [tile.dem_id.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&tile.dem_id));
 }
