@@ -457,7 +457,8 @@ impl HttpClient {
     /// Run `op` until it succeeds, fails permanently, runs out of tries or
     /// has hit [`HttpConfig::deadline_tries`] deadlines, saying so before
     /// every retry.
-    fn retrying<T>(&self, method: &str, url: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    /// `what` names the request in the retry line (`GET URL`).
+    fn retrying<T>(&self, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
         let mut deadlines = 0;
         let deadline_tries = self.config.deadline_tries.max(1);
         self.config
@@ -478,7 +479,7 @@ impl HttpClient {
                         last = last.min(next.attempt - 1 + deadline_tries - deadlines);
                     }
                     tracing::warn!(
-                        "retrying {method} {url} (attempt {} of {last}) after {:.1} s: {}",
+                        "retrying {what} (attempt {} of {last}) after {:.1} s: {}",
                         next.attempt,
                         next.delay.as_secs_f64(),
                         e.detail()
@@ -557,7 +558,7 @@ impl HttpClient {
     /// [`Error::Http`], [`Error::Transport`], [`Error::TimedOut`] (after
     /// retries); [`Error::InvalidResponse`] when the body is not JSON.
     pub fn get_json(&self, url: &str) -> Result<Value> {
-        self.retrying("GET", url, || {
+        self.retrying(&format!("GET {url}"), || {
             let (resp, mut watch) = self.send(
                 url,
                 self.client
@@ -576,7 +577,7 @@ impl HttpClient {
     pub fn post_json(&self, url: &str, body: &Value) -> Result<Value> {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| Error::Config(format!("cannot encode a request body: {e}")))?;
-        self.retrying("POST", url, || {
+        self.retrying(&format!("POST {url}"), || {
             let req = self
                 .client
                 .post(url)
@@ -604,7 +605,7 @@ impl HttpClient {
             });
         }
         let end = start.saturating_add(len - 1);
-        self.retrying("GET", url, || {
+        self.retrying(&format!("GET {url} bytes={start}-{end}"), || {
             let req = self
                 .client
                 .get(url)
@@ -675,7 +676,7 @@ impl HttpClient {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "download".into());
         let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
-        let result = self.retrying("GET", url, || {
+        let result = self.retrying(&format!("GET {url}"), || {
             let (mut resp, mut watch) = self.send(url, self.client.get(url), false)?;
             let announced = content_length(&resp);
             let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
