@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use geocube_testkit::server::{FixtureServer, ServerOptions};
+use geocube_testkit::server::{FixtureServer, Pace, ServerOptions};
 
 /// Arguments of `cargo xtask serve`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +26,15 @@ pub(crate) struct Args {
     /// Seed of the fault injection.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Read requests and never answer them.
+    #[arg(long, conflicts_with = "trickle")]
+    stall: bool,
+    /// Send response bodies at this many bytes per second.
+    #[arg(long, value_name = "BYTES_PER_SEC")]
+    trickle: Option<u64>,
+    /// Only requests under this path (e.g. `/mosaics/`) are faulted, stalled or trickled.
+    #[arg(long, value_name = "PATH")]
+    fault_path_prefix: Option<String>,
 }
 
 pub(crate) fn run(args: &Args) -> geocube_testkit::Result<()> {
@@ -39,7 +48,12 @@ pub(crate) fn run(args: &Args) -> geocube_testkit::Result<()> {
         truncate_fraction: args.truncate_fraction,
         latency: Duration::from_millis(args.latency_ms),
         seed: args.seed,
-        ..ServerOptions::default()
+        pace: match (args.stall, args.trickle) {
+            (true, _) => Pace::Stall,
+            (false, Some(bytes_per_sec)) => Pace::Trickle { bytes_per_sec },
+            (false, None) => Pace::Prompt,
+        },
+        fault_path_prefix: args.fault_path_prefix.clone(),
     };
     let server = FixtureServer::start(&dir, options)?;
     println!("{}", server.base_url());

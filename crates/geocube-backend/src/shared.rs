@@ -78,12 +78,20 @@ impl Shared {
             tries,
             message,
         };
-        match self.download_policy.run(attempt_download, |e, attempt| {
-            if e.retryable {
-                tracing::warn!(id = %idx.id, attempt, error = %e, "download failed, retrying");
-            }
-            e.retryable
-        }) {
+        match self
+            .download_policy
+            .run_with_backoff(attempt_download, |e, next| {
+                if e.retryable {
+                    tracing::warn!(
+                        "retrying the download of `{}` (attempt {} of {}) after {:.1} s: {e}",
+                        idx.id,
+                        next.attempt,
+                        next.max_tries,
+                        next.delay.as_secs_f64()
+                    );
+                }
+                e.retryable
+            }) {
             Ok((patch, _)) if patch.id == idx.id => Ok(patch),
             Ok((patch, tries)) => Err(failure(
                 tries,

@@ -70,16 +70,41 @@ impl RetryPolicy {
     /// The last error, with the number of attempts made.
     pub fn run<T, E>(
         &self,
-        mut op: impl FnMut(u32) -> Result<T, E>,
+        op: impl FnMut(u32) -> Result<T, E>,
         mut retry: impl FnMut(&E, u32) -> bool,
+    ) -> Result<T, Exhausted<E>> {
+        self.run_with_backoff(op, |e, next| retry(e, next.attempt - 1))
+    }
+
+    /// [`RetryPolicy::run`], with `retry` told which attempt would come
+    /// next, of how many, and after which wait, so that it can say so
+    /// ("retrying … (attempt 2 of 4) after 0.4 s: …") or decline.
+    ///
+    /// # Errors
+    /// The last error, with the number of attempts made.
+    pub fn run_with_backoff<T, E>(
+        &self,
+        mut op: impl FnMut(u32) -> Result<T, E>,
+        mut retry: impl FnMut(&E, &Backoff) -> bool,
     ) -> Result<T, Exhausted<E>> {
         let tries = self.max_tries.max(1);
         let mut attempt = 1;
         loop {
             match op(attempt) {
                 Ok(v) => return Ok(v),
-                Err(e) if attempt < tries && retry(&e, attempt) => {
-                    std::thread::sleep(self.delay(attempt));
+                Err(e) if attempt < tries => {
+                    let next = Backoff {
+                        attempt: attempt + 1,
+                        max_tries: tries,
+                        delay: self.delay(attempt),
+                    };
+                    if !retry(&e, &next) {
+                        return Err(Exhausted {
+                            error: e,
+                            tries: attempt,
+                        });
+                    }
+                    std::thread::sleep(next.delay);
                     attempt += 1;
                 }
                 Err(error) => {
@@ -91,6 +116,17 @@ impl RetryPolicy {
             }
         }
     }
+}
+
+/// The retry [`RetryPolicy::run_with_backoff`] is about to make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The attempt that would come next (1-based, so at least 2).
+    pub attempt: u32,
+    /// Attempts allowed in all ([`RetryPolicy::max_tries`]).
+    pub max_tries: u32,
+    /// The wait before it.
+    pub delay: Duration,
 }
 
 /// The error of the last attempt of [`RetryPolicy::run`].
@@ -160,6 +196,26 @@ mod tests {
                 tries: 1
             })
         ));
+    }
+
+    #[test]
+    fn run_with_backoff_says_what_comes_next() {
+        let p = RetryPolicy {
+            max_tries: 3,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(2),
+        };
+        let mut told = Vec::new();
+        let out = p.run_with_backoff(
+            |_| Err::<(), _>("down"),
+            |_, next| {
+                told.push((next.attempt, next.max_tries));
+                assert!(next.delay <= Duration::from_millis(2));
+                true
+            },
+        );
+        assert!(matches!(out, Err(Exhausted { tries: 3, .. })));
+        assert_eq!(told, [(2, 3), (3, 3)]);
     }
 
     #[test]

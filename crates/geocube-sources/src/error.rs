@@ -22,8 +22,8 @@ pub enum Error {
         /// The start of the response body, if any.
         message: String,
     },
-    /// No usable answer: connection refused or reset, timeout, a body cut
-    /// short (fewer bytes than `Content-Length` or the requested range).
+    /// No usable answer: connection refused or reset, a body cut short
+    /// (fewer bytes than `Content-Length` or the requested range).
     #[error("request to {url} failed: {reason}")]
     Transport {
         /// The URL asked for.
@@ -32,6 +32,22 @@ pub enum Error {
         reason: String,
         /// Whether the failure is transient (everything but a malformed request).
         retryable: bool,
+    },
+    /// A deadline of the HTTP client fired: the server did not connect,
+    /// answer or send fast enough (the deadlines are
+    /// [`HttpConfig`](crate::http::HttpConfig)'s).
+    ///
+    /// Retryable (but for the whole-request deadline) as far as the HTTP
+    /// client goes, which tries such a request
+    /// [`deadline_tries`](crate::http::HttpConfig::deadline_tries) times;
+    /// as a [`DownloadError`] it is final, so that the backend's retries of
+    /// whole downloads do not multiply the wait on a slow server.
+    #[error("{}", .deadline.describe(Some(.url)))]
+    TimedOut {
+        /// The URL asked for.
+        url: String,
+        /// Which deadline, with its figures.
+        deadline: crate::http::Deadline,
     },
     /// A response that is not the JSON we expected (a malformed STAC item or page).
     #[error("invalid response from {url}: {reason}")]
@@ -180,13 +196,32 @@ fn body_hint(message: &str) -> String {
 
 impl Error {
     /// Whether trying the same operation again may succeed: connection
-    /// failures, timeouts, truncated bodies, HTTP 408, 429 and 5xx.
+    /// failures, deadlines but the whole-request one, truncated bodies,
+    /// HTTP 408, 429 and 5xx.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Http { status, .. } => is_retryable_status(*status),
             Error::Transport { retryable, .. } => *retryable,
+            Error::TimedOut { deadline, .. } => deadline.is_retryable(),
             _ => false,
+        }
+    }
+
+    /// What went wrong without the URL, for a message that names it
+    /// already ("retrying GET URL (attempt 2 of 4) after 0.1 s: …"); the
+    /// full message for errors that are not about one request.
+    #[must_use]
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Http {
+                status, message, ..
+            } => format!("HTTP {status}{}", body_hint(message)),
+            Error::Transport { reason, .. } | Error::InvalidResponse { reason, .. } => {
+                reason.clone()
+            }
+            Error::TimedOut { deadline, .. } => deadline.to_string(),
+            other => other.to_string(),
         }
     }
 
@@ -249,7 +284,10 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 impl From<Error> for DownloadError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
-        let base = if e.is_retryable() {
+        // A timed-out request was retried by the HTTP client already; the
+        // backend retrying the whole download on top would multiply the
+        // wait (5 downloads x 2 tries x 20 s) on a server that stays slow.
+        let base = if e.is_retryable() && !matches!(e, Error::TimedOut { .. }) {
             DownloadError::retryable(message)
         } else {
             DownloadError::fatal(message)
@@ -287,6 +325,19 @@ mod tests {
             retryable: true,
         };
         assert!(DownloadError::from(truncated).retryable);
+        let stalled = Error::TimedOut {
+            url: "http://h/x.tif".into(),
+            deadline: crate::http::Deadline::Headers {
+                limit: std::time::Duration::from_secs(20),
+            },
+        };
+        assert!(stalled.is_retryable());
+        assert_eq!(
+            stalled.to_string(),
+            "no response headers from http://h/x.tif within 20 s"
+        );
+        assert_eq!(stalled.detail(), "no response headers within 20 s");
+        assert!(!DownloadError::from(stalled).retryable);
         assert!(!DownloadError::from(Error::tiff("u", "bad")).retryable);
         assert!(
             !DownloadError::from(Error::NotOnCubeGrid {

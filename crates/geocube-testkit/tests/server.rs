@@ -1,15 +1,17 @@
 //! The fixture server: byte ranges, the STAC API, malformed requests and
-//! fault injection.
+//! fault injection (503s, truncation, stalls and trickles).
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::{get, raw, request, target_of};
 use geocube_testkit::footprint::Projector;
 use geocube_testkit::manifest::resolve;
-use geocube_testkit::server::{FixtureServer, ServerOptions};
+use geocube_testkit::server::{FixtureServer, Pace, ServerOptions};
 use geocube_testkit::{AntimeridianSide, TileManifest};
 use serde_json::{Value, json};
 
@@ -574,4 +576,122 @@ fn latency_is_added() {
         assert_eq!(get(s.addr(), "/conformance").status, 200);
     }
     assert!(start.elapsed() >= Duration::from_millis(180));
+}
+
+/// Sends `GET path` with `Range: bytes=range` on a fresh connection, and
+/// returns the connection with its head read (status line and headers).
+fn send_get(s: &FixtureServer, path: &str, range: &str) -> (TcpStream, String) {
+    let mut conn = TcpStream::connect(s.addr()).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes={range}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            conn.read(&mut byte).expect("read the head"),
+            1,
+            "closed in the head"
+        );
+        head.push(byte[0]);
+    }
+    (conn, String::from_utf8(head).expect("UTF-8 head"))
+}
+
+#[test]
+fn stall_reads_the_request_and_never_answers() {
+    let (_, m) = common::tiny();
+    let s = server(ServerOptions {
+        pace: Pace::Stall,
+        fault_path_prefix: Some("/mosaics/".into()),
+        ..ServerOptions::default()
+    });
+    let path = format!("/{}", m.tiles[0].dem_path);
+    let mut conn = TcpStream::connect(s.addr()).expect("connect");
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+    conn.set_read_timeout(Some(Duration::from_millis(1500)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    match conn.read(&mut byte) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("a stalled request was answered: {other:?}"),
+    }
+    // The request was read and counted, and nothing else stalls.
+    assert_eq!(s.request_count(&path), 1);
+    assert_eq!(s.fault_counts().stalled, 1);
+    assert_eq!(get(s.addr(), "/conformance").status, 200);
+    // Stopping the server does not wait for the silent connection, and closes it.
+    let stopping = Instant::now();
+    s.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    assert!(
+        matches!(conn.read(&mut byte), Ok(0) | Err(_)),
+        "still open after stop"
+    );
+}
+
+#[test]
+fn trickle_sends_the_head_at_once_and_the_body_at_its_rate() {
+    let (dir, m) = common::tiny();
+    let t = &m.tiles[0];
+    let bytes = std::fs::read(resolve(dir, &t.dem_path)).expect("read");
+    let path = format!("/{}", t.dem_path);
+    let s = server(ServerOptions {
+        pace: Pace::Trickle { bytes_per_sec: 20 },
+        fault_path_prefix: Some("/mosaics/".into()),
+        ..ServerOptions::default()
+    });
+    let start = Instant::now();
+    let (mut conn, head) = send_get(&s, &path, "0-39");
+    let head_at = start.elapsed();
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(head_at < Duration::from_secs(1), "head after {head_at:?}");
+    let mut body = Vec::new();
+    conn.read_to_end(&mut body).expect("body");
+    let body_took = start.elapsed() - head_at;
+    assert_eq!(body, bytes[..40]);
+    // 40 bytes at 20 B/s: the last leaves 1.95 s after the first.
+    assert!(
+        body_took >= Duration::from_millis(1500) && body_took < Duration::from_secs(10),
+        "body took {body_took:?}"
+    );
+    assert_eq!(s.fault_counts().trickled, 1);
+    // Outside the prefix: at full speed.
+    let quick = Instant::now();
+    assert!(get(s.addr(), "/manifest.json").complete);
+    assert!(quick.elapsed() < Duration::from_secs(1));
+
+    // A byte a second; stopping the server cuts the body instead of waiting for it.
+    let slow = server(ServerOptions {
+        pace: Pace::Trickle { bytes_per_sec: 1 },
+        ..ServerOptions::default()
+    });
+    let (mut conn, _) = send_get(&slow, &path, "0-999");
+    let mut first = [0u8; 2];
+    conn.read_exact(&mut first).expect("two bytes");
+    assert_eq!(first, bytes[..2]);
+    let stopping = Instant::now();
+    slow.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let mut rest = Vec::new();
+    let _ = conn.read_to_end(&mut rest);
+    assert!(rest.len() < 100, "{} more bytes after stop", rest.len());
 }

@@ -6,10 +6,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use common::repo_files;
 use geocube_core::{Cube, CubeStorage};
-use geocube_testkit::server::{FixtureServer, ServerOptions};
+use geocube_testkit::server::{FixtureServer, Pace, ServerOptions};
 use geocube_testkit::{AntimeridianSide, Bounds, FixtureManifest, Preset, fixtures};
 use serde_json::Value;
 
@@ -38,14 +39,32 @@ fn world() -> &'static World {
 
 /// Run `geocube args...` pointed at the fixture server.
 fn geocube(args: &[&str]) -> Output {
-    let w = world();
+    geocube_at(&world().server, args)
+}
+
+/// Run `geocube args...` pointed at `server` (serving the world's fixtures).
+fn geocube_at(server: &FixtureServer, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_geocube"))
         .args(args)
-        .env("GEOCUBE_STAC_URL", w.server.stac_api_url())
-        .env("GEOCUBE_AUX_DIR", w.dir.path())
+        .env("GEOCUBE_STAC_URL", server.stac_api_url())
+        .env("GEOCUBE_AUX_DIR", world().dir.path())
         .env_remove("RUST_BACKTRACE")
         .output()
         .expect("run geocube")
+}
+
+/// The world's fixtures served with `pace` on the COGs (`/mosaics/`) and `latency`.
+fn paced_server(pace: Pace, latency: Duration) -> FixtureServer {
+    FixtureServer::start(
+        world().dir.path(),
+        ServerOptions {
+            pace,
+            latency,
+            fault_path_prefix: Some("/mosaics/".into()),
+            ..ServerOptions::default()
+        },
+    )
+    .expect("server")
 }
 
 fn stdout(o: &Output) -> String {
@@ -447,6 +466,119 @@ fn outputs_status_and_events() {
     );
     let again = prefetch_all();
     assert!(strs(&again["downloaded"]).is_empty(), "{again}");
+}
+
+/// A default-settings load of one tile from a server slow in `pace`:
+/// stderr, seconds taken, and requests the slow server saw.
+fn slow_load(pace: Pace) -> (String, Duration, u64) {
+    let server = paced_server(pace, Duration::ZERO);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    ok(&geocube_at(
+        &server,
+        &["create", DATASET, "--store", s, "--quiet"],
+    ));
+    let before = snapshot(&store);
+    let bbox = bbox_arg(&east_tile().bounds, 1000.0);
+    let started = Instant::now();
+    let o = geocube_at(
+        &server,
+        &[
+            "load",
+            DATASET,
+            "--store",
+            s,
+            "--bbox",
+            &bbox,
+            "--crs",
+            "EPSG:3413",
+        ],
+    );
+    let took = started.elapsed();
+    let err = user_error(&o, &east_tile().dem_id);
+    assert_eq!(snapshot(&store), before, "a failed load changed the cube");
+    let faults = server.fault_counts();
+    (err, took, faults.stalled + faults.trickled)
+}
+
+#[test]
+fn slow_servers_end_in_a_timeout_error_within_90_s() {
+    // Both at once, so the suite waits for the longer one only.
+    let (stall, trickle) = std::thread::scope(|scope| {
+        let stall = scope.spawn(|| slow_load(Pace::Stall));
+        let trickle = scope.spawn(|| slow_load(Pace::Trickle { bytes_per_sec: 1 }));
+        (
+            stall.join().expect("stall thread"),
+            trickle.join().expect("trickle thread"),
+        )
+    });
+    for ((err, took, attempts), error, reason) in [
+        (
+            stall,
+            "no response headers from http://",
+            "no response headers within 20 s",
+        ),
+        (
+            trickle,
+            "fell below 1 KiB/s over 10 s (got ",
+            "transfer fell below 1 KiB/s over 10 s (got ",
+        ),
+    ] {
+        eprintln!("{took:?}:\n{err}");
+        assert!(took < Duration::from_secs(90), "took {took:?}: {err}");
+        assert!(err.contains(error), "the error names the deadline: {err}");
+        // The COG request was tried twice; one line says so.
+        assert_eq!(attempts, 2, "{err}");
+        let retries: Vec<&str> = err.lines().filter(|l| l.starts_with("retrying ")).collect();
+        assert_eq!(retries.len(), 1, "{err}");
+        let line = retries[0];
+        assert!(
+            line.starts_with("retrying GET http://127.0.0.1:")
+                && line.contains("/mosaics/")
+                && line.contains(" (attempt 2 of 2) after 0.")
+                && line.contains(&format!(" s: {reason}")),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn slow_but_working_servers_still_load() {
+    // Seconds before every answer, and the COGs at 64 KiB/s.
+    let server = paced_server(
+        Pace::Trickle {
+            bytes_per_sec: 64 << 10,
+        },
+        Duration::from_secs(2),
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    let bbox = bbox_arg(&tile.bounds, 1000.0);
+    let o = geocube_at(
+        &server,
+        &[
+            "load",
+            DATASET,
+            "--store",
+            s,
+            "--bbox",
+            &bbox,
+            "--crs",
+            "EPSG:3413",
+            "--create",
+            "--json",
+        ],
+    );
+    let out: Value = serde_json::from_str(ok(&o).trim()).expect("JSON");
+    assert_eq!(
+        strs(&out["patches"]["downloaded"]),
+        std::slice::from_ref(&tile.dem_id)
+    );
+    assert!(server.fault_counts().trickled > 0);
+    assert!(!stderr(&o).contains("retrying"), "{}", stderr(&o));
 }
 
 #[test]

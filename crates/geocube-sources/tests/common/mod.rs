@@ -85,7 +85,7 @@ pub fn http_config() -> HttpConfig {
             max_delay: Duration::from_millis(50),
             ..RetryPolicy::http()
         },
-        timeout: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(30),
         ..HttpConfig::default()
     }
 }

@@ -1,6 +1,6 @@
 //! Just enough HTTP/1.1 for the fixture server: request parsing with hard
 //! limits (a malformed request is an error value, never a panic) and
-//! response writing with optional truncation.
+//! response writing with optional truncation or pacing.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -88,6 +88,17 @@ impl Connection {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
             Err(_) => Err(ReadError::Closed),
+        }
+    }
+
+    /// Holds the connection open without answering until the peer closes
+    /// it or `shutdown` is set; whatever the peer sends is dropped.
+    pub(crate) fn wait_closed(&mut self, shutdown: &AtomicBool) {
+        while !shutdown.load(Ordering::Relaxed) {
+            if self.fill().is_err() {
+                return;
+            }
+            self.buf.clear();
         }
     }
 
@@ -343,14 +354,66 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Paces a body: byte `k` leaves no earlier than `k / bytes_per_sec`
+/// seconds after the first, in chunks of about a twentieth of a second's
+/// worth, and writing fails once `shutdown` is set so that a stopping
+/// server never waits for a slow body.
+pub(crate) struct Trickle<'a> {
+    bytes_per_sec: u64,
+    shutdown: &'a AtomicBool,
+    started: Instant,
+    sent: u64,
+}
+
+impl<'a> Trickle<'a> {
+    pub(crate) fn new(bytes_per_sec: u64, shutdown: &'a AtomicBool) -> Self {
+        Self {
+            bytes_per_sec: bytes_per_sec.max(1),
+            shutdown,
+            started: Instant::now(),
+            sent: 0,
+        }
+    }
+
+    /// Writes `buf` to `out` at the pace.
+    fn write_all(&mut self, out: &mut impl Write, mut buf: &[u8]) -> io::Result<()> {
+        let rate = self.bytes_per_sec;
+        let chunk = (rate / 20).max(1);
+        while !buf.is_empty() {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the server is stopping",
+                ));
+            }
+            let want = chunk.min(buf.len() as u64);
+            // When the last byte of the next chunk may leave.
+            let due = Duration::from_secs_f64((self.sent + want - 1) as f64 / rate as f64);
+            let elapsed = self.started.elapsed();
+            if elapsed < due {
+                std::thread::sleep((due - elapsed).min(Duration::from_millis(100)));
+                continue;
+            }
+            let n = usize::try_from(want).unwrap_or(buf.len());
+            out.write_all(&buf[..n])?;
+            out.flush()?;
+            self.sent += want;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+}
+
 /// Writes `resp`; with `head_only` no body, with `truncate` only half of
-/// it (Content-Length still announces all of it; the caller then closes).
+/// it (Content-Length still announces all of it; the caller then closes),
+/// with `trickle` the body at its pace.
 pub(crate) fn write_response(
     stream: &mut TcpStream,
     resp: Response,
     head_only: bool,
     truncate: bool,
     close: bool,
+    trickle: Option<Trickle<'_>>,
 ) -> io::Result<u64> {
     let len = resp.body.len();
     let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
@@ -370,20 +433,35 @@ pub(crate) fn write_response(
         return Ok(0);
     }
     let send = if truncate { len / 2 } else { len };
-    match resp.body {
-        Body::Bytes(b) => {
-            stream.write_all(&b[..usize::try_from(send).unwrap_or(b.len()).min(b.len())])?
+    match (resp.body, trickle) {
+        (Body::Bytes(b), None) => {
+            stream.write_all(&b[..usize::try_from(send).unwrap_or(b.len()).min(b.len())])?;
         }
-        Body::File {
-            mut file, start, ..
-        } => {
+        (Body::Bytes(b), Some(mut pace)) => {
+            pace.write_all(
+                stream,
+                &b[..usize::try_from(send).unwrap_or(b.len()).min(b.len())],
+            )?;
+        }
+        (
+            Body::File {
+                mut file, start, ..
+            },
+            pace,
+        ) => {
             file.seek(SeekFrom::Start(start))?;
-            let copied = io::copy(&mut (&mut file).take(send), stream)?;
-            if copied < send {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while serving",
-                ));
+            let short =
+                || io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while serving");
+            if let Some(mut pace) = pace {
+                // Trickled bodies are small or slow: reading them whole is fine.
+                let mut bytes = Vec::new();
+                (&mut file).take(send).read_to_end(&mut bytes)?;
+                if (bytes.len() as u64) < send {
+                    return Err(short());
+                }
+                pace.write_all(stream, &bytes)?;
+            } else if io::copy(&mut (&mut file).take(send), stream)? < send {
+                return Err(short());
             }
         }
     }

@@ -1,11 +1,14 @@
 //! An HTTP server for a fixture directory, on 127.0.0.1, in background
 //! threads: static files with byte ranges, a small STAC API (see
-//! [`FixtureServer`]) and deterministic fault injection for resilience tests.
+//! [`FixtureServer`]) and deterministic fault injection for resilience tests:
+//! 503s, bodies cut short, and slow servers ([`Pace`]: one that never
+//! answers, one that trickles its bodies).
 //!
 //! Hand-rolled on raw `std::net` sockets rather than built on a web
 //! framework, on purpose: fault injection must cut a body short under a
-//! true `Content-Length` and then close the connection, or stall before
-//! answering, which a framework's response writer does not allow; it also
+//! true `Content-Length` and then close the connection, stall before
+//! answering or pace a body byte by byte, which a framework's response
+//! writer does not allow; it also
 //! keeps the testkit's build small. Only the HTTP wire format is ours:
 //! percent-decoding and query strings go through `percent-encoding` and
 //! `form_urlencoded` (with a strictness check of our own, see
@@ -23,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use self::http::{Connection, ReadError, Response, write_response};
+use self::http::{Connection, ReadError, Response, Trickle, write_response};
 use self::stac_api::StacApi;
 pub use self::stac_api::StacApiError;
 use crate::error::{Error, Result};
@@ -47,9 +50,31 @@ pub struct ServerOptions {
     pub latency: Duration,
     /// Seed of the fault decisions.
     pub seed: u64,
+    /// How promptly faulty requests are answered (default [`Pace::Prompt`]).
+    pub pace: Pace,
     /// Only requests whose path starts with this prefix are subject to
-    /// faults (`None`: all requests).
+    /// faults and to [`ServerOptions::pace`] (`None`: all requests).
     pub fault_path_prefix: Option<String>,
+}
+
+/// How promptly the server answers the requests under
+/// [`ServerOptions::fault_path_prefix`]: the slow servers a client's
+/// deadlines must bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pace {
+    /// As fast as the server can.
+    #[default]
+    Prompt,
+    /// Read the request and never answer: the connection stays open and
+    /// silent until the client hangs up or the server stops (a hung
+    /// upstream behind a proxy that accepted the connection).
+    Stall,
+    /// Send the headers at once, then the body at this many bytes per
+    /// second (a throttled or congested link; `1` is a byte a second).
+    Trickle {
+        /// Body bytes sent per second (at least 1).
+        bytes_per_sec: u64,
+    },
 }
 
 impl Default for ServerOptions {
@@ -60,6 +85,7 @@ impl Default for ServerOptions {
             truncate_fraction: 0.0,
             latency: Duration::ZERO,
             seed: 0,
+            pace: Pace::Prompt,
             fault_path_prefix: None,
         }
     }
@@ -72,6 +98,10 @@ pub struct FaultCounts {
     pub failed: u64,
     /// Responses cut short.
     pub truncated: u64,
+    /// Requests never answered ([`Pace::Stall`]).
+    pub stalled: u64,
+    /// Responses whose body was trickled ([`Pace::Trickle`]).
+    pub trickled: u64,
 }
 
 /// The fate of one request.
@@ -95,6 +125,8 @@ struct Shared {
     attempts: Mutex<HashMap<String, u64>>,
     failed: AtomicU64,
     truncated: AtomicU64,
+    stalled: AtomicU64,
+    trickled: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -110,17 +142,21 @@ fn fnv1a(s: &str) -> u64 {
 }
 
 impl Shared {
+    /// Whether faults and pacing apply to `req` (its path is under the prefix).
+    fn faulty(&self, req: &http::Request) -> bool {
+        self.options
+            .fault_path_prefix
+            .as_ref()
+            .is_none_or(|p| req.path.starts_with(p.as_str()))
+    }
+
     /// Decides the fate of a request from the seed, the request key
     /// (method, target, range) and how often that key was seen before, so
     /// that a run's faults do not depend on thread scheduling and a retry
     /// of a failed request gets a fresh draw.
     fn fate(&self, req: &http::Request) -> Fate {
         let o = &self.options;
-        if (o.fail_fraction <= 0.0 && o.truncate_fraction <= 0.0)
-            || o.fault_path_prefix
-                .as_ref()
-                .is_some_and(|p| !req.path.starts_with(p.as_str()))
-        {
+        if (o.fail_fraction <= 0.0 && o.truncate_fraction <= 0.0) || !self.faulty(req) {
             return Fate::Serve;
         }
         let key = format!(
@@ -175,11 +211,22 @@ impl Shared {
                         false,
                         false,
                         true,
+                        None,
                     );
                     return;
                 }
             };
             *lock(&self.counts).entry(req.path.clone()).or_insert(0) += 1;
+            let pace = if self.faulty(&req) {
+                self.options.pace
+            } else {
+                Pace::Prompt
+            };
+            if pace == Pace::Stall {
+                self.stalled.fetch_add(1, Ordering::Relaxed);
+                conn.wait_closed(&self.shutdown);
+                return;
+            }
             let fate = self.fate(&req);
             if !self.options.latency.is_zero() {
                 std::thread::sleep(self.options.latency);
@@ -200,7 +247,15 @@ impl Shared {
                 Fate::Truncate | Fate::Serve => (self.respond(&req), false),
             };
             let close = req.close || truncate;
-            if write_response(&mut conn.stream, resp, head_only, truncate, close).is_err() || close
+            let trickle = match pace {
+                Pace::Trickle { bytes_per_sec } if !head_only => {
+                    self.trickled.fetch_add(1, Ordering::Relaxed);
+                    Some(Trickle::new(bytes_per_sec, &self.shutdown))
+                }
+                _ => None,
+            };
+            if write_response(&mut conn.stream, resp, head_only, truncate, close, trickle).is_err()
+                || close
             {
                 let _ = conn.stream.shutdown(std::net::Shutdown::Both);
                 return;
@@ -264,6 +319,8 @@ impl FixtureServer {
             attempts: Mutex::new(HashMap::new()),
             failed: AtomicU64::new(0),
             truncated: AtomicU64::new(0),
+            stalled: AtomicU64::new(0),
+            trickled: AtomicU64::new(0),
         });
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = {
@@ -336,6 +393,8 @@ impl FixtureServer {
         FaultCounts {
             failed: self.shared.failed.load(Ordering::Relaxed),
             truncated: self.shared.truncated.load(Ordering::Relaxed),
+            stalled: self.shared.stalled.load(Ordering::Relaxed),
+            trickled: self.shared.trickled.load(Ordering::Relaxed),
         }
     }
 
@@ -345,6 +404,8 @@ impl FixtureServer {
         lock(&self.shared.counts).clear();
         self.shared.failed.store(0, Ordering::Relaxed);
         self.shared.truncated.store(0, Ordering::Relaxed);
+        self.shared.stalled.store(0, Ordering::Relaxed);
+        self.shared.trickled.store(0, Ordering::Relaxed);
     }
 
     /// Stops serving and joins every thread; what dropping does.
@@ -396,6 +457,7 @@ fn accept_loop(
                 false,
                 false,
                 true,
+                None,
             );
             continue;
         }

@@ -7,8 +7,10 @@ use clap::Args;
 use geocube::{Result, Source};
 use geocube_sources::datasets::{Overrides, presets};
 
-/// Endpoint overrides, for every preset.
-#[derive(Args, Clone, Debug, Default)]
+use crate::http::HttpArgs;
+
+/// Endpoint overrides and network deadlines, for every preset.
+#[derive(Args, Clone, Debug)]
 pub(crate) struct Endpoints {
     /// STAC API root replacing the preset's (e.g. a mirror or a test server).
     #[arg(long, env = "GEOCUBE_STAC_URL", value_name = "URL")]
@@ -19,6 +21,8 @@ pub(crate) struct Endpoints {
     /// Earth Engine endpoint (kept for the Earth Engine sources to come).
     #[arg(long, env = "GEOCUBE_EE_URL", value_name = "URL")]
     pub(crate) ee_url: Option<String>,
+    #[command(flatten)]
+    pub(crate) http: HttpArgs,
 }
 
 impl Endpoints {
@@ -26,6 +30,7 @@ impl Endpoints {
         Overrides {
             stac_url: self.stac_url.clone(),
             aux_dir: self.aux_dir.clone(),
+            http: Some(self.http.config()),
             ..Overrides::default()
         }
     }

@@ -3,6 +3,8 @@
 //! the `geocube` library.
 
 mod datasets;
+mod http;
+mod log;
 mod progress;
 mod report;
 
@@ -40,6 +42,10 @@ struct Cli {
     /// No progress or status lines on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Log what the libraries do on stderr: -v debug, -vv trace (warnings,
+    /// such as retries, are shown anyway).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -243,6 +249,7 @@ struct EventsArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let reporter = Reporter::new(cli.quiet);
+    log::init(cli.verbose, cli.quiet, reporter.bars());
     let result = match cli.command {
         Command::Datasets => {
             datasets::print_list();

@@ -17,8 +17,11 @@ pub(crate) enum Reporter {
         downloaded: AtomicUsize,
         written: AtomicUsize,
     },
-    /// Two indicatif bars on stderr.
-    Bars(Mutex<Option<(MultiProgress, ProgressBar, ProgressBar)>>),
+    /// Two indicatif bars on stderr, added to `multi` when a load begins.
+    Bars {
+        multi: MultiProgress,
+        bars: Mutex<Option<(ProgressBar, ProgressBar)>>,
+    },
 }
 
 impl Reporter {
@@ -26,13 +29,24 @@ impl Reporter {
         if quiet {
             Reporter::Quiet
         } else if std::io::stderr().is_terminal() {
-            Reporter::Bars(Mutex::new(None))
+            Reporter::Bars {
+                multi: MultiProgress::new(),
+                bars: Mutex::new(None),
+            }
         } else {
             Reporter::Lines {
                 total: AtomicUsize::new(0),
                 downloaded: AtomicUsize::new(0),
                 written: AtomicUsize::new(0),
             }
+        }
+    }
+
+    /// The bars' drawing, for log lines to go above it.
+    pub(crate) fn bars(&self) -> Option<MultiProgress> {
+        match self {
+            Reporter::Bars { multi, .. } => Some(multi.clone()),
+            _ => None,
         }
     }
 
@@ -64,13 +78,12 @@ impl Progress for Reporter {
                 total.store(n, Ordering::Relaxed);
                 eprintln!("loading {n} patch(es) missing from the cube");
             }
-            Reporter::Bars(slot) => {
-                let multi = MultiProgress::new();
-                let d = bar(&multi, n, "download");
-                let w = bar(&multi, n, "write");
-                *slot
+            Reporter::Bars { multi, bars } => {
+                let d = bar(multi, n, "download");
+                let w = bar(multi, n, "write");
+                *bars
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((multi, d, w));
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((d, w));
             }
         }
     }
@@ -84,8 +97,8 @@ impl Progress for Reporter {
                 let k = downloaded.fetch_add(1, Ordering::Relaxed) + 1;
                 eprintln!("downloaded {id} ({k}/{})", total.load(Ordering::Relaxed));
             }
-            Reporter::Bars(slot) => {
-                if let Some((_, d, _)) = slot
+            Reporter::Bars { bars, .. } => {
+                if let Some((d, _)) = bars
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .as_ref()
@@ -104,8 +117,8 @@ impl Progress for Reporter {
                 let k = written.fetch_add(1, Ordering::Relaxed) + 1;
                 eprintln!("written {id} ({k}/{})", total.load(Ordering::Relaxed));
             }
-            Reporter::Bars(slot) => {
-                if let Some((_, _, w)) = slot
+            Reporter::Bars { bars, .. } => {
+                if let Some((_, w)) = bars
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .as_ref()
@@ -118,8 +131,8 @@ impl Progress for Reporter {
     }
 
     fn finish(&self) {
-        if let Reporter::Bars(slot) = self
-            && let Some((_, d, w)) = slot
+        if let Reporter::Bars { bars, .. } = self
+            && let Some((d, w)) = bars
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take()
