@@ -79,6 +79,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// Offline, and the answer needs the network (see
+    /// [`Source::touching_patches_offline`](crate::Source::touching_patches_offline)).
+    #[error("offline: {reason}; run online to fetch what is missing")]
+    Offline {
+        /// What could not be done, and why.
+        reason: String,
+    },
+
     // ---- the cube on Icechunk ------------------------------------------------
     /// No cube at this location.
     #[error(

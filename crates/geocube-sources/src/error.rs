@@ -98,6 +98,26 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// Offline, and the mosaic index is not on this machine. Offline nothing
+    /// is fetched, so it has to be downloaded once online or put in place.
+    #[error(
+        "offline: the mosaic index {file} is not in {}; fetch it once online (`geocube prefetch` or a load without --offline downloads it from {url}) or place the file there (--aux-dir / GEOCUBE_AUX_DIR name the directory)",
+        .dir.display()
+    )]
+    IndexMissingOffline {
+        /// The index file name (`ArcticDEM_Mosaic_Index_v4_1_32m.parquet`).
+        file: String,
+        /// The directory it is looked for in (the aux directory).
+        dir: PathBuf,
+        /// Where it is downloaded from when online.
+        url: String,
+    },
+    /// Offline, and the operation needs the network (a STAC search, a download).
+    #[error("offline: {what} needs the network; run without offline mode")]
+    NeedsNetwork {
+        /// What was asked for.
+        what: String,
+    },
     /// Local file-system I/O (auxiliary directory, index download).
     #[error("I/O error at {}: {source}", .path.display())]
     Io {

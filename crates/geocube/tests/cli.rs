@@ -39,10 +39,16 @@ fn world() -> &'static World {
 /// Run `geocube args...` pointed at the fixture server.
 fn geocube(args: &[&str]) -> Output {
     let w = world();
+    geocube_at(args, &w.server.stac_api_url(), w.dir.path())
+}
+
+/// Run `geocube args...` with the STAC API at `stac_url` and the mosaic
+/// index looked for in `aux_dir`.
+fn geocube_at(args: &[&str], stac_url: &str, aux_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_geocube"))
         .args(args)
-        .env("GEOCUBE_STAC_URL", w.server.stac_api_url())
-        .env("GEOCUBE_AUX_DIR", w.dir.path())
+        .env("GEOCUBE_STAC_URL", stac_url)
+        .env("GEOCUBE_AUX_DIR", aux_dir)
         .env_remove("RUST_BACKTRACE")
         .output()
         .expect("run geocube")
@@ -232,6 +238,72 @@ fn cold_warm_and_offline_loads() {
     // What the cube holds loads offline.
     let off = json(&load(&["--offline"]));
     assert_eq!(off["variables"], cold["variables"]);
+}
+
+#[test]
+fn offline_loads_make_no_request() {
+    let w = world();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    let bbox = bbox_arg(&tile.bounds, 1000.0);
+    let load = |extra: &'static str| {
+        vec![
+            "load",
+            DATASET,
+            "--store",
+            s,
+            "--bbox",
+            &bbox,
+            "--crs",
+            "EPSG:3413",
+            "--quiet",
+            extra,
+        ]
+    };
+    ok(&geocube(&load("--create")));
+    let before = snapshot(&store);
+
+    // Offline runs talk to a server of their own, which counts every request.
+    let counting = FixtureServer::start(w.dir.path(), ServerOptions::default()).expect("server");
+    let url = counting.stac_api_url();
+    // Index present, cube complete: success.
+    ok(&geocube_at(&load("--offline"), &url, w.dir.path()));
+    // Index present, cube incomplete: the missing-patches error.
+    let other = west_tile();
+    let other_bbox = bbox_arg(&other.bounds, 1000.0);
+    let args = [
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &other_bbox,
+        "--crs",
+        "EPSG:3413",
+        "--offline",
+    ];
+    user_error(&geocube_at(&args, &url, w.dir.path()), &other.dem_id);
+    // Index absent: a typed error naming the file, the directory and the
+    // remedy; the directory is not created.
+    let aux = tmp.path().join("no-aux-yet");
+    let err = user_error(
+        &geocube_at(&load("--offline"), &url, &aux),
+        "ArcticDEM_Mosaic_Index_v4_1_32m.parquet",
+    );
+    assert!(
+        err.contains(&aux.display().to_string()) && err.contains("geocube prefetch"),
+        "{err}"
+    );
+    assert!(!aux.exists(), "offline created the aux directory");
+    assert_eq!(
+        counting.request_count("/"),
+        0,
+        "{:?}",
+        counting.request_counts()
+    );
+    assert_eq!(snapshot(&store), before);
 }
 
 #[test]

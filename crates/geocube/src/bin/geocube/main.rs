@@ -252,13 +252,14 @@ fn codec(text: Option<&str>) -> Result<Option<ChunkCodec>> {
 }
 
 fn create(a: &CreateArgs, reporter: &Reporter) -> Result<()> {
-    let source = datasets::open(&a.dataset, &a.endpoints)?;
+    let source = datasets::open(&a.dataset, &a.endpoints, false)?;
     let format = match a.format {
         Format::V1 => IcechunkFormat::V1,
         Format::V2 => IcechunkFormat::V2,
     };
+    // Creating downloads nothing: no download threads.
     let mut builder = Accessor::builder(source, CubeStorage::local(&a.store.store))
-        .offline(true)
+        .backend(BackendKind::Simple)
         .format(format);
     if let Some(c) = codec(a.codec.as_deref())? {
         builder = builder.codec(c);
@@ -297,7 +298,7 @@ fn prepare(r: &RequestArgs, offline: bool) -> Result<(Accessor, Aoi, Toi)> {
         .map(Toi::parse)
         .transpose()?
         .unwrap_or(Toi::None);
-    let source: Arc<dyn Source> = datasets::open(&r.dataset, &r.endpoints)?;
+    let source: Arc<dyn Source> = datasets::open(&r.dataset, &r.endpoints, offline)?;
     let backend = match r.backend {
         Backend::Threaded => BackendKind::Threaded,
         Backend::Simple => BackendKind::Simple,
@@ -422,8 +423,9 @@ fn status(a: &StatusArgs, reporter: &Reporter) -> Result<()> {
             source: format!("no preset has the title `{}`; pass --dataset", layout.title).into(),
         })?,
     };
-    let accessor = Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)
-        .offline(true)
+    // Not offline: drawing footprints may need the mosaic index downloaded.
+    let accessor = Accessor::builder(datasets::open(&name, &a.endpoints, false)?, storage)
+        .backend(BackendKind::Simple)
         .build()?;
     if let Some(path) = &a.geojson {
         let fc = accessor.current_state()?;
