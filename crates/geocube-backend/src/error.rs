@@ -60,7 +60,7 @@ pub enum Error {
     /// A thread could not be started.
     #[error("cannot start backend threads: {source}")]
     Threads {
-        /// The OS's (or rayon's) refusal.
+        /// The OS's refusal.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

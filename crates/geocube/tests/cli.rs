@@ -307,6 +307,39 @@ fn offline_loads_make_no_request() {
 }
 
 #[test]
+fn huge_worker_counts_are_capped() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let bbox = bbox_arg(&east_tile().bounds, 1000.0);
+    let started = std::time::Instant::now();
+    let o = geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &bbox,
+        "--crs",
+        "EPSG:3413",
+        "--create",
+        "--workers",
+        "100000",
+    ]);
+    ok(&o);
+    // A one-patch load: a few seconds in a debug build (it used to start
+    // 100000 threads and not finish in minutes).
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    assert!(
+        stderr(&o).contains("--workers 100000 capped at 32"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(snapshot(&store).0.len(), 1);
+}
+
+#[test]
 fn bad_inputs_are_clear_errors_and_change_nothing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let store = store(tmp.path());

@@ -137,7 +137,8 @@ struct RequestArgs {
     /// Download backend.
     #[arg(long, value_enum, default_value_t = Backend::Threaded)]
     backend: Backend,
-    /// Download workers of the threaded backend.
+    /// Download workers of the threaded backend (at most 32; started as
+    /// downloads arrive, never more than the patches missing).
     #[arg(long, default_value_t = 4)]
     workers: usize,
     /// Memory for decoded chunks kept between the write and the read of a
@@ -286,7 +287,7 @@ fn create(a: &CreateArgs, reporter: &Reporter) -> Result<()> {
 
 /// The accessor, AOI and TOI of a load or prefetch, all validated before
 /// anything touches the cube.
-fn prepare(r: &RequestArgs, offline: bool) -> Result<(Accessor, Aoi, Toi)> {
+fn prepare(r: &RequestArgs, offline: bool, reporter: &Reporter) -> Result<(Accessor, Aoi, Toi)> {
     let aoi = match (&r.area.bbox, &r.area.geojson) {
         (Some(b), _) => request::bbox_aoi(b, &r.crs)?,
         (None, Some(f)) => request::geojson_aoi(f, &r.crs)?,
@@ -303,6 +304,13 @@ fn prepare(r: &RequestArgs, offline: bool) -> Result<(Accessor, Aoi, Toi)> {
         Backend::Threaded => BackendKind::Threaded,
         Backend::Simple => BackendKind::Simple,
     };
+    if r.workers > BackendConfig::MAX_WORKERS {
+        reporter.say(&format!(
+            "warning: --workers {} capped at {}: downloads wait on the network, and each worker may hold a patch in memory",
+            r.workers,
+            BackendConfig::MAX_WORKERS
+        ));
+    }
     let mut builder = Accessor::builder(source, CubeStorage::local(&r.store.store))
         .backend(backend)
         .config(
@@ -333,7 +341,7 @@ fn save_events(accessor: &Accessor, r: &RequestArgs) -> Result<()> {
 fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
     let started = Instant::now();
     let out_kind = a.out.as_deref().map(report::OutKind::of).transpose()?;
-    let (accessor, aoi, toi) = prepare(&a.request, a.offline)?;
+    let (accessor, aoi, toi) = prepare(&a.request, a.offline, reporter)?;
     let opts = LoadOptions::default()
         .create(a.request.create)
         .mask_nodata(a.mask_nodata);
@@ -361,7 +369,7 @@ fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
 
 fn prefetch(a: &PrefetchArgs, reporter: &Reporter) -> Result<()> {
     let started = Instant::now();
-    let (accessor, aoi, toi) = prepare(&a.request, false)?;
+    let (accessor, aoi, toi) = prepare(&a.request, false, reporter)?;
     if a.request.create {
         accessor.create(false, true)?;
     }
