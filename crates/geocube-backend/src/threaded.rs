@@ -200,8 +200,11 @@ impl Inner {
                         self.finish(&patch.id, completion, Ok(written));
                     }
                 }
-                // One bad patch must not sink the others: write them one by one.
-                Err(_) if patches.len() > 1 => {
+                // One bad patch must not sink the others: write them one by
+                // one. Not when the storage failed (a full disk): each
+                // attempt would fail the same way, leaving more orphaned
+                // chunk files behind.
+                Err((_, ref e)) if patches.len() > 1 && !e.is_storage_failure() => {
                     for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
                         let result = self
                             .shared
@@ -312,6 +315,10 @@ impl DownloadBackend for ThreadedBackend {
             requested: todo.len(),
             ..SubmitReport::default()
         };
+        // Before anything is claimed or marked in flight.
+        if todo.iter().any(|idx| !loaded.contains(&idx.id)) {
+            crate::claim::check_writable(&self.inner.shared.storage)?;
+        }
         let mut waits: Vec<(String, Arc<Completion>, bool)> = vec![];
         let mut jobs = vec![];
         {
