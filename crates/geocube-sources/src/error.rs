@@ -78,6 +78,28 @@ pub enum Error {
         /// How the grids differ.
         reason: String,
     },
+    /// A STAC item whose projection metadata (`proj:transform`,
+    /// `proj:shape`) contradict the asset COG's own georeferencing. One of
+    /// the two is wrong and geocube cannot tell which; the patch is not
+    /// written, so the cube never holds pixels at a place its source
+    /// disputes.
+    #[error(
+        "STAC item `{item}` asset `{asset}`: its {field} {stac} contradicts the georeferencing of the COG at {url}, {cog}; one of them is wrong, so the patch is not loaded: fix the item or the file"
+    )]
+    GeorefMismatch {
+        /// Item id.
+        item: String,
+        /// Asset key.
+        asset: String,
+        /// The COG's URL.
+        url: String,
+        /// `proj:transform` or `proj:shape`.
+        field: &'static str,
+        /// What the item says.
+        stac: String,
+        /// What the COG says, in the same form.
+        cog: String,
+    },
     /// The area of interest touches no patch of the source.
     #[error(
         "no patches of the source intersect the area of interest {aoi}; check that it lies inside the dataset's coverage"

@@ -600,3 +600,45 @@ fn offline_never_touches_the_network() {
     ));
     assert_eq!(srv.request_count("/"), 0, "{:?}", srv.request_counts());
 }
+
+#[test]
+fn an_item_contradicting_its_cog_is_named_not_loaded() {
+    let (fx, m) = tiny_copy();
+    let tile = &m.tiles[0];
+    // Shift the item's proj:transform by one pixel east.
+    let path = fx.path().join(&tile.item_path);
+    let mut item: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let x0 = item["properties"]["proj:transform"][2].as_f64().unwrap();
+    item["properties"]["proj:transform"][2] = serde_json::json!(x0 + 32.0);
+    std::fs::write(&path, serde_json::to_vec(&item).unwrap()).unwrap();
+    let srv = server(fx.path(), ServerOptions::default());
+    let aux = tempfile::tempdir().unwrap();
+    let source = Arc::new(arcticdem(&srv, aux.path(), http_config()));
+    let b = tile.bounds;
+    let aoi = polar_box(
+        b.xmin + 1000.0,
+        b.ymin + 1000.0,
+        b.xmax - 1000.0,
+        b.ymax - 1000.0,
+    );
+    let patches = source.touching_patches(&aoi, &Toi::None).unwrap();
+    let patch = patches.iter().find(|p| p.id == tile.dem_id).unwrap();
+    let err = source.download(patch).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(&err, Error::GeorefMismatch { item, field: "proj:transform", .. } if *item == tile.dem_id),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&(x0 + 32.0).to_string()) && msg.contains(&x0.to_string()),
+        "{msg}"
+    );
+    // Through a backend: the patch fails by name, nothing is written.
+    let (storage, _repo) = new_cube(source.spec());
+    let backend = threaded(&storage, Arc::clone(&source));
+    let err = backend.submit(std::slice::from_ref(patch)).unwrap_err();
+    assert!(err.to_string().contains("contradicts"), "{err}");
+    assert!(backend.loaded_patches().unwrap().is_empty());
+    backend.close().unwrap();
+}
