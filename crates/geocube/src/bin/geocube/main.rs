@@ -237,7 +237,7 @@ fn main() -> ExitCode {
             let text = e.to_string();
             let mut cause = std::error::Error::source(&e);
             while let Some(c) = cause {
-                let s = c.to_string();
+                let s = geocube_core::error::without_span_trace(&c.to_string()).into_owned();
                 if !text.contains(&s) {
                     eprintln!("  caused by: {s}");
                 }
@@ -296,7 +296,7 @@ fn prepare(r: &RequestArgs, offline: bool, reporter: &Reporter) -> Result<(Acces
     let toi = r
         .time
         .as_deref()
-        .map(Toi::parse)
+        .map(request::parse_toi)
         .transpose()?
         .unwrap_or(Toi::None);
     let source: Arc<dyn Source> = datasets::open(&r.dataset, &r.endpoints, offline)?;
