@@ -178,12 +178,11 @@ fn a_file_or_a_directory_of_other_files_is_not_made_a_cube() {
     is_file(
         Cube::create(storage.clone(), &spec())
             .execute()
-            .err()
-            .expect("create"),
+            .expect_err("create"),
     );
-    is_file(Cube::open(storage.clone()).err().expect("open"));
-    is_file(Cube::exists(&storage).err().expect("exists"));
-    let msg = Cube::open(storage).err().expect("open").to_string();
+    is_file(Cube::open(storage.clone()).expect_err("open"));
+    is_file(Cube::exists(&storage).expect_err("exists"));
+    let msg = Cube::open(storage).expect_err("open").to_string();
     assert!(msg.contains("is a file, not a cube directory"), "{msg}");
     assert_eq!(std::fs::read(&file).expect("read"), b"not a cube");
 
@@ -197,8 +196,7 @@ fn a_file_or_a_directory_of_other_files_is_not_made_a_cube() {
             .overwrite(overwrite)
             .exists_ok(exists_ok)
             .execute()
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(
             matches!(&err, Error::NotEmpty { path, entries } if *path == dir && entries == "a.jpg"),
             "{err}"

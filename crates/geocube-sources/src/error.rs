@@ -84,20 +84,18 @@ pub enum Error {
     /// written, so the cube never holds pixels at a place its source
     /// disputes.
     #[error(
-        "STAC item `{item}` asset `{asset}`: its {field} {stac} contradicts the georeferencing of the COG at {url}, {cog}; one of them is wrong, so the patch is not loaded: fix the item or the file"
+        "STAC item `{item}` asset `{asset}`: its {field} {stac} contradicts the COG's own georeferencing {cog}; one of them is wrong, so the patch is not loaded: fix the item or the file"
     )]
     GeorefMismatch {
         /// Item id.
         item: String,
         /// Asset key.
         asset: String,
-        /// The COG's URL.
-        url: String,
         /// `proj:transform` or `proj:shape`.
         field: &'static str,
         /// What the item says.
         stac: String,
-        /// What the COG says, in the same form.
+        /// What the COG says, in the same form, and its URL.
         cog: String,
     },
     /// The area of interest touches no patch of the source.

@@ -304,10 +304,9 @@ fn check_proj_metadata(
     let mismatch = |field: &'static str, stac: String, cog: String| Error::GeorefMismatch {
         item: id.to_owned(),
         asset: key.to_owned(),
-        url: url.to_owned(),
         field,
         stac,
-        cog,
+        cog: format!("{cog} (read from {url})"),
     };
     let a = cog.affine();
     if let Some(v) = field("proj:transform") {
