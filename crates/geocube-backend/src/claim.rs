@@ -9,11 +9,12 @@
 //! patch is downloaded twice and written once.
 
 use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use geocube_core::CubeStorage;
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// Directory (inside a local repository) holding claim files.
 pub const CLAIMS_DIR: &str = ".geocube-claims";
@@ -42,6 +43,45 @@ fn file_name(id: &str) -> String {
     }
     s.push_str(".lock");
     s
+}
+
+/// Fail with [`Error::ReadOnly`] unless a local repository takes writes:
+/// checked before a submit downloads anything, so a read-only cube costs no
+/// download and says what it is (its claims would fail first, one per patch).
+pub(crate) fn check_writable(storage: &CubeStorage) -> Result<()> {
+    let CubeStorage::Local(repo) = storage else {
+        return Ok(());
+    };
+    let dir = repo.join(CLAIMS_DIR);
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    let tried = std::fs::create_dir_all(&dir).and_then(|()| {
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&probe)
+            .map(drop)
+    });
+    let _ = std::fs::remove_file(&probe);
+    match tried {
+        Ok(()) => Ok(()),
+        Err(source)
+            if matches!(
+                source.kind(),
+                ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
+            ) =>
+        {
+            Err(Error::ReadOnly {
+                location: storage.to_string(),
+                source,
+            })
+        }
+        Err(source) => Err(geocube_core::Error::Io {
+            path: probe,
+            source,
+        }
+        .into()),
+    }
 }
 
 /// Claim patch `id`, blocking while another thread or process holds it.

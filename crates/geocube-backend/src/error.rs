@@ -25,17 +25,24 @@ pub enum Stage {
     Write,
 }
 
-impl fmt::Display for PatchFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl PatchFailure {
+    /// What failed and how, without the id: `download failed after 5 tries: …`.
+    fn what(&self) -> String {
         let stage = match self.stage {
             Stage::Download => "download",
             Stage::Write => "write",
         };
-        write!(
-            f,
-            "`{}`: {stage} failed after {} tries: {}",
-            self.id, self.tries, self.message
-        )
+        match self.tries {
+            0 => format!("{stage} could not start: {}", self.message),
+            1 => format!("{stage} failed: {}", self.message),
+            n => format!("{stage} failed after {n} tries: {}", self.message),
+        }
+    }
+}
+
+impl fmt::Display for PatchFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.id, self.what())
     }
 }
 
@@ -51,6 +58,18 @@ pub enum Error {
         /// The patches that failed, each with its reason.
         failed: Vec<PatchFailure>,
     },
+    /// The cube's storage refuses writes (a read-only file system or
+    /// directory): nothing was downloaded.
+    #[error(
+        "the cube at {location} is read-only ({source}); the patches it lacks cannot be written into it: use a writable copy, or read only what it holds (offline)"
+    )]
+    ReadOnly {
+        /// The cube's location.
+        location: String,
+        /// The refusal.
+        #[source]
+        source: std::io::Error,
+    },
     /// The backend was closed; create a new one.
     #[error("the download backend is closed; create a new backend to load more patches")]
     Closed,
@@ -60,7 +79,7 @@ pub enum Error {
     /// A thread could not be started.
     #[error("cannot start backend threads: {source}")]
     Threads {
-        /// The OS's (or rayon's) refusal.
+        /// The OS's refusal.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -69,13 +88,66 @@ pub enum Error {
     WriterPanicked,
 }
 
+/// The failures, those that failed the same way named together: a batch
+/// whose commit failed (a full disk) is one reason for all its patches,
+/// said once.
 fn list(failed: &[PatchFailure]) -> String {
-    failed
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for f in failed {
+        let what = f.what();
+        match groups.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, ids)) => ids.push(&f.id),
+            None => groups.push((what, vec![&f.id])),
+        }
+    }
+    groups
         .iter()
-        .map(ToString::to_string)
+        .map(|(what, ids)| {
+            let ids: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
+            format!("{}: {what}", ids.join(", "))
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_of_one_cause_are_named_together() {
+        let write = |id: &str| PatchFailure {
+            id: id.into(),
+            stage: Stage::Write,
+            tries: 1,
+            message: "zarr: No space left on device (os error 28)".into(),
+        };
+        let err = Error::Submit {
+            requested: 4,
+            failed: vec![
+                write("a"),
+                write("b"),
+                PatchFailure {
+                    id: "c".into(),
+                    stage: Stage::Download,
+                    tries: 5,
+                    message: "HTTP 503".into(),
+                },
+                write("d"),
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "3 of 4 patches could not be loaded: `a`, `b`, `d`: write failed: zarr: No space left on device (os error 28); `c`: download failed after 5 tries: HTTP 503"
+        );
+        let not_started = PatchFailure {
+            tries: 0,
+            stage: Stage::Download,
+            ..write("e")
+        };
+        assert!(not_started.to_string().contains("download could not start"));
+    }
+}

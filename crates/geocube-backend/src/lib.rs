@@ -46,6 +46,7 @@
 mod claim;
 mod error;
 mod events;
+mod pool;
 mod shared;
 mod simple;
 mod threaded;
@@ -97,11 +98,15 @@ pub struct BackendConfig {
     pub download_retry: RetryPolicy,
     /// Commit-conflict retries (default: 100 tries, 5 ms doubling to 1 s).
     pub conflict_retry: RetryPolicy,
-    /// [`ThreadedBackend`] download workers (default 4).
+    /// [`ThreadedBackend`] download workers (default 4, at most
+    /// [`BackendConfig::MAX_WORKERS`]). Started as downloads arrive: never
+    /// more threads than downloads outstanding at once.
     pub workers: usize,
-    /// [`ThreadedBackend`] capacity of the download → writer channel (default 2).
+    /// [`ThreadedBackend`] capacity of the download → writer channel (default
+    /// 2, at most [`BackendConfig::MAX_QUEUE_CAPACITY`]).
     pub queue_capacity: usize,
-    /// [`ThreadedBackend`] most patches the writer merges into one commit (default 16).
+    /// [`ThreadedBackend`] most patches the writer merges into one commit
+    /// (default 16, at most [`BackendConfig::MAX_BATCH`]).
     pub max_batch: usize,
     /// [`ThreadedBackend`] longest time the writer holds a batch open while
     /// download jobs are still pending (default 2 s). Patches of one load
@@ -129,25 +134,59 @@ impl Default for BackendConfig {
 }
 
 impl BackendConfig {
-    /// Set the number of download workers.
+    /// The most download workers a [`ThreadedBackend`] runs. Downloads wait
+    /// on the network, so more workers help up to the server's (or the
+    /// link's) limit, well below this; each worker holds up to one
+    /// downloaded patch in memory (about 50 MB for a 32 m ArcticDEM tile,
+    /// far more at 2 m), which is what this bounds.
+    pub const MAX_WORKERS: usize = 32;
+    /// The largest download → writer channel: each slot is a patch in memory.
+    pub const MAX_QUEUE_CAPACITY: usize = 64;
+    /// The largest batch the writer merges: each is a patch in memory.
+    pub const MAX_BATCH: usize = 64;
+
+    /// Set the number of download workers, 1 to [`BackendConfig::MAX_WORKERS`].
     #[must_use]
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.max(1);
+        self.workers = n.clamp(1, Self::MAX_WORKERS);
         self
     }
 
-    /// Set the capacity of the download → writer channel.
+    /// Set the capacity of the download → writer channel, 0 (hand over
+    /// directly) to [`BackendConfig::MAX_QUEUE_CAPACITY`].
     #[must_use]
     pub fn queue_capacity(mut self, n: usize) -> Self {
-        self.queue_capacity = n;
+        self.queue_capacity = n.min(Self::MAX_QUEUE_CAPACITY);
         self
     }
 
-    /// Set the largest batch the writer commits at once.
+    /// Set the largest batch the writer commits at once, 1 to
+    /// [`BackendConfig::MAX_BATCH`].
     #[must_use]
     pub fn max_batch(mut self, n: usize) -> Self {
-        self.max_batch = n.max(1);
+        self.max_batch = n.clamp(1, Self::MAX_BATCH);
         self
+    }
+
+    /// The configuration with every size inside its bounds; what the
+    /// backends use (the fields are public, so they may hold anything).
+    /// Each value changed is logged as a warning.
+    #[must_use]
+    pub fn capped(self) -> Self {
+        let warn = |what: &str, asked: usize, used: usize| {
+            if asked != used {
+                tracing::warn!(what, asked, used, "backend setting out of bounds, capped");
+            }
+        };
+        let capped = self
+            .clone()
+            .workers(self.workers)
+            .queue_capacity(self.queue_capacity)
+            .max_batch(self.max_batch);
+        warn("workers", self.workers, capped.workers);
+        warn("queue_capacity", self.queue_capacity, capped.queue_capacity);
+        warn("max_batch", self.max_batch, capped.max_batch);
+        capped
     }
 
     /// Set how long the writer may hold a batch open for pending download

@@ -51,6 +51,9 @@ impl DownloadBackend for SimpleBackend {
             requested: todo.len(),
             ..SubmitReport::default()
         };
+        if todo.iter().any(|idx| !loaded.contains(&idx.id)) {
+            crate::claim::check_writable(&self.shared.storage)?;
+        }
         let mut failed = vec![];
         for idx in todo {
             if loaded.contains(&idx.id) {

@@ -1,6 +1,11 @@
 //! The threaded backend: a pool of download workers, a bounded channel, one
 //! writer that coalesces queued patches into one commit, holding the batch
 //! open while download jobs are pending (`BackendConfig::linger`).
+//!
+//! The workers are started as downloads arrive, one per outstanding
+//! download up to `BackendConfig::workers` (capped at
+//! [`BackendConfig::MAX_WORKERS`]): a load of one patch starts one thread,
+//! whatever the configured count.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +17,7 @@ use crossbeam_channel::{Receiver, Sender};
 use geocube_core::{Cube, CubeStorage, Patch, PatchRef};
 
 use crate::claim::PatchClaim;
+use crate::pool::WorkerPool;
 use crate::shared::Shared;
 use crate::{
     BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage,
@@ -194,8 +200,11 @@ impl Inner {
                         self.finish(&patch.id, completion, Ok(written));
                     }
                 }
-                // One bad patch must not sink the others: write them one by one.
-                Err(_) if patches.len() > 1 => {
+                // One bad patch must not sink the others: write them one by
+                // one. Not when the storage failed (a full disk): each
+                // attempt would fail the same way, leaving more orphaned
+                // chunk files behind.
+                Err((_, ref e)) if patches.len() > 1 && !e.is_storage_failure() => {
                     for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
                         let result = self
                             .shared
@@ -234,33 +243,29 @@ impl Inner {
 /// not fetched again.
 pub struct ThreadedBackend {
     inner: Arc<Inner>,
-    pool: rayon::ThreadPool,
+    pool: WorkerPool,
     sender: Mutex<Option<Sender<WriteJob>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ThreadedBackend {
-    /// Start the workers and the writer for the cube at `storage` (which may
-    /// be created later).
+    /// Start the writer for the cube at `storage` (which may be created
+    /// later); download workers start with the first submits. Sizes beyond
+    /// the [`BackendConfig`] maxima are capped (with a warning).
     ///
     /// # Errors
-    /// [`Error::Threads`] when the OS refuses threads.
+    /// [`Error::Threads`] when the OS refuses the writer thread.
     pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Result<Self> {
+        let config = config.capped();
         let inner = Arc::new(Inner {
             shared: Shared::new(storage, download, &config),
             inflight: Mutex::new(HashMap::new()),
             downloading: Arc::new(AtomicUsize::new(0)),
         });
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.workers.max(1))
-            .thread_name(|i| format!("geocube-download-{i}"))
-            .build()
-            .map_err(|e| Error::Threads {
-                source: Box::new(e),
-            })?;
+        let pool = WorkerPool::new(config.workers, "geocube-download");
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
         let writer_inner = Arc::clone(&inner);
-        let (max_batch, linger) = (config.max_batch.max(1), config.linger);
+        let (max_batch, linger) = (config.max_batch, config.linger);
         let writer = std::thread::Builder::new()
             .name("geocube-writer".into())
             .spawn(move || writer_inner.writer_loop(&rx, max_batch, linger))
@@ -273,6 +278,13 @@ impl ThreadedBackend {
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
+    }
+
+    /// Download worker threads started so far (at most the configured
+    /// workers, and never more than the downloads outstanding at once).
+    #[must_use]
+    pub fn worker_threads(&self) -> usize {
+        self.pool.threads()
     }
 }
 
@@ -303,6 +315,10 @@ impl DownloadBackend for ThreadedBackend {
             requested: todo.len(),
             ..SubmitReport::default()
         };
+        // Before anything is claimed or marked in flight.
+        if todo.iter().any(|idx| !loaded.contains(&idx.id)) {
+            crate::claim::check_writable(&self.inner.shared.storage)?;
+        }
         let mut waits: Vec<(String, Arc<Completion>, bool)> = vec![];
         let mut jobs = vec![];
         {
@@ -325,8 +341,17 @@ impl DownloadBackend for ThreadedBackend {
         }
         for (idx, c, running) in jobs {
             let (inner, sender) = (Arc::clone(&self.inner), sender.clone());
-            self.pool
-                .spawn(move || inner.download_job(&idx, &c, &sender, running));
+            let (id, completion) = (idx.id.clone(), Arc::clone(&c));
+            let job = Box::new(move || inner.download_job(&idx, &c, &sender, running));
+            if let Err(e) = self.pool.execute(job) {
+                let failure = PatchFailure {
+                    id: id.clone(),
+                    stage: Stage::Download,
+                    tries: 0,
+                    message: format!("cannot start a download worker: {e}"),
+                };
+                self.inner.finish(&id, &completion, Err(failure));
+            }
         }
         drop(sender);
         let mut failed = vec![];
@@ -343,6 +368,7 @@ impl DownloadBackend for ThreadedBackend {
     fn close(&self) -> Result<()> {
         // Dropping the last sender ends the writer once queued jobs are done;
         // workers still downloading hold clones and finish first.
+        self.pool.close(false);
         drop(
             self.sender
                 .lock()
@@ -357,6 +383,8 @@ impl DownloadBackend for ThreadedBackend {
         {
             handle.join().map_err(|_| Error::WriterPanicked)?;
         }
+        // Every job has ended (each held a sender): the workers are leaving.
+        self.pool.close(true);
         Ok(())
     }
 

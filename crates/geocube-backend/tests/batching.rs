@@ -91,3 +91,50 @@ fn zero_linger_commits_what_is_queued_at_once() {
     assert_cube_holds(&backend.cube().expect("cube"), &[fast, slow]);
     backend.close().expect("close");
 }
+
+#[test]
+fn worker_threads_are_capped_and_follow_the_work() {
+    let (_dir, storage) = tmp_storage();
+    create(&storage);
+    let src = TileSource::new();
+    // Setters clamp; a config built field by field is capped by the backend.
+    assert_eq!(
+        config().workers(100_000).workers,
+        geocube_backend::BackendConfig::MAX_WORKERS
+    );
+    let mut huge = config();
+    huge.workers = 100_000;
+    huge.queue_capacity = usize::MAX;
+    huge.max_batch = usize::MAX;
+    let capped = huge.clone().capped();
+    assert_eq!(
+        (capped.workers, capped.queue_capacity, capped.max_batch),
+        (
+            geocube_backend::BackendConfig::MAX_WORKERS,
+            geocube_backend::BackendConfig::MAX_QUEUE_CAPACITY,
+            geocube_backend::BackendConfig::MAX_BATCH
+        )
+    );
+    let started = Instant::now();
+    let backend = ThreadedBackend::new(storage, src.download_fn(), huge).expect("backend");
+    assert_eq!(backend.worker_threads(), 0, "no download, no worker");
+    // One missing patch: one worker, in about the usual time.
+    backend.submit(&indices(&[tile_id(0, 0)])).expect("submit");
+    assert_eq!(backend.worker_threads(), 1);
+    // Many at once: never more than the cap.
+    let ids: Vec<String> = (0..5)
+        .flat_map(|r| (0..5).map(move |c| tile_id(r, c)))
+        .collect();
+    for id in &ids {
+        src.slow(id, Duration::from_millis(50));
+    }
+    backend.submit(&indices(&ids)).expect("submit");
+    let threads = backend.worker_threads();
+    assert!(
+        (2..=geocube_backend::BackendConfig::MAX_WORKERS.min(ids.len())).contains(&threads),
+        "{threads} workers"
+    );
+    assert_cube_holds(&backend.cube().expect("cube"), &ids);
+    backend.close().expect("close");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}

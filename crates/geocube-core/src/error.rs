@@ -79,6 +79,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// Offline, and the answer needs the network (see
+    /// [`Source::touching_patches_offline`](crate::Source::touching_patches_offline)).
+    #[error("offline: {reason}; run online to fetch what is missing")]
+    Offline {
+        /// What could not be done, and why.
+        reason: String,
+    },
+
     // ---- the cube on Icechunk ------------------------------------------------
     /// No cube at this location.
     #[error(
@@ -87,6 +95,24 @@ pub enum Error {
     NotCreated {
         /// Where we looked.
         location: String,
+    },
+    /// A local cube location that is a file.
+    #[error("{} is a file, not a cube directory; give a directory (new, or holding a cube)", .path.display())]
+    NotADirectory {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `create` in a directory that holds no repository but other files:
+    /// a cube is never made among unrelated files.
+    #[error(
+        "{} is not empty and holds no cube (it has {entries}); create the cube in a new or empty directory",
+        .path.display()
+    )]
+    NotEmpty {
+        /// The directory.
+        path: PathBuf,
+        /// A few of the entries found, comma-separated.
+        entries: String,
     },
     /// `create` on an existing cube without `overwrite` or `exists_ok`.
     #[error(
@@ -116,7 +142,7 @@ pub enum Error {
         tries: u32,
     },
     /// An Icechunk repository, session or storage error.
-    #[error("icechunk: {source}")]
+    #[error("icechunk: {}", without_span_trace(&source.to_string()))]
     Icechunk {
         /// Icechunk's error (`RepositoryError`, `SessionError`, `StorageError`, ...).
         #[source]
@@ -124,7 +150,7 @@ pub enum Error {
     },
     /// A zarrs array, group, store or codec error, or Zarr metadata that
     /// cannot be (de)serialised.
-    #[error("zarr: {source}")]
+    #[error("zarr: {}", without_span_trace(&source.to_string()))]
     Zarr {
         /// zarrs' (or serde_json's) error.
         #[source]
@@ -161,6 +187,36 @@ pub enum Error {
 /// A lower library's error, kept as the source of ours.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What Icechunk's errors print before their span trace.
+const SPAN_TRACE: &str = "\n\ncontext:\n";
+
+/// `message` without Icechunk's span-trace blocks.
+///
+/// Every Icechunk error (and every zarrs storage error quoting one) ends its
+/// message with `\n\ncontext:\n` and a span trace, which is empty unless
+/// the program installs a `tracing-error` layer: in a one-sentence error it
+/// is noise, repeated for every patch a failed write names. The trace lines
+/// (indented) go with it; text after them is kept.
+#[must_use]
+pub fn without_span_trace(message: &str) -> std::borrow::Cow<'_, str> {
+    if !message.contains(SPAN_TRACE) {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut parts = message.split(SPAN_TRACE);
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        let rest: Vec<&str> = part
+            .lines()
+            .skip_while(|l| l.trim().is_empty() || l.starts_with(char::is_whitespace))
+            .collect();
+        if !rest.is_empty() {
+            out.push(' ');
+            out.push_str(&rest.join("\n"));
+        }
+    }
+    std::borrow::Cow::Owned(out.trim_end().to_owned())
+}
+
 impl Error {
     /// Wrap an Icechunk error.
     pub(crate) fn icechunk(source: impl Into<BoxError>) -> Self {
@@ -177,5 +233,49 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether the error is the storage's (I/O, Icechunk, zarrs store):
+    /// retrying the same write with fewer patches would fail the same way.
+    #[must_use]
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Io { .. } | Error::Icechunk { .. } | Error::Zarr { .. } | Error::AsyncContext
+        )
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_traces_are_dropped() {
+        // As a full disk printed it through zarrs, once per patch.
+        let disk = "object store error: No space left on device (os error 28)\n\ncontext:\n\n";
+        assert_eq!(
+            without_span_trace(disk),
+            "object store error: No space left on device (os error 28)"
+        );
+        let traced =
+            "a\n\ncontext:\n   0: icechunk::session::commit\n           at src/session.rs:10\n: b";
+        assert_eq!(without_span_trace(traced), "a : b");
+        assert_eq!(without_span_trace("plain"), "plain");
+        let e = Error::zarr(std::io::Error::other(disk));
+        assert_eq!(
+            e.to_string(),
+            "zarr: object store error: No space left on device (os error 28)"
+        );
+        assert!(e.is_storage_failure());
+        assert!(
+            !Error::InvalidPatch {
+                id: "a".into(),
+                reason: "b".into()
+            }
+            .is_storage_failure()
+        );
+    }
+}

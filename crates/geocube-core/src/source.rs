@@ -7,6 +7,12 @@
 //! ([`DownloadFn`]); the sources of `geocube-sources` implement the trait.
 //! Both sit on this module, so neither depends on the other.
 //!
+//! Offline, an accessor asks [`Source::touching_patches_offline`] and
+//! [`Source::patch_refs_offline`] instead: the same answers from what is on
+//! this machine, never a request. A source must opt in to them (the defaults
+//! refuse), so a source written before they existed cannot go online behind
+//! an offline caller's back.
+//!
 //! Failures are typed at the seam: a download fails with a
 //! [`DownloadError`] that says whether a retry may help (the backend
 //! retries it under a [`RetryPolicy`](crate::retry::RetryPolicy)); an index
@@ -43,6 +49,43 @@ pub trait Source: Send + Sync + 'static {
     /// # Errors
     /// Index or API failures.
     fn patch_refs(&self, ids: &[String]) -> Result<Vec<PatchRef>, SourceError>;
+
+    /// [`Source::touching_patches`] from local data only: no network request,
+    /// no file or directory created. An offline accessor calls this.
+    ///
+    /// A source whose index is local answers as `touching_patches` does; one
+    /// whose index may have to be fetched answers when it is already here and
+    /// fails with a typed error naming what is missing otherwise.
+    ///
+    /// # Errors
+    /// The default refuses with [`crate::Error::Offline`]: a source that does
+    /// not say it can work offline is assumed to need the network.
+    fn touching_patches_offline(&self, aoi: &Aoi, toi: &Toi) -> Result<Vec<PatchRef>, SourceError> {
+        let _ = (aoi, toi);
+        Err(offline_unsupported(
+            self.spec(),
+            "list the patches of an area",
+        ))
+    }
+
+    /// [`Source::patch_refs`] from local data only (see
+    /// [`Source::touching_patches_offline`]).
+    ///
+    /// # Errors
+    /// The default refuses with [`crate::Error::Offline`].
+    fn patch_refs_offline(&self, ids: &[String]) -> Result<Vec<PatchRef>, SourceError> {
+        let _ = ids;
+        Err(offline_unsupported(self.spec(), "describe its patches"))
+    }
+}
+
+fn offline_unsupported(spec: &CubeSpec, what: &str) -> SourceError {
+    SourceError::new(crate::Error::Offline {
+        reason: format!(
+            "the source of `{}` cannot {what} without the network",
+            spec.title
+        ),
+    })
 }
 
 /// The download function a backend calls: a [`Source::download`].

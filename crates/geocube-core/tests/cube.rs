@@ -204,6 +204,64 @@ fn open_missing_cube_says_how_to_create() {
 }
 
 #[test]
+fn a_file_or_a_directory_of_other_files_is_not_made_a_cube() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A regular file: named as such, everywhere.
+    let file = tmp.path().join("f");
+    std::fs::write(&file, b"not a cube").expect("write");
+    let storage = CubeStorage::local(&file);
+    let is_file = |e: Error| match e {
+        Error::NotADirectory { path } => assert_eq!(path, file),
+        other => panic!("expected NotADirectory, got {other}"),
+    };
+    is_file(
+        Cube::create(storage.clone(), &spec())
+            .execute()
+            .expect_err("create"),
+    );
+    is_file(Cube::open(storage.clone()).expect_err("open"));
+    is_file(Cube::exists(&storage).expect_err("exists"));
+    let msg = Cube::open(storage).expect_err("open").to_string();
+    assert!(msg.contains("is a file, not a cube directory"), "{msg}");
+    assert_eq!(std::fs::read(&file).expect("read"), b"not a cube");
+
+    // A directory of unrelated files: refused whatever the flags, untouched.
+    let dir = tmp.path().join("photos");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("a.jpg"), b"x").expect("write");
+    let storage = CubeStorage::local(&dir);
+    for (overwrite, exists_ok) in [(false, false), (false, true), (true, false)] {
+        let err = Cube::create(storage.clone(), &spec())
+            .overwrite(overwrite)
+            .exists_ok(exists_ok)
+            .execute()
+            .expect_err("refused");
+        assert!(
+            matches!(&err, Error::NotEmpty { path, entries } if *path == dir && entries == "a.jpg"),
+            "{err}"
+        );
+    }
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["a.jpg"], "nothing added");
+
+    // An empty directory, or one holding only geocube's own files, is fine.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    std::fs::write(empty.join(".geocube-events.json"), b"[]").expect("write");
+    Cube::create(CubeStorage::local(&empty), &spec())
+        .execute()
+        .expect("create in an empty directory");
+    // And a cube stays a cube: exists_ok reopens it.
+    Cube::create(CubeStorage::local(&empty), &spec())
+        .exists_ok(true)
+        .execute()
+        .expect("reopen");
+}
+
+#[test]
 fn write_then_read_back_across_chunks_and_edges() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cube = new_cube(&dir);

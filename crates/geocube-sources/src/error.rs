@@ -94,6 +94,26 @@ pub enum Error {
         /// How the grids differ.
         reason: String,
     },
+    /// A STAC item whose projection metadata (`proj:transform`,
+    /// `proj:shape`) contradict the asset COG's own georeferencing. One of
+    /// the two is wrong and geocube cannot tell which; the patch is not
+    /// written, so the cube never holds pixels at a place its source
+    /// disputes.
+    #[error(
+        "STAC item `{item}` asset `{asset}`: its {field} {stac} contradicts the COG's own georeferencing {cog}; one of them is wrong, so the patch is not loaded: fix the item or the file"
+    )]
+    GeorefMismatch {
+        /// Item id.
+        item: String,
+        /// Asset key.
+        asset: String,
+        /// `proj:transform` or `proj:shape`.
+        field: &'static str,
+        /// What the item says.
+        stac: String,
+        /// What the COG says, in the same form, and its URL.
+        cog: String,
+    },
     /// The area of interest touches no patch of the source.
     #[error(
         "no patches of the source intersect the area of interest {aoi}; check that it lies inside the dataset's coverage"
@@ -113,6 +133,26 @@ pub enum Error {
         /// is one.
         #[source]
         source: Option<Cause>,
+    },
+    /// Offline, and the mosaic index is not on this machine. Offline nothing
+    /// is fetched, so it has to be downloaded once online or put in place.
+    #[error(
+        "offline: the mosaic index {file} is not in {}; fetch it once online (`geocube prefetch` or a load without --offline downloads it from {url}) or place the file there (--aux-dir / GEOCUBE_AUX_DIR name the directory)",
+        .dir.display()
+    )]
+    IndexMissingOffline {
+        /// The index file name (`ArcticDEM_Mosaic_Index_v4_1_32m.parquet`).
+        file: String,
+        /// The directory it is looked for in (the aux directory).
+        dir: PathBuf,
+        /// Where it is downloaded from when online.
+        url: String,
+    },
+    /// Offline, and the operation needs the network (a STAC search, a download).
+    #[error("offline: {what} needs the network; run without offline mode")]
+    NeedsNetwork {
+        /// What was asked for.
+        what: String,
     },
     /// Local file-system I/O (auxiliary directory, index download).
     #[error("I/O error at {}: {source}", .path.display())]

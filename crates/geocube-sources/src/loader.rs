@@ -183,6 +183,7 @@ impl PatchLoader {
             let url = resolve_href(id, base_url(item), href)?;
             let mut cog = self.open_asset(&url)?;
             let src = cog.info().geobox(&url)?;
+            check_proj_metadata(&item.json, asset, id, key, &url, &src)?;
             let (cube_win, src_win) = on_lattice(id, key, cube, &src)?;
             if let Some(w) = window
                 && w != cube_win
@@ -263,6 +264,86 @@ impl PatchLoader {
             ),
         })
     }
+}
+
+/// Fail with [`Error::GeorefMismatch`] when the asset's (else the item's)
+/// `proj:transform` or `proj:shape` contradicts the grid the COG's own
+/// GeoTIFF tags give. Absent fields are fine (the COG is read either way);
+/// malformed ones make the item invalid.
+///
+/// A typed error rather than a warning: the COG's georeferencing decides
+/// where pixels land, and the cube is a cache that keeps them for every later
+/// read. When the source disagrees with itself, writing would risk pixels in
+/// the wrong place for good, while a warning would scroll past once; the
+/// failed patch is named and the rest of the load goes on.
+fn check_proj_metadata(
+    item: &Value,
+    asset: &Value,
+    id: &str,
+    key: &str,
+    url: &str,
+    cog: &GeoBox,
+) -> Result<()> {
+    let field = |name: &str| {
+        asset
+            .get(name)
+            .or_else(|| item.get("properties").and_then(|p| p.get(name)))
+            .filter(|v| !v.is_null())
+    };
+    let numbers = |name: &str, v: &Value, lens: &[usize]| -> Result<Vec<f64>> {
+        v.as_array()
+            .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+            .filter(|n| lens.contains(&n.len()))
+            .ok_or_else(|| {
+                Error::item(
+                    id,
+                    format!("asset `{key}`: `{name}` {v} is not {lens:?} numbers"),
+                )
+            })
+    };
+    let mismatch = |field: &'static str, stac: String, cog: String| Error::GeorefMismatch {
+        item: id.to_owned(),
+        asset: key.to_owned(),
+        field,
+        stac,
+        cog: format!("{cog} (read from {url})"),
+    };
+    let a = cog.affine();
+    if let Some(v) = field("proj:transform") {
+        let t = numbers("proj:transform", v, &[6, 9])?;
+        // GDAL order: x = t0·col + t1·row + t2, y = t3·col + t4·row + t5.
+        let ours = [a.res_x, 0.0, a.x0, 0.0, a.res_y, a.y0];
+        let px = a.res_x.abs().min(a.res_y.abs());
+        // Resolutions and rotations to a millionth, origins to a thousandth
+        // of a pixel: rounding in the catalogue, not a different grid.
+        let tol = [1e-6, 1e-6, 1e-3, 1e-6, 1e-6, 1e-3].map(|f| f * px);
+        let agree = t
+            .iter()
+            .zip(ours)
+            .zip(tol)
+            .all(|((s, c), tol)| (s - c).abs() <= tol);
+        if !agree {
+            let show = |v: &[f64]| {
+                let parts: Vec<String> = v.iter().map(f64::to_string).collect();
+                format!("[{}]", parts.join(", "))
+            };
+            return Err(mismatch("proj:transform", show(&t[..6]), show(&ours)));
+        }
+    }
+    if let Some(v) = field("proj:shape") {
+        let s = numbers("proj:shape", v, &[2])?;
+        let (h, w) = cog.shape();
+        #[allow(clippy::cast_precision_loss)] // raster sizes are far below 2^52
+        let ours = [h as f64, w as f64];
+        if s != ours {
+            return Err(mismatch(
+                "proj:shape",
+                format!("[{}, {}]", s[0], s[1]),
+                format!("[{h}, {w}]"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Where an asset's grid lies on the cube: `(cube window, asset window)`.
@@ -405,6 +486,104 @@ mod tests {
         assert_eq!(w, Window::new(0, 0, 1, 4));
         assert_eq!(layers["dem"].data, f32s(1, 4, vec![1.0, 2.0, 5.0, -9999.0]));
         assert_eq!(layers["dem"].nodata, Some(-9999.0));
+    }
+
+    #[test]
+    fn proj_metadata_must_agree_with_the_cog() {
+        let cog = GeoBox::new(
+            500,
+            400,
+            Affine {
+                x0: -1_600_000.0,
+                res_x: 32.0,
+                y0: 1_600_000.0,
+                res_y: -32.0,
+            },
+            Crs::from_epsg(3413).unwrap(),
+        )
+        .unwrap();
+        let item = |props: Value| serde_json::json!({ "id": "i", "properties": props });
+        let check = |item: &Value, asset: &Value| {
+            check_proj_metadata(item, asset, "i", "dem", "http://h/dem.tif", &cog)
+        };
+        let none = serde_json::json!({});
+        let good = serde_json::json!([
+            32.0,
+            0.0,
+            -1_600_000.0,
+            0.0,
+            -32.0,
+            1_600_000.0,
+            0.0,
+            0.0,
+            1.0
+        ]);
+        check(&item(serde_json::json!({})), &none).unwrap();
+        check(
+            &item(serde_json::json!({ "proj:transform": good, "proj:shape": [400, 500] })),
+            &none,
+        )
+        .unwrap();
+        // Rounding in the catalogue is not a contradiction.
+        let rounded =
+            serde_json::json!([32.000_000_01, 0.0, -1_600_000.01, 0.0, -32.0, 1_600_000.0]);
+        check(
+            &item(serde_json::json!({ "proj:transform": rounded })),
+            &none,
+        )
+        .unwrap();
+        // One pixel off: both transforms named.
+        let shifted = serde_json::json!([32.0, 0.0, -1_599_968.0, 0.0, -32.0, 1_600_000.0]);
+        let err = check(
+            &item(serde_json::json!({ "proj:transform": shifted })),
+            &none,
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Error::GeorefMismatch {
+                    field: "proj:transform",
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("[32, 0, -1599968, 0, -32, 1600000]")
+                && msg.contains("[32, 0, -1600000, 0, -32, 1600000]")
+                && msg.contains("http://h/dem.tif"),
+            "{msg}"
+        );
+        assert!(!err.is_retryable());
+        // The asset's own field wins over the item's.
+        let asset = serde_json::json!({ "proj:transform": shifted });
+        assert!(check(&item(serde_json::json!({ "proj:transform": good })), &asset).is_err());
+        let asset = serde_json::json!({ "proj:transform": good });
+        check(
+            &item(serde_json::json!({ "proj:transform": shifted })),
+            &asset,
+        )
+        .unwrap();
+        // A wrong shape, a malformed field.
+        assert!(matches!(
+            check(
+                &item(serde_json::json!({ "proj:shape": [500, 400] })),
+                &none
+            ),
+            Err(Error::GeorefMismatch {
+                field: "proj:shape",
+                ..
+            })
+        ));
+        assert!(matches!(
+            check(
+                &item(serde_json::json!({ "proj:transform": [1, 2] })),
+                &none
+            ),
+            Err(Error::InvalidItem { .. })
+        ));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use crate::Error;
 use geocube_core::{DownloadError, SourceError};
 
 /// Implement [`geocube_core::Source`] for a type by delegating to its
-/// inherent `spec`, `touching_patches`, `download` and `patch_refs`.
+/// inherent `spec`, `touching_patches`, `download`, `patch_refs`,
+/// `touching_patches_offline` and `patch_refs_offline`.
 macro_rules! impl_source {
     ($ty:ty) => {
         impl geocube_core::Source for $ty {
@@ -41,6 +42,22 @@ macro_rules! impl_source {
                 ids: &[String],
             ) -> std::result::Result<Vec<geocube_core::PatchRef>, geocube_core::SourceError> {
                 <$ty>::patch_refs(self, ids).map_err(geocube_core::SourceError::new)
+            }
+
+            fn touching_patches_offline(
+                &self,
+                aoi: &geocube_core::Aoi,
+                toi: &geocube_core::Toi,
+            ) -> std::result::Result<Vec<geocube_core::PatchRef>, geocube_core::SourceError> {
+                <$ty>::touching_patches_offline(self, aoi, toi)
+                    .map_err(geocube_core::SourceError::new)
+            }
+
+            fn patch_refs_offline(
+                &self,
+                ids: &[String],
+            ) -> std::result::Result<Vec<geocube_core::PatchRef>, geocube_core::SourceError> {
+                <$ty>::patch_refs_offline(self, ids).map_err(geocube_core::SourceError::new)
             }
         }
     };

@@ -402,6 +402,31 @@ impl StacSource {
             .map(|it| self.index_of(it))
             .collect()
     }
+
+    /// Offline [`StacSource::touching_patches`]: the patches are only known
+    /// to the STAC API, so this always fails, without a request.
+    ///
+    /// # Errors
+    /// Always [`Error::NeedsNetwork`].
+    pub fn touching_patches_offline(&self, _aoi: &Aoi, _toi: &Toi) -> Result<Vec<PatchRef>> {
+        Err(Error::NeedsNetwork {
+            what: format!("searching the STAC API at {}", self.root),
+        })
+    }
+
+    /// Offline [`StacSource::patch_refs`]: nothing without a request, so
+    /// this fails unless `ids` is empty.
+    ///
+    /// # Errors
+    /// [`Error::NeedsNetwork`] for any id.
+    pub fn patch_refs_offline(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Err(Error::NeedsNetwork {
+            what: format!("looking items up in the STAC API at {}", self.root),
+        })
+    }
 }
 
 #[cfg(test)]

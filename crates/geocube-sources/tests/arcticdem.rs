@@ -502,3 +502,143 @@ fn a_zipped_index_is_downloaded_once_and_extracted() {
         other => panic!("expected an index error, got {other:?}"),
     }
 }
+
+#[test]
+fn offline_never_touches_the_network() {
+    let (dir, m) = tiny();
+    let srv = server(dir, ServerOptions::default());
+    let parent = tempfile::tempdir().unwrap();
+    let aux = parent.path().join("aux");
+    let offline = |aux: &std::path::Path| {
+        geocube_sources::datasets::arcticdem::ArcticDem::builder(
+            geocube_sources::datasets::arcticdem::Resolution::M32,
+        )
+        .stac_url(srv.stac_api_url())
+        .index_url(srv.file_url("ArcticDEM_Mosaic_Index_v4_1_32m.parquet"))
+        .aux_dir(aux)
+        .http_config(http_config())
+        .offline(true)
+        .build()
+        .unwrap()
+    };
+    let aoi = corner_roi(m);
+
+    // No index yet: a typed error naming the file, the directory and the
+    // way to get it; nothing fetched, no directory made.
+    let source = offline(&aux);
+    assert!(source.is_offline());
+    let err = source.touching_patches(&aoi, &Toi::None).unwrap_err();
+    let Error::IndexMissingOffline {
+        file,
+        dir: where_,
+        url,
+    } = &err
+    else {
+        panic!("expected IndexMissingOffline, got {err}")
+    };
+    assert_eq!(file, "ArcticDEM_Mosaic_Index_v4_1_32m.parquet");
+    assert_eq!(where_, &aux);
+    assert!(url.ends_with(file.as_str()), "{url}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("geocube prefetch") && msg.contains(&aux.display().to_string()),
+        "{msg}"
+    );
+    assert!(matches!(
+        source.patch_refs(&[m.tiles[0].dem_id.clone()]),
+        Err(Error::IndexMissingOffline { .. })
+    ));
+    // An online source asked through the offline methods refuses the same way.
+    let online = arcticdem(&srv, &aux, http_config());
+    assert!(matches!(
+        online.touching_patches_offline(&aoi, &Toi::None),
+        Err(Error::IndexMissingOffline { .. })
+    ));
+    assert!(!aux.exists(), "offline created the aux directory");
+    assert_eq!(srv.request_count("/"), 0, "{:?}", srv.request_counts());
+
+    // With the index in place: the same patches as online, still no request.
+    std::fs::create_dir(&aux).unwrap();
+    std::fs::copy(
+        dir.join("ArcticDEM_Mosaic_Index_v4_1_32m.parquet"),
+        aux.join("ArcticDEM_Mosaic_Index_v4_1_32m.parquet"),
+    )
+    .unwrap();
+    let source = offline(&aux);
+    let patches = source.touching_patches(&aoi, &Toi::None).unwrap();
+    let ids: BTreeSet<String> = patches.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(ids, ids_of(m, &[(0, 0), (0, 1), (1, 0), (1, 1)]));
+    assert_eq!(
+        source.patch_refs(&[patches[0].id.clone()]).unwrap().len(),
+        1
+    );
+    // A download would need the network: refused before any request.
+    match source.download(&patches[0]) {
+        Err(e @ Error::NeedsNetwork { .. }) => assert!(!e.is_retryable()),
+        other => panic!("expected NeedsNetwork, got {other:?}"),
+    }
+    assert_eq!(
+        online
+            .touching_patches_offline(&aoi, &Toi::None)
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(srv.request_count("/"), 0, "{:?}", srv.request_counts());
+
+    // A STAC source only knows its patches through the API.
+    let stac = StacSource::builder(
+        srv.stac_api_url(),
+        "arcticdem-mosaics-v4.1-32m",
+        source.spec().clone(),
+    )
+    .build()
+    .unwrap();
+    assert!(matches!(
+        stac.touching_patches_offline(&aoi, &Toi::None),
+        Err(Error::NeedsNetwork { .. })
+    ));
+    assert_eq!(srv.request_count("/"), 0, "{:?}", srv.request_counts());
+}
+
+#[test]
+fn an_item_contradicting_its_cog_is_named_not_loaded() {
+    let (fx, m) = tiny_copy();
+    let tile = &m.tiles[0];
+    // Shift the item's proj:transform by one pixel east.
+    let path = fx.path().join(&tile.item_path);
+    let mut item: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let x0 = item["properties"]["proj:transform"][2].as_f64().unwrap();
+    item["properties"]["proj:transform"][2] = serde_json::json!(x0 + 32.0);
+    std::fs::write(&path, serde_json::to_vec(&item).unwrap()).unwrap();
+    let srv = server(fx.path(), ServerOptions::default());
+    let aux = tempfile::tempdir().unwrap();
+    let source = Arc::new(arcticdem(&srv, aux.path(), http_config()));
+    let b = tile.bounds;
+    let aoi = polar_box(
+        b.xmin + 1000.0,
+        b.ymin + 1000.0,
+        b.xmax - 1000.0,
+        b.ymax - 1000.0,
+    );
+    let patches = source.touching_patches(&aoi, &Toi::None).unwrap();
+    let patch = patches.iter().find(|p| p.id == tile.dem_id).unwrap();
+    let err = source.download(patch).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(&err, Error::GeorefMismatch { item, field: "proj:transform", .. } if *item == tile.dem_id),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&(x0 + 32.0).to_string()) && msg.contains(&x0.to_string()),
+        "{msg}"
+    );
+    // Through a backend: the patch fails by name, nothing is written.
+    let (storage, _repo) = new_cube(source.spec());
+    let backend = threaded(&storage, Arc::clone(&source));
+    let err = backend.submit(std::slice::from_ref(patch)).unwrap_err();
+    assert!(err.to_string().contains("contradicts"), "{err}");
+    assert!(backend.loaded_patches().unwrap().is_empty());
+    backend.close().unwrap();
+}

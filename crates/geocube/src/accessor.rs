@@ -102,8 +102,12 @@ impl AccessorBuilder {
         self
     }
 
-    /// Never download: a load that needs patches missing from the cube fails
-    /// with [`Error::MissingPatches`].
+    /// Never touch the network: the source is asked through its offline
+    /// methods ([`Source::touching_patches_offline`],
+    /// [`Source::patch_refs_offline`]), which answer from local data or fail
+    /// with a typed error (a mosaic index not yet downloaded, a source that
+    /// cannot work offline), and a load that needs patches missing from the
+    /// cube fails with [`Error::MissingPatches`].
     pub fn offline(mut self, yes: bool) -> Self {
         self.offline = yes;
         self
@@ -397,9 +401,12 @@ impl Accessor {
 
     /// The source's index entries of the loaded patches `ids`. An empty cube
     /// asks the source nothing: its index may have to be fetched first.
-    fn index_of(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
+    pub(crate) fn index_of(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
         if ids.is_empty() {
             return Ok(vec![]);
+        }
+        if self.offline {
+            return Ok(self.source.patch_refs_offline(ids)?);
         }
         Ok(self.source.patch_refs(ids)?)
     }
@@ -430,7 +437,12 @@ impl Accessor {
             );
             let inset = BoundingBox::new(b.left + dx, b.bottom + dy, b.right - dx, b.top - dy);
             let crop = Aoi::bbox(inset, grid.crs().clone());
-            let found = match self.source.touching_patches(&crop, toi) {
+            let found = if self.offline {
+                self.source.touching_patches_offline(&crop, toi)
+            } else {
+                self.source.touching_patches(&crop, toi)
+            };
+            let found = match found {
                 Ok(found) => found,
                 // Inside the cube but where the source has nothing: NaN.
                 Err(e)

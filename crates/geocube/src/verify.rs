@@ -113,11 +113,7 @@ impl Accessor {
         let layout = cube.layout();
         let ids = cube.loaded_patches()?;
         let written = cube.written_chunks()?;
-        let refs: Vec<PatchRef> = if ids.is_empty() {
-            vec![]
-        } else {
-            self.source().patch_refs(&ids)?
-        };
+        let refs: Vec<PatchRef> = self.index_of(&ids)?;
         let known: BTreeSet<&str> = refs.iter().map(|p| p.id.as_str()).collect();
         let mut report = VerifyReport {
             ids: ids.len(),
@@ -340,11 +336,7 @@ impl Accessor {
             .filter(|id| !found.unknown_ids.contains(id))
             .cloned()
             .collect();
-        let refs = if known.is_empty() {
-            vec![]
-        } else {
-            self.source().patch_refs(&known)?
-        };
+        let refs = self.index_of(&known)?;
         let mut reloaded: Vec<String> = refs.iter().map(|p| p.id.clone()).collect();
         reloaded.sort();
         if !refs.is_empty() {

@@ -193,6 +193,60 @@ fn offline_names_missing_patches() {
     assert_values(&ok.dataset);
 }
 
+/// A source that does not say it can work offline (the trait's defaults).
+struct OnlineOnly(Arc<TileSource>);
+
+impl Source for OnlineOnly {
+    fn spec(&self) -> &geocube_core::CubeSpec {
+        self.0.spec()
+    }
+    fn touching_patches(
+        &self,
+        aoi: &Aoi,
+        toi: &Toi,
+    ) -> Result<Vec<geocube_core::PatchRef>, geocube_core::SourceError> {
+        self.0.touching_patches(aoi, toi)
+    }
+    fn download(
+        &self,
+        patch: &geocube_core::PatchRef,
+    ) -> Result<geocube_core::Patch, geocube_core::DownloadError> {
+        self.0.download(patch)
+    }
+    fn patch_refs(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<geocube_core::PatchRef>, geocube_core::SourceError> {
+        self.0.patch_refs(ids)
+    }
+}
+
+#[test]
+fn offline_never_asks_a_source_that_cannot_work_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = CubeStorage::local(dir.path().join("cube"));
+    let src = TileSource::new();
+    create_and_load(&accessor(&src, storage.clone()), pixel_bbox(0, 0, 10, 10));
+    let offline = Accessor::builder(Arc::new(OnlineOnly(Arc::clone(&src))), storage)
+        .offline(true)
+        .build()
+        .expect("offline");
+    let err = offline
+        .load(
+            &bbox_aoi(pixel_bbox(2, 2, 8, 8)),
+            &Toi::None,
+            LoadOptions::default(),
+        )
+        .expect_err("the source may need the network");
+    assert!(
+        matches!(&err, Error::Core(geocube_core::Error::Offline { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("without the network"), "{err}");
+    assert!(offline.current_state().is_err());
+    assert_eq!(src.total_downloads(), 1);
+}
+
 #[test]
 fn mask_nodata_only_changes_the_returned_data() {
     let src = TileSource::new();

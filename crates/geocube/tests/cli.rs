@@ -44,10 +44,16 @@ fn geocube(args: &[&str]) -> Output {
 
 /// Run `geocube args...` pointed at `server` (serving the world's fixtures).
 fn geocube_at(server: &FixtureServer, args: &[&str]) -> Output {
+    geocube_with(args, &server.stac_api_url(), world().dir.path())
+}
+
+/// Run `geocube args...` with the STAC API at `stac_url` and the mosaic
+/// index looked for in `aux_dir`.
+fn geocube_with(args: &[&str], stac_url: &str, aux_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_geocube"))
         .args(args)
-        .env("GEOCUBE_STAC_URL", server.stac_api_url())
-        .env("GEOCUBE_AUX_DIR", world().dir.path())
+        .env("GEOCUBE_STAC_URL", stac_url)
+        .env("GEOCUBE_AUX_DIR", aux_dir)
         .env_remove("RUST_BACKTRACE")
         .output()
         .expect("run geocube")
@@ -251,6 +257,105 @@ fn cold_warm_and_offline_loads() {
     // What the cube holds loads offline.
     let off = json(&load(&["--offline"]));
     assert_eq!(off["variables"], cold["variables"]);
+}
+
+#[test]
+fn offline_loads_make_no_request() {
+    let w = world();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    let bbox = bbox_arg(&tile.bounds, 1000.0);
+    let load = |extra: &'static str| {
+        vec![
+            "load",
+            DATASET,
+            "--store",
+            s,
+            "--bbox",
+            &bbox,
+            "--crs",
+            "EPSG:3413",
+            "--quiet",
+            extra,
+        ]
+    };
+    ok(&geocube(&load("--create")));
+    let before = snapshot(&store);
+
+    // Offline runs talk to a server of their own, which counts every request.
+    let counting = FixtureServer::start(w.dir.path(), ServerOptions::default()).expect("server");
+    let url = counting.stac_api_url();
+    // Index present, cube complete: success.
+    ok(&geocube_with(&load("--offline"), &url, w.dir.path()));
+    // Index present, cube incomplete: the missing-patches error.
+    let other = west_tile();
+    let other_bbox = bbox_arg(&other.bounds, 1000.0);
+    let args = [
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &other_bbox,
+        "--crs",
+        "EPSG:3413",
+        "--offline",
+    ];
+    user_error(&geocube_with(&args, &url, w.dir.path()), &other.dem_id);
+    // Index absent: a typed error naming the file, the directory and the
+    // remedy; the directory is not created.
+    let aux = tmp.path().join("no-aux-yet");
+    let err = user_error(
+        &geocube_with(&load("--offline"), &url, &aux),
+        "ArcticDEM_Mosaic_Index_v4_1_32m.parquet",
+    );
+    assert!(
+        err.contains(&aux.display().to_string()) && err.contains("geocube prefetch"),
+        "{err}"
+    );
+    assert!(!aux.exists(), "offline created the aux directory");
+    assert_eq!(
+        counting.request_count("/"),
+        0,
+        "{:?}",
+        counting.request_counts()
+    );
+    assert_eq!(snapshot(&store), before);
+}
+
+#[test]
+fn huge_worker_counts_are_capped() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let bbox = bbox_arg(&east_tile().bounds, 1000.0);
+    let started = std::time::Instant::now();
+    let o = geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &bbox,
+        "--crs",
+        "EPSG:3413",
+        "--create",
+        "--workers",
+        "100000",
+    ]);
+    ok(&o);
+    // A one-patch load: a few seconds in a debug build (it used to start
+    // 100000 threads and not finish in minutes).
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    assert!(
+        stderr(&o).contains("--workers 100000 capped at 32"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(snapshot(&store).0.len(), 1);
 }
 
 #[test]
@@ -655,4 +760,271 @@ fn verify_and_repair() {
         .loaded_patches()
         .expect("ids");
     assert_eq!(ids, std::slice::from_ref(&tile.dem_id));
+}
+
+#[test]
+fn request_and_store_mistakes_are_clear_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    ok(&geocube(&["create", DATASET, "--store", s, "--quiet"]));
+    let before = snapshot(&store);
+    let good = bbox_arg(&east_tile().bounds, 2000.0);
+    for (args, needle) in [
+        // An empty --time is a mistake, not "every time".
+        (
+            vec!["--bbox", good.as_str(), "--crs", "EPSG:3413", "--time", ""],
+            "the time is empty",
+        ),
+        // Geographic boxes are checked, not wrapped.
+        (
+            vec!["--bbox", "179,69.5,181,69.7"],
+            "east longitude 181 is outside -180..180",
+        ),
+        (vec!["--bbox", "170,60,175,91"], "north latitude 91"),
+        // An absurd box is refused and printed readably.
+        (
+            vec!["--bbox", "-1e308,-1e308,1e308,1e308", "--crs", "EPSG:3413"],
+            "-1e308 lies far off the Earth",
+        ),
+    ] {
+        let mut full = vec!["load", DATASET, "--store", s];
+        full.extend(args);
+        let err = user_error(&geocube(&full), needle);
+        assert!(!err.contains("inf") && !err.contains("NaN"), "{err}");
+        assert_eq!(snapshot(&store), before, "{full:?} changed the cube");
+    }
+
+    // A box crossing the antimeridian (west > east) loads the tiles on both sides.
+    let o = json(&geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        "179.9,69.55,-179.9,69.6",
+        "--json",
+        "--quiet",
+    ]));
+    let got = strs(&o["patches"]["downloaded"]);
+    let m = &world().manifest;
+    let east = m
+        .tiles
+        .iter()
+        .any(|t| t.antimeridian == AntimeridianSide::East && got.contains(&t.dem_id));
+    let west = m
+        .tiles
+        .iter()
+        .any(|t| t.antimeridian == AntimeridianSide::West && got.contains(&t.dem_id));
+    assert!(east && west, "{got:?}");
+
+    // --store naming a regular file.
+    let file = tmp.path().join("f");
+    std::fs::write(&file, b"x").expect("write");
+    let f = file.to_str().expect("utf-8");
+    for args in [
+        vec![
+            "load",
+            DATASET,
+            "--store",
+            f,
+            "--bbox",
+            &good,
+            "--crs",
+            "EPSG:3413",
+            "--create",
+        ],
+        vec!["create", DATASET, "--store", f],
+        vec!["status", "--store", f],
+    ] {
+        let err = user_error(&geocube(&args), "is a file, not a cube directory");
+        assert!(!err.contains("File exists"), "{err}");
+    }
+    assert_eq!(std::fs::read(&file).expect("read"), b"x");
+
+    // --create among unrelated files: refused, nothing added.
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir(&photos).expect("mkdir");
+    std::fs::write(photos.join("a.jpg"), b"x").expect("write");
+    let p = photos.to_str().expect("utf-8");
+    user_error(
+        &geocube(&[
+            "load",
+            DATASET,
+            "--store",
+            p,
+            "--bbox",
+            &good,
+            "--crs",
+            "EPSG:3413",
+            "--create",
+        ]),
+        "is not empty and holds no cube (it has a.jpg)",
+    );
+    user_error(&geocube(&["create", DATASET, "--store", p]), "a.jpg");
+    assert_eq!(std::fs::read_dir(&photos).expect("ls").count(), 1);
+}
+
+/// Run a program; whether it exited 0.
+fn run(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Undoes a test's change to a directory (permissions or a mount) on drop.
+enum Restore {
+    Permissions(Vec<PathBuf>),
+    Mount(PathBuf),
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        match self {
+            Restore::Permissions(dirs) => {
+                for d in dirs {
+                    let _ = run("chmod", &["u+w", &d.to_string_lossy()]);
+                }
+            }
+            Restore::Mount(p) => {
+                let _ = run("umount", &[&p.to_string_lossy()]);
+            }
+        }
+    }
+}
+
+fn writable(dir: &Path) -> bool {
+    let probe = dir.join(".probe");
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(probe);
+    ok
+}
+
+/// Make `dir` read-only: its directories lose write permission, or, where
+/// that does not stop us (root), a read-only bind mount of it over itself.
+/// `None` when this machine allows neither.
+fn make_read_only(dir: &Path) -> Option<Restore> {
+    let mut dirs = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < dirs.len() {
+        for e in std::fs::read_dir(&dirs[i]).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(e.path());
+            }
+        }
+        i += 1;
+    }
+    for d in &dirs {
+        run("chmod", &["a-w", &d.to_string_lossy()]);
+    }
+    let perms = Restore::Permissions(dirs);
+    if !writable(dir) && !writable(&dir.join(".geocube-claims")) {
+        return Some(perms);
+    }
+    drop(perms);
+    let p = dir.to_string_lossy();
+    if !run("mount", &["--bind", &p, &p]) {
+        return None;
+    }
+    let mount = Restore::Mount(dir.to_path_buf());
+    (run("mount", &["-o", "remount,ro,bind", &p]) && !writable(dir)).then_some(mount)
+}
+
+#[test]
+fn a_read_only_store_says_so() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let held = bbox_arg(&east_tile().bounds, 1000.0);
+    let missing = bbox_arg(&west_tile().bounds, 1000.0);
+    let load = |bbox: &str, backend: &str| {
+        geocube(&[
+            "load",
+            DATASET,
+            "--store",
+            s,
+            "--bbox",
+            bbox,
+            "--crs",
+            "EPSG:3413",
+            "--quiet",
+            "--backend",
+            backend,
+        ])
+    };
+    ok(&geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &held,
+        "--crs",
+        "EPSG:3413",
+        "--quiet",
+        "--create",
+    ]));
+    let before = snapshot(&store);
+    let Some(_restore) = make_read_only(&store) else {
+        eprintln!("skipped: cannot make a directory read-only here");
+        return;
+    };
+    // What it holds still loads.
+    ok(&load(&held, "threaded"));
+    for backend in ["threaded", "simple"] {
+        let err = user_error(&load(&missing, backend), "is read-only");
+        assert!(!err.contains("0 tries"), "{err}");
+    }
+    assert_eq!(snapshot(&store), before);
+}
+
+/// A small tmpfs mounted at `dir` (root only): `None` where not allowed.
+fn small_disk(dir: &Path, size: &str) -> Option<Restore> {
+    std::fs::create_dir_all(dir).ok()?;
+    let p = dir.to_string_lossy();
+    run(
+        "mount",
+        &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", &p],
+    )
+    .then(|| Restore::Mount(dir.to_path_buf()))
+}
+
+#[test]
+fn a_full_disk_is_one_reason_said_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let disk = tmp.path().join("disk");
+    let Some(_restore) = small_disk(&disk, "300k") else {
+        eprintln!("skipped: cannot mount a small tmpfs here");
+        return;
+    };
+    let store = disk.join("cube");
+    let s = store.to_str().expect("utf-8");
+    ok(&geocube(&["create", DATASET, "--store", s, "--quiet"]));
+    let before = snapshot(&store);
+    // The four tiles around the mosaic's first corner: more than 300 kB.
+    let b = &world().manifest.tiles[0].bounds;
+    let corner = format!(
+        "{},{},{},{}",
+        b.xmin + 1000.0,
+        b.ymin - 15000.0,
+        b.xmax + 15000.0,
+        b.ymax - 1000.0
+    );
+    let o = geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--bbox",
+        &corner,
+        "--crs",
+        "EPSG:3413",
+        "--quiet",
+    ]);
+    let err = user_error(&o, "No space left on device");
+    assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+    assert!(!err.contains("context:"), "{err}");
+    assert!(err.contains("4 of 4 patches"), "{err}");
+    assert_eq!(snapshot(&store).0, before.0, "no patch recorded");
 }

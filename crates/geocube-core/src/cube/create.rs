@@ -65,9 +65,24 @@ impl CreateCube<'_> {
     ///
     /// # Errors
     /// [`Error::AlreadyExists`] when a cube exists and neither `overwrite` nor
-    /// `exists_ok` is set; [`Error::InvalidSpec`]; storage errors.
+    /// `exists_ok` is set; [`Error::InvalidSpec`]; [`Error::NotADirectory`]
+    /// for a local location that is a file; [`Error::NotEmpty`] for a local
+    /// directory holding other files but no repository (`overwrite` replaces
+    /// cubes, never unrelated files); storage errors. A refusal leaves the
+    /// location untouched.
     pub fn execute(self) -> Result<Cube> {
         let spec_layout = layout::new_cube(self.spec)?;
+        self.storage.check_not_a_file()?;
+        if let Some(path) = self.storage.local_path() {
+            // Checked before the lock, which would leave its file behind.
+            let unrelated = unrelated_entries(path)?;
+            if !unrelated.is_empty() && !repo_exists(&self.storage.icechunk_storage()?)? {
+                return Err(Error::NotEmpty {
+                    path: path.to_path_buf(),
+                    entries: unrelated,
+                });
+            }
+        }
         let _lock = self.storage.lock()?;
         let storage = self.storage.icechunk_storage()?;
         let exists = repo_exists(&storage)?;
@@ -124,6 +139,53 @@ fn branch_is_empty(repo: &Repository) -> Result<bool> {
         .list_prefix(&zarrs::storage::StorePrefix::root())
         .map_err(Error::zarr)?;
     Ok(keys.is_empty())
+}
+
+/// Top-level names of an Icechunk repository (formats 1 and 2), as
+/// `icechunk_format`'s `*_FILE_PATH` constants name them.
+const ICECHUNK_ENTRIES: [&str; 8] = [
+    "config.yaml",
+    "refs",
+    "snapshots",
+    "manifests",
+    "chunks",
+    "transactions",
+    "repo",
+    "overwritten",
+];
+
+/// Up to three entries of the directory `path` that neither geocube
+/// (`.geocube-*`: lock, claims, events) nor Icechunk put there,
+/// comma-separated, with `...` when there are more; empty when there are
+/// none or `path` does not exist.
+fn unrelated_entries(path: &Path) -> Result<String> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let name = entry
+            .map_err(io)?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if !name.starts_with(".geocube-") && !ICECHUNK_ENTRIES.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let more = names.len() > 3;
+    names.truncate(3);
+    if more {
+        names.push("...".into());
+    }
+    Ok(names.join(", "))
 }
 
 pub(super) fn repo_exists(storage: &Arc<dyn Storage + Send + Sync>) -> Result<bool> {

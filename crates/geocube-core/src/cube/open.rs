@@ -30,6 +30,7 @@ impl Cube {
     /// # Errors
     /// Storage errors other than "nothing there".
     pub fn exists(storage: &CubeStorage) -> Result<bool> {
+        storage.check_not_a_file()?;
         if let Some(p) = storage.local_path()
             && !p.exists()
         {
@@ -46,12 +47,14 @@ impl Cube {
     ///
     /// # Errors
     /// [`Error::NotCreated`] when there is no repository or it is empty;
-    /// [`Error::NotACube`] when the repository holds something else.
+    /// [`Error::NotACube`] when the repository holds something else;
+    /// [`Error::NotADirectory`] when the local location is a file.
     pub fn open(storage: CubeStorage) -> Result<Self> {
         Self::open_unlocked(storage)
     }
 
     pub(super) fn open_unlocked(storage: CubeStorage) -> Result<Self> {
+        storage.check_not_a_file()?;
         let not_created = || Error::NotCreated {
             location: storage.to_string(),
         };

@@ -54,7 +54,20 @@ impl CubeStorage {
         }
     }
 
+    /// Fail with [`Error::NotADirectory`] when a local location is a file
+    /// (the lock file and Icechunk's layout would otherwise fail inside it
+    /// with an obscure I/O error).
+    pub(super) fn check_not_a_file(&self) -> Result<()> {
+        match self {
+            Self::Local(p) if p.exists() && !p.is_dir() => {
+                Err(Error::NotADirectory { path: p.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn lock(&self) -> Result<Option<super::lock::WriteLock>> {
+        self.check_not_a_file()?;
         match self {
             Self::Local(path) => super::lock::WriteLock::acquire(path).map(Some),
             Self::Icechunk { .. } => Ok(None),

@@ -3,6 +3,14 @@
 //! chunk the batch touches is merged once ([`merge`](super::merge)) and
 //! encoded once; a lost commit race is an [`Error::Conflict`] the caller
 //! retries.
+//!
+//! A write that fails after uploading chunks (a full disk, a lost
+//! connection) leaves those chunk objects unreferenced: no snapshot points at
+//! them, so readers never see them, but they take space. Reclaiming them is
+//! Icechunk's garbage collection (expire old snapshots, then delete objects
+//! no snapshot reaches and older than a grace period, so a concurrent
+//! writer's uploads are spared), which a later `geocube compact` is to run;
+//! nothing here deletes objects.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -115,11 +115,26 @@ impl BoundingBox {
 }
 
 impl fmt::Display for BoundingBox {
+    /// `[left, bottom, right, top]`; values of 10¹⁵ and beyond in exponent
+    /// form (`1e308`), so an absurd box stays readable in a message.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Num(f64);
+        impl fmt::Display for Num {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.0.is_finite() && self.0.abs() >= 1e15 {
+                    write!(f, "{:e}", self.0)
+                } else {
+                    write!(f, "{}", self.0)
+                }
+            }
+        }
         write!(
             f,
             "[{}, {}, {}, {}]",
-            self.left, self.bottom, self.right, self.top
+            Num(self.left),
+            Num(self.bottom),
+            Num(self.right),
+            Num(self.top)
         )
     }
 }

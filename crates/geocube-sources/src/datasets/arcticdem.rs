@@ -5,6 +5,11 @@
 //! reference's, so cubes interoperate. Patches come from PGC's GeoParquet
 //! mosaic index (intersected in EPSG:3413, so the antimeridian needs no
 //! care); each tile's STAC item is fetched only when it is downloaded.
+//!
+//! Offline ([`ArcticDemBuilder::offline`], or the `_offline` methods an
+//! offline accessor calls) the index must already be in the aux directory:
+//! nothing is downloaded and no directory is created, and a missing index is
+//! [`Error::IndexMissingOffline`] saying how to get it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -168,6 +173,7 @@ pub struct ArcticDem {
     index_path: PathBuf,
     loader: PatchLoader,
     index: Mutex<Option<Arc<MosaicIndex>>>,
+    offline: bool,
 }
 
 /// Builds an [`ArcticDem`] source; every endpoint can be overridden.
@@ -181,6 +187,7 @@ pub struct ArcticDemBuilder {
     codec: ChunkCodec,
     http: Option<HttpClient>,
     http_config: HttpConfig,
+    offline: bool,
 }
 
 impl ArcticDemBuilder {
@@ -235,8 +242,17 @@ impl ArcticDemBuilder {
         self
     }
 
+    /// Never touch the network: the index must be in place (it is read,
+    /// never downloaded, and no directory is created) and downloads fail
+    /// with [`Error::NeedsNetwork`] without a request (default `false`).
+    #[must_use]
+    pub fn offline(mut self, yes: bool) -> Self {
+        self.offline = yes;
+        self
+    }
+
     /// The source. Nothing is fetched yet: the index is read (and
-    /// downloaded if missing) on the first `touching_patches`.
+    /// downloaded if missing, unless offline) on the first `touching_patches`.
     ///
     /// # Errors
     /// [`Error::Config`] when the HTTP client cannot be built.
@@ -262,6 +278,7 @@ impl ArcticDemBuilder {
             index_path,
             loader: PatchLoader { http, spec, assets },
             index: Mutex::new(None),
+            offline: self.offline,
         })
     }
 }
@@ -279,6 +296,7 @@ impl ArcticDem {
             codec: ChunkCodec::Default,
             http: None,
             http_config: HttpConfig::default(),
+            offline: false,
         }
     }
 
@@ -309,16 +327,44 @@ impl ArcticDem {
         )
     }
 
-    /// The mosaic index, read once (and downloaded first if missing).
+    /// Whether the source was built offline ([`ArcticDemBuilder::offline`]).
+    #[must_use]
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    /// The mosaic index, read once (and downloaded first if missing, unless
+    /// the source is offline).
     ///
     /// # Errors
-    /// [`Error::Index`] and download errors.
+    /// [`Error::Index`] and download errors; offline,
+    /// [`Error::IndexMissingOffline`].
     pub fn index(&self) -> Result<Arc<MosaicIndex>> {
+        self.index_with(!self.offline)
+    }
+
+    /// The mosaic index as [`ArcticDem::index`] reads it; `fetch: false`
+    /// never downloads it (nor creates the aux directory).
+    fn index_with(&self, fetch: bool) -> Result<Arc<MosaicIndex>> {
         let mut guard = self.index.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(idx) = guard.as_ref() {
             return Ok(Arc::clone(idx));
         }
-        ensure_index(&self.loader.http, &self.index_url, &self.index_path)?;
+        if fetch {
+            ensure_index(&self.loader.http, &self.index_url, &self.index_path)?;
+        } else if !self.index_path.is_file() {
+            return Err(Error::IndexMissingOffline {
+                file: self.index_path.file_name().map_or_else(
+                    || self.res.index_file_name(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
+                dir: self
+                    .index_path
+                    .parent()
+                    .map_or_else(PathBuf::new, Path::to_path_buf),
+                url: self.index_url.clone(),
+            });
+        }
         let idx = Arc::new(MosaicIndex::read(&self.index_path, "dem_id")?);
         *guard = Some(Arc::clone(&idx));
         Ok(idx)
@@ -349,9 +395,24 @@ impl ArcticDem {
     /// # Errors
     /// [`Error::NoPatches`] when none does; index, API and CRS failures.
     pub fn touching_patches(&self, aoi: &Aoi, _toi: &Toi) -> Result<Vec<PatchRef>> {
+        self.touching(aoi, !self.offline)
+    }
+
+    /// [`ArcticDem::touching_patches`] from the index already in the aux
+    /// directory: never a request ([`Source::touching_patches_offline`]).
+    ///
+    /// # Errors
+    /// [`Error::IndexMissingOffline`]; as [`ArcticDem::touching_patches`].
+    ///
+    /// [`Source::touching_patches_offline`]: geocube_core::Source::touching_patches_offline
+    pub fn touching_patches_offline(&self, aoi: &Aoi, _toi: &Toi) -> Result<Vec<PatchRef>> {
+        self.touching(aoi, false)
+    }
+
+    fn touching(&self, aoi: &Aoi, fetch: bool) -> Result<Vec<PatchRef>> {
         let crs = self.loader.spec.geobox.crs().clone();
         let geoms = aoi.geometries_in(&crs)?;
-        let index = self.index()?;
+        let index = self.index_with(fetch)?;
         let hits = index.intersecting(&geoms);
         if hits.is_empty() {
             return Err(Error::NoPatches { aoi: aoi_text(aoi) });
@@ -366,8 +427,14 @@ impl ArcticDem {
     /// this crate's typed error).
     ///
     /// # Errors
-    /// HTTP, STAC and GeoTIFF failures; [`Error::is_retryable`] tells which are transient.
+    /// HTTP, STAC and GeoTIFF failures; [`Error::is_retryable`] tells which
+    /// are transient. Offline, [`Error::NeedsNetwork`] without a request.
     pub fn download(&self, idx: &PatchRef) -> Result<Patch> {
+        if self.offline {
+            return Err(Error::NeedsNetwork {
+                what: format!("downloading patch `{}`", idx.id),
+            });
+        }
         let url = idx
             .item::<StacItemUrl>()
             .map_or_else(|| self.item_url(&idx.id), |u| u.0.clone());
@@ -381,9 +448,24 @@ impl ArcticDem {
     /// # Errors
     /// Index or API failures.
     pub fn patch_refs(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
+        self.refs(ids, !self.offline)
+    }
+
+    /// [`ArcticDem::patch_refs`] from the index already in the aux directory
+    /// ([`Source::patch_refs_offline`]).
+    ///
+    /// # Errors
+    /// [`Error::IndexMissingOffline`]; as [`ArcticDem::patch_refs`].
+    ///
+    /// [`Source::patch_refs_offline`]: geocube_core::Source::patch_refs_offline
+    pub fn patch_refs_offline(&self, ids: &[String]) -> Result<Vec<PatchRef>> {
+        self.refs(ids, false)
+    }
+
+    fn refs(&self, ids: &[String], fetch: bool) -> Result<Vec<PatchRef>> {
         let crs = self.loader.spec.geobox.crs().clone();
         let wgs84 = Crs::wgs84();
-        let index = self.index()?;
+        let index = self.index_with(fetch)?;
         ids.iter()
             .filter_map(|id| index.get(id))
             .map(|e| self.patch_of(&crs, &wgs84, &e.id, &e.footprint))

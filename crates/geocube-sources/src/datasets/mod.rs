@@ -50,6 +50,8 @@ pub struct Overrides {
     pub codec: Option<ChunkCodec>,
     /// HTTP timeouts and retries.
     pub http: Option<HttpConfig>,
+    /// Never touch the network (see [`ArcticDemBuilder::offline`](arcticdem::ArcticDemBuilder::offline)).
+    pub offline: bool,
 }
 
 /// Every preset.
@@ -105,7 +107,7 @@ pub fn open(name: &str, overrides: &Overrides) -> Result<Arc<dyn Source>> {
     if let Some(h) = &overrides.http {
         b = b.http_config(h.clone());
     }
-    Ok(Arc::new(b.build()?))
+    Ok(Arc::new(b.offline(overrides.offline).build()?))
 }
 
 #[cfg(test)]

@@ -189,6 +189,15 @@ impl Source for TileSource {
             .map(|(r, c)| self.index(r, c))
             .collect())
     }
+
+    // Its index is arithmetic: the same answers offline.
+    fn touching_patches_offline(&self, aoi: &Aoi, toi: &Toi) -> Result<Vec<PatchRef>, SourceError> {
+        self.touching_patches(aoi, toi)
+    }
+
+    fn patch_refs_offline(&self, ids: &[String]) -> Result<Vec<PatchRef>, SourceError> {
+        self.patch_refs(ids)
+    }
 }
 
 /// Fast retries for tests.

@@ -26,11 +26,12 @@ pub(crate) struct Endpoints {
 }
 
 impl Endpoints {
-    fn overrides(&self) -> Overrides {
+    fn overrides(&self, offline: bool) -> Overrides {
         Overrides {
             stac_url: self.stac_url.clone(),
             aux_dir: self.aux_dir.clone(),
             http: Some(self.http.config()),
+            offline,
             ..Overrides::default()
         }
     }
@@ -47,11 +48,12 @@ pub(crate) fn print_list() {
     }
 }
 
-/// The source of preset `name` (its name or cube title).
-pub(crate) fn open(name: &str, endpoints: &Endpoints) -> Result<Arc<dyn Source>> {
+/// The source of preset `name` (its name or cube title); `offline`, one
+/// that never touches the network.
+pub(crate) fn open(name: &str, endpoints: &Endpoints, offline: bool) -> Result<Arc<dyn Source>> {
     Ok(geocube_sources::datasets::open(
         name,
-        &endpoints.overrides(),
+        &endpoints.overrides(offline),
     )?)
 }
 

@@ -151,7 +151,8 @@ struct RequestArgs {
     /// Download backend.
     #[arg(long, value_enum, default_value_t = Backend::Threaded)]
     backend: Backend,
-    /// Download workers of the threaded backend.
+    /// Download workers of the threaded backend (at most 32; started as
+    /// downloads arrive, never more than the patches missing).
     #[arg(long, default_value_t = 4)]
     workers: usize,
     /// Memory for decoded chunks kept between the write and the read of a
@@ -271,7 +272,7 @@ fn main() -> ExitCode {
             let text = e.to_string();
             let mut cause = std::error::Error::source(&e);
             while let Some(c) = cause {
-                let s = c.to_string();
+                let s = geocube_core::error::without_span_trace(&c.to_string()).into_owned();
                 if !text.contains(&s) {
                     eprintln!("  caused by: {s}");
                 }
@@ -287,13 +288,14 @@ fn codec(text: Option<&str>) -> Result<Option<ChunkCodec>> {
 }
 
 fn create(a: &CreateArgs, reporter: &Reporter) -> Result<()> {
-    let source = datasets::open(&a.dataset, &a.endpoints)?;
+    let source = datasets::open(&a.dataset, &a.endpoints, false)?;
     let format = match a.format {
         Format::V1 => IcechunkFormat::V1,
         Format::V2 => IcechunkFormat::V2,
     };
+    // Creating downloads nothing: no download threads.
     let mut builder = Accessor::builder(source, CubeStorage::local(&a.store.store))
-        .offline(true)
+        .backend(BackendKind::Simple)
         .format(format);
     if let Some(c) = codec(a.codec.as_deref())? {
         builder = builder.codec(c);
@@ -320,7 +322,7 @@ fn create(a: &CreateArgs, reporter: &Reporter) -> Result<()> {
 
 /// The accessor, AOI and TOI of a load or prefetch, all validated before
 /// anything touches the cube.
-fn prepare(r: &RequestArgs, offline: bool) -> Result<(Accessor, Aoi, Toi)> {
+fn prepare(r: &RequestArgs, offline: bool, reporter: &Reporter) -> Result<(Accessor, Aoi, Toi)> {
     let aoi = match (&r.area.bbox, &r.area.geojson) {
         (Some(b), _) => request::bbox_aoi(b, &r.crs)?,
         (None, Some(f)) => request::geojson_aoi(f, &r.crs)?,
@@ -329,14 +331,21 @@ fn prepare(r: &RequestArgs, offline: bool) -> Result<(Accessor, Aoi, Toi)> {
     let toi = r
         .time
         .as_deref()
-        .map(Toi::parse)
+        .map(request::parse_toi)
         .transpose()?
         .unwrap_or(Toi::None);
-    let source: Arc<dyn Source> = datasets::open(&r.dataset, &r.endpoints)?;
+    let source: Arc<dyn Source> = datasets::open(&r.dataset, &r.endpoints, offline)?;
     let backend = match r.backend {
         Backend::Threaded => BackendKind::Threaded,
         Backend::Simple => BackendKind::Simple,
     };
+    if r.workers > BackendConfig::MAX_WORKERS {
+        reporter.say(&format!(
+            "warning: --workers {} capped at {}: downloads wait on the network, and each worker may hold a patch in memory",
+            r.workers,
+            BackendConfig::MAX_WORKERS
+        ));
+    }
     let mut builder = Accessor::builder(source, CubeStorage::local(&r.store.store))
         .backend(backend)
         .config(
@@ -367,7 +376,7 @@ fn save_events(accessor: &Accessor, r: &RequestArgs) -> Result<()> {
 fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
     let started = Instant::now();
     let out_kind = a.out.as_deref().map(report::OutKind::of).transpose()?;
-    let (accessor, aoi, toi) = prepare(&a.request, a.offline)?;
+    let (accessor, aoi, toi) = prepare(&a.request, a.offline, reporter)?;
     let opts = LoadOptions::default()
         .create(a.request.create)
         .mask_nodata(a.mask_nodata);
@@ -395,7 +404,7 @@ fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
 
 fn prefetch(a: &PrefetchArgs, reporter: &Reporter) -> Result<()> {
     let started = Instant::now();
-    let (accessor, aoi, toi) = prepare(&a.request, false)?;
+    let (accessor, aoi, toi) = prepare(&a.request, false, reporter)?;
     if a.request.create {
         accessor.create(false, true)?;
     }
@@ -451,8 +460,9 @@ fn status(a: &StatusArgs, reporter: &Reporter) -> Result<()> {
         return Ok(());
     }
     let name = preset_of(a.dataset.as_deref(), &layout.title, &a.store.store)?;
-    let accessor = Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)
-        .offline(true)
+    // Not offline: drawing footprints may need the mosaic index downloaded.
+    let accessor = Accessor::builder(datasets::open(&name, &a.endpoints, false)?, storage)
+        .backend(BackendKind::Simple)
         .build()?;
     if let Some(path) = &a.geojson {
         let fc = accessor.current_state()?;
@@ -480,18 +490,20 @@ fn preset_of(dataset: Option<&str>, title: &str, store: &std::path::Path) -> Res
     }
 }
 
-/// An accessor on the cube of `a`, for its preset.
-fn verify_accessor(a: &VerifyArgs, offline: bool) -> Result<Accessor> {
+/// An accessor on the cube of `a`, for its preset. Online: the footprints
+/// may need the mosaic index downloaded, spot checks and repairs download
+/// patches; `verify` alone needs no download threads.
+fn verify_accessor(a: &VerifyArgs, backend: BackendKind) -> Result<Accessor> {
     let storage = CubeStorage::local(&a.store.store);
     let cube = Cube::open(storage.clone())?;
     let name = preset_of(a.dataset.as_deref(), &cube.layout().title, &a.store.store)?;
-    Accessor::builder(datasets::open(&name, &a.endpoints)?, storage)
-        .offline(offline)
+    Accessor::builder(datasets::open(&name, &a.endpoints, false)?, storage)
+        .backend(backend)
         .build()
 }
 
 fn verify(a: &VerifyArgs, reporter: &Reporter) -> Result<()> {
-    let accessor = verify_accessor(a, true)?;
+    let accessor = verify_accessor(a, BackendKind::Simple)?;
     let report = accessor.verify(VerifyOptions {
         check_source: a.check_source,
     })?;
@@ -500,7 +512,7 @@ fn verify(a: &VerifyArgs, reporter: &Reporter) -> Result<()> {
 }
 
 fn repair(a: &VerifyArgs, reporter: &Reporter) -> Result<()> {
-    let accessor = verify_accessor(a, false)?;
+    let accessor = verify_accessor(a, BackendKind::Threaded)?;
     let found = accessor.verify(VerifyOptions {
         check_source: a.check_source,
     })?;
