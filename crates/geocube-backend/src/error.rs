@@ -141,7 +141,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "3 of 4 patches could not be loaded: `a`, `b`, `d`: write failed: zarr: No space left on device (os error 28); `c`: download failed after 5 tries: HTTP 503"
+            "4 of 4 patches could not be loaded: `a`, `b`, `d`: write failed: zarr: No space left on device (os error 28); `c`: download failed after 5 tries: HTTP 503"
         );
         let not_started = PatchFailure {
             tries: 0,
