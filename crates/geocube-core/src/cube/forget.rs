@@ -4,8 +4,8 @@
 
 use zarrs::storage::WritableStorageTraits;
 
-use super::store::{block_on, key, read_json, session_store};
-use super::{BRANCH, ChunkAddr, Cube};
+use super::store::key;
+use super::{ChunkAddr, Cube};
 use crate::{Error, Result};
 
 /// What [`Cube::forget`] did.
@@ -29,13 +29,12 @@ impl Cube {
     /// As [`Cube::write_patches`]: [`Error::Conflict`] on a lost race
     /// (nothing changed), storage errors.
     pub fn forget(&self, ids: &[String], erase: &[ChunkAddr]) -> Result<ForgetOutcome> {
-        let _lock = self.storage.lock()?;
-        let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
-        let (store, sync) = session_store(session, self.storage.local_path())?;
-        let root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
-            location: self.storage.to_string(),
-            reason: "no root group".into(),
-        })?;
+        let super::write::Transaction {
+            _lock,
+            store,
+            sync,
+            root,
+        } = self.begin()?;
         let loaded = super::loaded::loaded_patches_of(&root);
         let (forgotten, kept): (Vec<String>, Vec<String>) =
             loaded.into_iter().partition(|id| ids.contains(id));

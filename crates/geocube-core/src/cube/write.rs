@@ -22,7 +22,9 @@ use zarrs::array::Array;
 use super::cache::ChunkSource;
 use super::loaded::loaded_patches_of;
 use super::merge::merge_chunk;
-use super::store::{block_on, read_json, session_store};
+use serde_json::Value;
+
+use super::store::{IcechunkSyncStore, block_on, read_json, session_store};
 use super::{BRANCH, Cube};
 use crate::patch::Patch;
 use crate::{Error, Result, Window, with_dtype};
@@ -55,13 +57,12 @@ impl Cube {
             .iter()
             .map(|p| self.plan_patch(p))
             .collect::<Result<Vec<_>>>()?;
-        let _lock = self.storage.lock()?;
-        let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
-        let (store, sync) = session_store(session, self.storage.local_path())?;
-        let root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
-            location: self.storage.to_string(),
-            reason: "no root group".into(),
-        })?;
+        let Transaction {
+            _lock,
+            store,
+            sync,
+            root,
+        } = self.begin()?;
         let mut loaded = loaded_patches_of(&root);
         let loaded_set: BTreeSet<&str> = loaded.iter().map(String::as_str).collect();
         let mut outcome = WriteOutcome::default();
@@ -222,6 +223,35 @@ pub(super) fn commit(store: &icechunk::Store, message: &str) -> Result<String> {
             Err(e) => Err(Error::icechunk(e)),
         }
     })?
+}
+
+/// A writable session on the branch tip, under the repository's write lock
+/// (local cubes), with the root group's document read: where every change
+/// of pixels or ids starts.
+pub(super) struct Transaction {
+    pub(super) _lock: Option<super::lock::WriteLock>,
+    pub(super) store: icechunk::Store,
+    pub(super) sync: Arc<IcechunkSyncStore>,
+    pub(super) root: Value,
+}
+
+impl Cube {
+    /// Start a [`Transaction`].
+    pub(super) fn begin(&self) -> Result<Transaction> {
+        let lock = self.storage.lock()?;
+        let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
+        let (store, sync) = session_store(session, self.storage.local_path())?;
+        let root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
+            location: self.storage.to_string(),
+            reason: "no root group".into(),
+        })?;
+        Ok(Transaction {
+            _lock: lock,
+            store,
+            sync,
+            root,
+        })
+    }
 }
 
 /// Where one patch lands in the cube.
