@@ -116,6 +116,22 @@ fn json(o: &Output) -> Value {
     serde_json::from_str(ok(o).trim()).expect("one JSON object on stdout")
 }
 
+/// `load DATASET --store STORE --bbox BBOX --crs EPSG:3413 EXTRA...`.
+fn load_args<'a>(store: &'a str, bbox: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "load",
+        DATASET,
+        "--store",
+        store,
+        "--bbox",
+        bbox,
+        "--crs",
+        "EPSG:3413",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// `W,S,E,N` of a box, shrunk by `inset` metres.
 fn bbox_arg(b: &Bounds, inset: f64) -> String {
     format!(
@@ -241,17 +257,7 @@ fn cold_warm_and_offline_loads() {
     let before = snapshot(&store);
     let other = west_tile();
     let other_bbox = bbox_arg(&other.bounds, 1000.0);
-    let o = geocube(&[
-        "load",
-        DATASET,
-        "--store",
-        s,
-        "--bbox",
-        &other_bbox,
-        "--crs",
-        "EPSG:3413",
-        "--offline",
-    ]);
+    let o = geocube(&load_args(s, &other_bbox, &["--offline"]));
     user_error(&o, &other.dem_id);
     assert_eq!(snapshot(&store), before);
     // What the cube holds loads offline.
@@ -332,19 +338,7 @@ fn huge_worker_counts_are_capped() {
     let s = store.to_str().expect("utf-8");
     let bbox = bbox_arg(&east_tile().bounds, 1000.0);
     let started = std::time::Instant::now();
-    let o = geocube(&[
-        "load",
-        DATASET,
-        "--store",
-        s,
-        "--bbox",
-        &bbox,
-        "--crs",
-        "EPSG:3413",
-        "--create",
-        "--workers",
-        "100000",
-    ]);
+    let o = geocube(&load_args(s, &bbox, &["--create", "--workers", "100000"]));
     ok(&o);
     // A one-patch load: a few seconds in a debug build (it used to start
     // 100000 threads and not finish in minutes).
@@ -367,16 +361,7 @@ fn bad_inputs_are_clear_errors_and_change_nothing() {
     let good = bbox_arg(&tile.bounds, 2000.0);
 
     // Missing store without --create: no directory appears.
-    let o = geocube(&[
-        "load",
-        DATASET,
-        "--store",
-        s,
-        "--bbox",
-        &good,
-        "--crs",
-        "EPSG:3413",
-    ]);
+    let o = geocube(&load_args(s, &good, &[]));
     user_error(&o, "--create");
     assert!(!store.exists());
 
@@ -477,21 +462,17 @@ fn outputs_status_and_events() {
     let tile = east_tile();
     let bbox = bbox_arg(&tile.bounds, 3000.0);
     let zarr = tmp.path().join("roi.zarr");
-    let out = ok(&geocube(&[
-        "load",
-        DATASET,
-        "--store",
+    let out = ok(&geocube(&load_args(
         s,
-        "--bbox",
         &bbox,
-        "--crs",
-        "EPSG:3413",
-        "--create",
-        "--stats",
-        "--mask-nodata",
-        "--out",
-        zarr.to_str().expect("utf-8"),
-    ]));
+        &[
+            "--create",
+            "--stats",
+            "--mask-nodata",
+            "--out",
+            zarr.to_str().expect("utf-8"),
+        ],
+    )));
     assert!(
         out.contains("dem") && out.contains("datamask") && out.contains("valid"),
         "{out}"
@@ -587,19 +568,7 @@ fn slow_load(pace: Pace) -> (String, Duration, u64) {
     let before = snapshot(&store);
     let bbox = bbox_arg(&east_tile().bounds, 1000.0);
     let started = Instant::now();
-    let o = geocube_at(
-        &server,
-        &[
-            "load",
-            DATASET,
-            "--store",
-            s,
-            "--bbox",
-            &bbox,
-            "--crs",
-            "EPSG:3413",
-        ],
-    );
+    let o = geocube_at(&server, &load_args(s, &bbox, &[]));
     let took = started.elapsed();
     let err = user_error(&o, &east_tile().dem_id);
     assert_eq!(snapshot(&store), before, "a failed load changed the cube");
@@ -662,21 +631,7 @@ fn slow_but_working_servers_still_load() {
     let s = store.to_str().expect("utf-8");
     let tile = east_tile();
     let bbox = bbox_arg(&tile.bounds, 1000.0);
-    let o = geocube_at(
-        &server,
-        &[
-            "load",
-            DATASET,
-            "--store",
-            s,
-            "--bbox",
-            &bbox,
-            "--crs",
-            "EPSG:3413",
-            "--create",
-            "--json",
-        ],
-    );
+    let o = geocube_at(&server, &load_args(s, &bbox, &["--create", "--json"]));
     let out: Value = serde_json::from_str(ok(&o).trim()).expect("JSON");
     assert_eq!(
         strs(&out["patches"]["downloaded"]),
@@ -694,18 +649,7 @@ fn verify_and_repair() {
     let s = store.to_str().expect("utf-8");
     let tile = east_tile();
     let bbox = bbox_arg(&tile.bounds, 0.0);
-    ok(&geocube(&[
-        "load",
-        DATASET,
-        "--store",
-        s,
-        "--bbox",
-        &bbox,
-        "--crs",
-        "EPSG:3413",
-        "--create",
-        "--quiet",
-    ]));
+    ok(&geocube(&load_args(s, &bbox, &["--create", "--quiet"])));
     let verified = geocube(&["verify", "--store", s, "--check-source", "5"]);
     ok(&verified);
     assert!(
@@ -848,17 +792,7 @@ fn request_and_store_mistakes_are_clear_errors() {
     std::fs::write(photos.join("a.jpg"), b"x").expect("write");
     let p = photos.to_str().expect("utf-8");
     user_error(
-        &geocube(&[
-            "load",
-            DATASET,
-            "--store",
-            p,
-            "--bbox",
-            &good,
-            "--crs",
-            "EPSG:3413",
-            "--create",
-        ]),
+        &geocube(&load_args(p, &good, &["--create"])),
         "is not empty and holds no cube (it has a.jpg)",
     );
     user_error(&geocube(&["create", DATASET, "--store", p]), "a.jpg");
@@ -939,32 +873,9 @@ fn a_read_only_store_says_so() {
     let held = bbox_arg(&east_tile().bounds, 1000.0);
     let missing = bbox_arg(&west_tile().bounds, 1000.0);
     let load = |bbox: &str, backend: &str| {
-        geocube(&[
-            "load",
-            DATASET,
-            "--store",
-            s,
-            "--bbox",
-            bbox,
-            "--crs",
-            "EPSG:3413",
-            "--quiet",
-            "--backend",
-            backend,
-        ])
+        geocube(&load_args(s, bbox, &["--quiet", "--backend", backend]))
     };
-    ok(&geocube(&[
-        "load",
-        DATASET,
-        "--store",
-        s,
-        "--bbox",
-        &held,
-        "--crs",
-        "EPSG:3413",
-        "--quiet",
-        "--create",
-    ]));
+    ok(&geocube(&load_args(s, &held, &["--quiet", "--create"])));
     let before = snapshot(&store);
     let Some(_restore) = make_read_only(&store) else {
         eprintln!("skipped: cannot make a directory read-only here");
@@ -1011,17 +922,7 @@ fn a_full_disk_is_one_reason_said_once() {
         b.xmax + 15000.0,
         b.ymax - 1000.0
     );
-    let o = geocube(&[
-        "load",
-        DATASET,
-        "--store",
-        s,
-        "--bbox",
-        &corner,
-        "--crs",
-        "EPSG:3413",
-        "--quiet",
-    ]);
+    let o = geocube(&load_args(s, &corner, &["--quiet"]));
     let err = user_error(&o, "No space left on device");
     assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
     assert!(!err.contains("context:"), "{err}");
