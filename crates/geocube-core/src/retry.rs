@@ -58,9 +58,7 @@ impl RetryPolicy {
         let half = d / 2;
         half + half.mul_f64(jitter())
     }
-}
 
-impl RetryPolicy {
     /// Run `op` (given the 1-based attempt number) until it succeeds, fails
     /// with an error `retry` declines, or has been tried `max_tries` times,
     /// sleeping [`RetryPolicy::delay`] between attempts. `retry` is asked

@@ -1,16 +1,14 @@
 //! This crate's sources as [`geocube_core::Source`]s.
 //!
 //! The contract lives in `geocube-core`; each source here also has inherent
-//! methods of the same names that return this crate's typed [`Error`], so a
-//! caller holding a concrete [`StacSource`](crate::StacSource) or
+//! methods of the same names that return this crate's typed
+//! [`Error`](crate::Error), so a caller holding a concrete
+//! [`StacSource`](crate::StacSource) or
 //! [`ArcticDem`](crate::datasets::arcticdem::ArcticDem) can match on it.
-//! The trait methods wrap it: a [`SourceError`] that downcasts back to
-//! [`Error`], or a [`DownloadError`] that keeps [`Error::is_retryable`].
-
-#[allow(unused_imports)] // for the docs above
-use crate::Error;
-#[allow(unused_imports)]
-use geocube_core::{DownloadError, SourceError};
+//! The trait methods wrap it: a [`SourceError`](geocube_core::SourceError)
+//! that downcasts back to [`Error`](crate::Error), or a
+//! [`DownloadError`](geocube_core::DownloadError) that keeps
+//! [`Error::is_retryable`](crate::Error::is_retryable).
 
 /// Implement [`geocube_core::Source`] for a type by delegating to its
 /// inherent `spec`, `touching_patches`, `download`, `patch_refs`,

@@ -13,11 +13,11 @@
 //! written chunk is accounted for when it touches a recorded window *grown*
 //! by as much.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use geocube_core::cube::ChunkAddr;
 use geocube_core::{CubeElement, PatchRef, TypedArray, Window, with_typed_array};
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Axis, Slice};
 use serde::Serialize;
 
 use crate::{Accessor, Error, Result};
@@ -209,58 +209,71 @@ impl Accessor {
         };
         let time = pl.time.map(|t| vec![t]);
         let read = cube.read_window(cube_w, time.as_deref())?;
-        let others: Vec<Window> = placed
+        // Pixels of the window that other recorded patches may rightly have
+        // overwritten: marked once, not looked up per pixel.
+        let mut shared = ndarray::Array2::from_elem((cube_w.height, cube_w.width), false);
+        let full = cube.layout().geobox.full_window();
+        for (_, o) in placed
             .iter()
             .enumerate()
             .filter(|(j, o)| *j != i && o.time == pl.time)
-            .filter_map(|(_, o)| {
-                grow(o.window, cube.layout().geobox.full_window()).intersection(&cube_w)
-            })
-            .collect();
-        let mut found: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        {
+            if let Some(w) = grow(o.window, full).intersection(&cube_w) {
+                let (r0, c0) = (w.row - cube_w.row, w.col - cube_w.col);
+                shared
+                    .slice_axis_mut(Axis(0), Slice::from(r0..r0 + w.height))
+                    .slice_axis_move(Axis(1), Slice::from(c0..c0 + w.width))
+                    .fill(true);
+            }
+        }
+        let (h, w) = patch.geobox.shape();
         for (name, layer) in &patch.layers {
             let Some(var) = read.variable(name) else {
                 continue;
             };
+            // A source's patch is checked like a write checks it: a layer off
+            // its grid is the source's error, not a finding (and no panic).
+            if layer.data.shape() != [h, w] {
+                return Err(geocube_core::Error::InvalidPatch {
+                    id: pl.patch.id.clone(),
+                    reason: format!(
+                        "variable `{name}` has shape {:?} but the patch grid is {h}x{w}",
+                        layer.data.shape()
+                    ),
+                }
+                .into());
+            }
             let src = as_f64(&layer.data);
             let integral = !matches!(layer.data, TypedArray::Float32(_) | TypedArray::Float64(_));
             let dst = as_f64(&var.data);
-            let dst = dst
-                .to_shape((cube_w.height, cube_w.width))
-                .map_err(|e| Error::Verify {
-                    id: pl.patch.id.clone(),
-                    source: geocube_core::DownloadError::fatal(format!("cube window shape: {e}")),
-                })?;
+            // The cube's window is `(h, w)`, or `(1, h, w)` on a temporal cube.
+            let dst = dst.to_shape((cube_w.height, cube_w.width)).map_err(|e| {
+                geocube_core::Error::GridMismatch(format!(
+                    "the cube's window of patch `{}` is not {}x{}: {e}",
+                    pl.patch.id, cube_w.height, cube_w.width
+                ))
+            })?;
             let (mut compared, mut differing) = (0, 0);
-            for r in 0..cube_w.height {
-                for c in 0..cube_w.width {
-                    let (cr, cc) = (cube_w.row + r, cube_w.col + c);
-                    if others
-                        .iter()
-                        .any(|o| o.rows().contains(&cr) && o.cols().contains(&cc))
-                    {
-                        continue;
-                    }
-                    let s = src[[patch_w.row + r, patch_w.col + c]];
-                    // The merge rule: fill (NaN, integer 0) and nodata never
-                    // overwrite data, so the cube may rightly differ there.
-                    if s.is_nan() || (integral && s == 0.0) || layer.nodata.is_some_and(|n| s == n)
-                    {
-                        continue;
-                    }
-                    compared += 1;
-                    if dst[[r, c]].to_bits() != s.to_bits() {
-                        differing += 1;
-                    }
+            for ((r, c), &skip) in shared.indexed_iter() {
+                let s = src[[patch_w.row + r, patch_w.col + c]];
+                // The merge rule: fill (NaN, integer 0) and nodata never
+                // overwrite data, so the cube may rightly differ there.
+                if skip
+                    || s.is_nan()
+                    || (integral && s == 0.0)
+                    || layer.nodata.is_some_and(|n| s == n)
+                {
+                    continue;
+                }
+                compared += 1;
+                if dst[[r, c]].to_bits() != s.to_bits() {
+                    differing += 1;
                 }
             }
-            found.insert(name.clone(), (compared, differing));
-        }
-        for (variable, (compared, differing)) in found {
             if differing > 0 {
                 report.source_mismatches.push(SourceMismatch {
                     id: pl.patch.id.clone(),
-                    variable,
+                    variable: name.clone(),
                     compared,
                     differing,
                 });

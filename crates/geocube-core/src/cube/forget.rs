@@ -2,6 +2,8 @@
 //! `loaded_patches` and chunks erased, in one commit, so that a later load
 //! downloads the patches again.
 
+use std::collections::HashSet;
+
 use zarrs::storage::WritableStorageTraits;
 
 use super::store::key;
@@ -36,8 +38,10 @@ impl Cube {
             root,
         } = self.begin()?;
         let loaded = super::loaded::loaded_patches_of(&root);
-        let (forgotten, kept): (Vec<String>, Vec<String>) =
-            loaded.into_iter().partition(|id| ids.contains(id));
+        let drop: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let (forgotten, kept): (Vec<String>, Vec<String>) = loaded
+            .into_iter()
+            .partition(|id| drop.contains(id.as_str()));
         let mut outcome = ForgetOutcome {
             forgotten,
             ..ForgetOutcome::default()
