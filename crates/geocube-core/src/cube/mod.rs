@@ -15,7 +15,8 @@
 //! | `layout.rs` | the smart-geocubes Zarr documents, built and parsed |
 //! | `loaded.rs` | the `loaded_patches` attribute, parsed once per snapshot |
 //! | `write.rs` | a batch of patches as one commit; patch checks |
-//! | `merge.rs` | merging patches into a chunk: NaN and nodata never overwrite |
+//! | `staged.rs` | patches merged into an open session as they arrive, one commit, re-applied on a newer tip |
+//! | `merge.rs` | merging patches into a chunk: NaN and nodata never overwrite; the three-way re-merge |
 //! | `read.rs` | reading a window, one row band per chunk |
 //! | `blosc.rs` | decompressing only the blosc blocks a read needs |
 //! | `forget.rs` | taking ids and chunks back out, for `repair` |
@@ -34,6 +35,7 @@ mod lock;
 mod merge;
 mod open;
 mod read;
+mod staged;
 mod storage;
 mod store;
 mod write;
@@ -55,6 +57,7 @@ pub use self::layout::{
     CubeDocuments, CubeLayout, VariableLayout, array_document, codecs_document,
 };
 pub use self::loaded::LoadedPatches;
+pub use self::staged::{DEFAULT_WRITE_BUFFER_BYTES, StagedWrite};
 pub use self::storage::{CubeStorage, IcechunkFormat};
 use self::store::{IcechunkSyncStore, block_on, session_store};
 pub use self::write::WriteOutcome;

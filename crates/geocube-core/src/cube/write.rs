@@ -12,22 +12,15 @@
 //! writer's uploads are spared), which a later `geocube compact` is to run;
 //! nothing here deletes objects.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use icechunk::session::SessionErrorKind;
-use rayon::prelude::*;
-use zarrs::array::Array;
-
-use super::cache::ChunkSource;
-use super::loaded::loaded_patches_of;
-use super::merge::merge_chunk;
 use serde_json::Value;
 
 use super::store::{IcechunkSyncStore, block_on, read_json, session_store};
 use super::{BRANCH, Cube};
 use crate::patch::Patch;
-use crate::{Error, Result, Window, with_dtype};
+use crate::{Error, Result, Window};
 
 impl Cube {
     /// Write one patch (see [`Cube::write_patches`]).
@@ -42,100 +35,27 @@ impl Cube {
     /// `loaded_patches`: all or nothing.
     ///
     /// Ids the cube already has are skipped (no-op). Each touched chunk is
-    /// decoded and encoded once for the whole batch; chunks are processed in
-    /// parallel. NaN and nodata pixels never overwrite data already in the
-    /// cube. On a local repository the write holds the repository's lock, so
-    /// concurrent writers (threads or processes) queue instead of losing
-    /// commits; on other storage a lost race returns [`Error::Conflict`] and
-    /// nothing is written: call again to retry on the new branch tip.
+    /// decoded and encoded once for the whole batch (within the staged
+    /// write's buffer); chunks are processed in parallel. NaN and nodata
+    /// pixels never overwrite data already in the cube. This is
+    /// [`Cube::stage`], [`StagedWrite::add`](super::StagedWrite::add) for
+    /// each patch and one commit: a writer that committed in between is
+    /// re-applied on, not lost; commits on a local repository are
+    /// serialised by its lock.
     ///
     /// # Errors
-    /// [`Error::InvalidPatch`] (before anything is written), [`Error::Conflict`],
-    /// storage and codec errors.
+    /// [`Error::InvalidPatch`] (before anything is written), [`Error::Conflict`]
+    /// (when re-applying kept losing races), storage and codec errors.
     pub fn write_patches(&self, patches: &[Patch]) -> Result<WriteOutcome> {
-        let plans = patches
-            .iter()
-            .map(|p| self.plan_patch(p))
-            .collect::<Result<Vec<_>>>()?;
-        let Transaction {
-            _lock,
-            store,
-            sync,
-            root,
-        } = self.begin()?;
-        let mut loaded = loaded_patches_of(&root);
-        let loaded_set: BTreeSet<&str> = loaded.iter().map(String::as_str).collect();
-        let mut outcome = WriteOutcome::default();
-        let mut todo: Vec<(usize, &PatchPlan)> = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (i, (patch, plan)) in patches.iter().zip(&plans).enumerate() {
-            if loaded_set.contains(patch.id.as_str()) {
-                outcome.already_loaded.push(patch.id.clone());
-            } else if seen.insert(patch.id.as_str()) {
-                todo.push((i, plan));
-            }
+        // Every patch is checked before anything is merged.
+        for p in patches {
+            self.plan_patch(p)?;
         }
-        if todo.is_empty() {
-            return Ok(outcome);
+        let mut staged = self.stage()?;
+        for p in patches {
+            staged.add(p)?;
         }
-
-        // (variable, time index, chunk row, chunk col) -> patches touching it, in batch order.
-        let (cy, cx) = self.layout.chunk_shape;
-        let mut jobs: BTreeMap<(&str, Option<usize>, usize, usize), Vec<usize>> = BTreeMap::new();
-        for (i, plan) in &todo {
-            let w = plan.cube_window;
-            for ty in w.row / cy..=(w.row + w.height - 1) / cy {
-                for tx in w.col / cx..=(w.col + w.width - 1) / cx {
-                    for name in patches[*i].layers.keys() {
-                        jobs.entry((name.as_str(), plan.time_index, ty, tx))
-                            .or_default()
-                            .push(*i);
-                    }
-                }
-            }
-        }
-        let arrays = self
-            .layout
-            .variables
-            .iter()
-            .map(|v| {
-                Array::open(Arc::clone(&sync), &format!("/{}", v.name))
-                    .map(|a| (v.name.as_str(), (v.dtype, a)))
-                    .map_err(Error::zarr)
-            })
-            .collect::<Result<BTreeMap<_, _>>>()?;
-        let jobs: Vec<_> = jobs.into_iter().collect();
-        jobs.par_iter()
-            .try_for_each(|((name, t, ty, tx), members)| {
-                let (dtype, array) = &arrays[name];
-                let chunk = ChunkJob {
-                    ty: *ty,
-                    tx: *tx,
-                    t: *t,
-                    chunk_shape: (cy, cx),
-                };
-                with_dtype!(*dtype, |T| merge_chunk::<T>(
-                    array,
-                    &ChunkSource {
-                        store: &sync,
-                        cache: &self.chunks,
-                    },
-                    &chunk,
-                    name,
-                    members,
-                    patches,
-                    &plans
-                ))
-            })?;
-
-        for (i, _) in &todo {
-            loaded.push(patches[*i].id.clone());
-            outcome.written.push(patches[*i].id.clone());
-        }
-        let message = format!("Write patches {}", outcome.written.join(", "));
-        let snapshot = self.commit_loaded(&store, &sync, root, loaded, &message)?;
-        outcome.snapshot = Some(snapshot);
-        Ok(outcome)
+        staged.commit("Write patches")
     }
 
     /// Check a patch against the cube before anything is written.
@@ -259,11 +179,4 @@ pub(super) struct PatchPlan {
     pub(super) cube_window: Window,
     pub(super) patch_window: Window,
     pub(super) time_index: Option<usize>,
-}
-
-pub(super) struct ChunkJob {
-    pub(super) ty: usize,
-    pub(super) tx: usize,
-    pub(super) t: Option<usize>,
-    pub(super) chunk_shape: (usize, usize),
 }
