@@ -33,6 +33,9 @@ pub struct Event {
     pub end: f64,
     /// Whether the attempt succeeded.
     pub ok: bool,
+    /// For a commit: how many times it was re-applied on a newer branch tip
+    /// because another writer committed first (0: it went straight in).
+    pub reapplied: u32,
 }
 
 /// Thread-safe, append-only log of [`Event`]s.
@@ -60,8 +63,31 @@ impl EventLog {
         attempt: u32,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
+        self.record_with(ids, action, attempt, f, |_| 0)
+    }
+
+    /// Run a commit, recording it with the re-applications it took.
+    pub(crate) fn record_commit<E>(
+        &self,
+        ids: &[&str],
+        f: impl FnOnce() -> Result<geocube_core::WriteOutcome, E>,
+    ) -> Result<geocube_core::WriteOutcome, E> {
+        self.record_with(ids, Action::Write, 1, f, |out| {
+            out.as_ref().map_or(0, |o| o.reapplied)
+        })
+    }
+
+    fn record_with<T, E>(
+        &self,
+        ids: &[&str],
+        action: Action,
+        attempt: u32,
+        f: impl FnOnce() -> Result<T, E>,
+        reapplied: impl FnOnce(&Result<T, E>) -> u32,
+    ) -> Result<T, E> {
         let start = self.t0.elapsed().as_secs_f64();
         let out = f();
+        let reapplied = reapplied(&out);
         let end = self.t0.elapsed().as_secs_f64();
         let thread = std::thread::current();
         let thread = thread
@@ -80,6 +106,7 @@ impl EventLog {
                 start,
                 end,
                 ok: out.is_ok(),
+                reapplied,
             });
         }
         out

@@ -106,7 +106,9 @@ pub struct BackendConfig {
     /// 2, at most [`BackendConfig::MAX_QUEUE_CAPACITY`]).
     pub queue_capacity: usize,
     /// [`ThreadedBackend`] most patches the writer merges into one commit
-    /// (default 16, at most [`BackendConfig::MAX_BATCH`]).
+    /// (default 64, at most [`BackendConfig::MAX_BATCH`]). Patches are
+    /// merged as they arrive and dropped, so this bounds what one failed
+    /// commit loses, not memory.
     pub max_batch: usize,
     /// [`ThreadedBackend`] longest time the writer holds a batch open while
     /// download jobs are still pending (default 2 s). Patches of one load
@@ -117,6 +119,17 @@ pub struct BackendConfig {
     /// backend opens (default [`geocube_core::cube::DEFAULT_CHUNK_CACHE_BYTES`],
     /// 512 MiB; 0 turns it off). See [`Cube::set_chunk_cache_bytes`].
     pub chunk_cache_bytes: usize,
+    /// Budget of merged chunks a batch holds before encoding them into its
+    /// uncommitted session (default
+    /// [`geocube_core::cube::DEFAULT_WRITE_BUFFER_BYTES`], 512 MiB). See
+    /// [`geocube_core::StagedWrite`].
+    pub write_buffer_bytes: usize,
+    /// Patches larger than this on the cube grid (all variables) are
+    /// downloaded and written chunk by chunk into a commit of their own, by
+    /// sources that can ([`geocube_core::Source::download_streaming`]), so
+    /// that no patch is held whole (default 256 MiB: a 32 m or 10 m
+    /// ArcticDEM tile is held whole, a 2 m one, 2.5 GB, is streamed).
+    pub whole_patch_bytes: u64,
 }
 
 impl Default for BackendConfig {
@@ -126,9 +139,11 @@ impl Default for BackendConfig {
             conflict_retry: RetryPolicy::conflicts(),
             workers: 4,
             queue_capacity: 2,
-            max_batch: 16,
+            max_batch: 64,
             linger: std::time::Duration::from_secs(2),
             chunk_cache_bytes: geocube_core::cube::DEFAULT_CHUNK_CACHE_BYTES,
+            write_buffer_bytes: geocube_core::cube::DEFAULT_WRITE_BUFFER_BYTES,
+            whole_patch_bytes: 256 << 20,
         }
     }
 }
@@ -142,8 +157,8 @@ impl BackendConfig {
     pub const MAX_WORKERS: usize = 32;
     /// The largest download → writer channel: each slot is a patch in memory.
     pub const MAX_QUEUE_CAPACITY: usize = 64;
-    /// The largest batch the writer merges: each is a patch in memory.
-    pub const MAX_BATCH: usize = 64;
+    /// The largest batch the writer merges into one commit.
+    pub const MAX_BATCH: usize = 1024;
 
     /// Set the number of download workers, 1 to [`BackendConfig::MAX_WORKERS`].
     #[must_use]
@@ -201,6 +216,20 @@ impl BackendConfig {
     #[must_use]
     pub fn chunk_cache_bytes(mut self, bytes: usize) -> Self {
         self.chunk_cache_bytes = bytes;
+        self
+    }
+
+    /// Set the budget of merged chunks a batch holds before encoding them.
+    #[must_use]
+    pub fn write_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.write_buffer_bytes = bytes;
+        self
+    }
+
+    /// Set the size above which a patch is streamed chunk by chunk.
+    #[must_use]
+    pub fn whole_patch_bytes(mut self, bytes: u64) -> Self {
+        self.whole_patch_bytes = bytes;
         self
     }
 

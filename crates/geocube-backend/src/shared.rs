@@ -5,7 +5,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use geocube_core::retry::Exhausted;
-use geocube_core::{Cube, CubeStorage, Patch, PatchRef, WriteOutcome};
+use geocube_core::{
+    Cube, CubeStorage, DownloadError, Patch, PatchRef, StagedWrite, Streamed, StreamingDownloadFn,
+    WriteOutcome,
+};
 
 use crate::events::{Action, EventLog};
 use crate::{BackendConfig, DownloadFn, PatchFailure, Result, RetryPolicy, Stage};
@@ -14,22 +17,40 @@ pub(crate) struct Shared {
     pub(crate) storage: CubeStorage,
     cube: Mutex<Option<Arc<Cube>>>,
     download: DownloadFn,
+    streaming: Option<StreamingDownloadFn>,
     pub(crate) events: EventLog,
     download_policy: RetryPolicy,
     conflict_policy: RetryPolicy,
     chunk_cache_bytes: usize,
+    pub(crate) write_buffer_bytes: usize,
+    whole_patch_bytes: u64,
+}
+
+/// A downloaded patch: whole, for the writer to merge, or already streamed
+/// chunk by chunk into a commit of its own.
+pub(crate) enum Fetched {
+    Whole(Patch),
+    Committed(WriteOutcome),
 }
 
 impl Shared {
-    pub(crate) fn new(storage: CubeStorage, download: DownloadFn, config: &BackendConfig) -> Self {
+    pub(crate) fn new(
+        storage: CubeStorage,
+        download: DownloadFn,
+        streaming: Option<StreamingDownloadFn>,
+        config: &BackendConfig,
+    ) -> Self {
         Self {
             storage,
             cube: Mutex::new(None),
             download,
+            streaming,
             events: EventLog::default(),
             download_policy: config.download_retry,
             conflict_policy: config.conflict_retry,
             chunk_cache_bytes: config.chunk_cache_bytes,
+            write_buffer_bytes: config.write_buffer_bytes,
+            whole_patch_bytes: config.whole_patch_bytes,
         }
     }
 
@@ -59,16 +80,7 @@ impl Shared {
             self.events
                 .record(&[&idx.id], Action::Download, attempt, || {
                     std::panic::catch_unwind(AssertUnwindSafe(|| (self.download)(idx)))
-                        .unwrap_or_else(|panic| {
-                            let what = panic
-                                .downcast_ref::<&str>()
-                                .map(|s| (*s).to_owned())
-                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                .unwrap_or_else(|| "unknown panic".into());
-                            Err(crate::DownloadError::fatal(format!(
-                                "the download function panicked: {what}"
-                            )))
-                        })
+                        .unwrap_or_else(|panic| Err(panicked(&*panic)))
                 })
                 .map(|patch| (patch, attempt))
         };
@@ -101,6 +113,94 @@ impl Shared {
         }
     }
 
+    /// Download a patch: whole through the streaming download function when
+    /// it fits [`BackendConfig::whole_patch_bytes`], else chunk by chunk
+    /// into a staged write of its own that is committed once the last piece
+    /// is in (pixels and id together). Retries start the download over; the
+    /// pieces already merged stay (merging a piece again changes nothing).
+    pub(crate) fn fetch(&self, idx: &PatchRef) -> Result<Fetched, PatchFailure> {
+        let Some(stream) = &self.streaming else {
+            return self.download(idx).map(Fetched::Whole);
+        };
+        let failure = |stage, tries, message| PatchFailure {
+            id: idx.id.clone(),
+            stage,
+            tries,
+            message,
+        };
+        let cube = self
+            .cube()
+            .map_err(|e| failure(Stage::Download, 0, e.to_string()))?;
+        let mut staged: Option<StagedWrite<'_>> = None;
+        let attempt_download = |attempt| {
+            self.events
+                .record(&[&idx.id], Action::Download, attempt, || {
+                    let mut sink = |piece: Patch| -> Result<(), DownloadError> {
+                        if piece.id != idx.id {
+                            return Err(DownloadError::fatal(format!(
+                                "the source returned a piece of `{}` for `{}`",
+                                piece.id, idx.id
+                            )));
+                        }
+                        if staged.is_none() {
+                            staged = Some(
+                                cube.stage()
+                                    .map_err(|e| write_side(&idx.id, e))?
+                                    .buffer_bytes(0),
+                            );
+                        }
+                        match staged.as_mut() {
+                            Some(s) => s.merge(&piece).map_err(|e| write_side(&idx.id, e)),
+                            None => Ok(()),
+                        }
+                    };
+                    std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        stream(idx, self.whole_patch_bytes, &mut sink)
+                    }))
+                    .unwrap_or_else(|panic| Err(panicked(&*panic)))
+                })
+        };
+        let fetched = self
+            .download_policy
+            .run_with_backoff(attempt_download, |e, next| {
+                if e.retryable {
+                    tracing::warn!(
+                        "retrying the download of `{}` (attempt {} of {}) after {:.1} s: {e}",
+                        idx.id,
+                        next.attempt,
+                        next.max_tries,
+                        next.delay.as_secs_f64()
+                    );
+                }
+                e.retryable
+            });
+        match fetched {
+            Ok(Streamed::Whole(patch)) if patch.id == idx.id => Ok(Fetched::Whole(patch)),
+            Ok(Streamed::Whole(patch)) => Err(failure(
+                Stage::Download,
+                1,
+                format!("the source returned patch `{}` for `{}`", patch.id, idx.id),
+            )),
+            Ok(Streamed::Pieces) => {
+                let Some(mut staged) = staged else {
+                    return Err(failure(
+                        Stage::Download,
+                        1,
+                        "the source handed over no piece of the patch".into(),
+                    ));
+                };
+                staged.record(&idx.id);
+                self.events
+                    .record_commit(&[&idx.id], || staged.commit("Write patches"))
+                    .map(Fetched::Committed)
+                    .map_err(|e| failure(Stage::Write, 1, e.to_string()))
+            }
+            Err(Exhausted { error, tries }) => {
+                Err(failure(Stage::Download, tries, error.to_string()))
+            }
+        }
+    }
+
     /// Write a batch in one commit, retrying lost commit races on the new tip.
     pub(crate) fn write(
         &self,
@@ -127,4 +227,20 @@ impl Shared {
                 other => (tries, other),
             })
     }
+}
+
+/// A panicking download function is a failed (not retried) download.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> DownloadError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    DownloadError::fatal(format!("the download function panicked: {what}"))
+}
+
+/// A failure to merge a streamed piece: not worth a retry (a bad piece, a
+/// storage failure), and the staged write is dropped with it.
+fn write_side(id: &str, e: geocube_core::Error) -> DownloadError {
+    DownloadError::fatal(format!("writing a piece of `{id}` failed: {e}")).with_source(e)
 }

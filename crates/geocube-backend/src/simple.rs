@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use geocube_core::{Cube, CubeStorage, PatchRef};
+use geocube_core::{Cube, CubeStorage, PatchRef, StreamingDownloadFn};
 
-use crate::shared::Shared;
+use crate::shared::{Fetched, Shared};
 use crate::{
     BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage,
     SubmitReport,
@@ -21,7 +21,22 @@ impl SimpleBackend {
     /// A backend for the cube at `storage` (which may be created later).
     pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Self {
         Self {
-            shared: Shared::new(storage, download, &config),
+            shared: Shared::new(storage, download, None, &config),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// [`SimpleBackend::new`] with a streaming download function: patches
+    /// larger than [`BackendConfig::whole_patch_bytes`] are downloaded and
+    /// written chunk by chunk.
+    pub fn with_streaming(
+        storage: CubeStorage,
+        download: DownloadFn,
+        streaming: StreamingDownloadFn,
+        config: BackendConfig,
+    ) -> Self {
+        Self {
+            shared: Shared::new(storage, download, Some(streaming), &config),
             closed: AtomicBool::new(false),
         }
     }
@@ -65,8 +80,16 @@ impl DownloadBackend for SimpleBackend {
                 report.awaited += 1;
                 continue;
             }
-            let patch = match self.shared.download(idx) {
-                Ok(p) => p,
+            let patch = match self.shared.fetch(idx) {
+                Ok(Fetched::Whole(p)) => p,
+                Ok(Fetched::Committed(out)) => {
+                    if out.written.is_empty() {
+                        report.awaited += 1;
+                    } else {
+                        report.downloaded.push(idx.id.clone());
+                    }
+                    continue;
+                }
                 Err(f) => {
                     failed.push(f);
                     continue;

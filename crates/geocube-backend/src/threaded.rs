@@ -14,11 +14,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use geocube_core::{Cube, CubeStorage, Patch, PatchRef};
+use geocube_core::{Cube, CubeStorage, Patch, PatchRef, StreamingDownloadFn};
 
 use crate::claim::PatchClaim;
 use crate::pool::WorkerPool;
-use crate::shared::Shared;
+use crate::shared::{Fetched, Shared};
 use crate::{
     BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage,
     SubmitReport,
@@ -123,8 +123,14 @@ impl Inner {
                 Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
             }
         }
-        match self.shared.download(idx) {
-            Ok(patch) => {
+        match self.shared.fetch(idx) {
+            Ok(Fetched::Committed(out)) => {
+                drop(running);
+                let written = out.written.contains(&idx.id);
+                self.finish(&idx.id, completion, Ok(written));
+                drop(claim); // after the commit
+            }
+            Ok(Fetched::Whole(patch)) => {
                 let job = WriteJob {
                     patch,
                     completion: Arc::clone(completion),
@@ -144,95 +150,141 @@ impl Inner {
         }
     }
 
-    /// Gather a batch: everything queued, and while download jobs are still
+    /// One batch: merge `first` and then, while download jobs are still
     /// pending (queued, downloading or handing over; for at most `linger`),
-    /// their patches as they arrive. The patches of one load usually share
-    /// chunks, so one commit encodes each shared chunk once, not per patch.
-    fn gather(
+    /// each patch as it arrives, into one staged write; then commit it. The
+    /// patches of one load usually share chunks, so one commit encodes each
+    /// shared chunk once, not per patch; and since each patch is merged (and
+    /// dropped) on arrival, memory is the staged write's chunk buffer, not
+    /// the batch.
+    fn write_batch(
         &self,
         first: WriteJob,
         rx: &Receiver<WriteJob>,
         max_batch: usize,
         linger: Duration,
-    ) -> Vec<WriteJob> {
+    ) {
         // Poll the pending count this often: a job may end without sending
         // anything (failure, or found loaded by another process).
         const TICK: Duration = Duration::from_millis(10);
+        let cube = match self.shared.cube() {
+            Ok(c) => c,
+            Err(e) => return self.fail_job(&first, &e.to_string()),
+        };
+        let mut staged = match cube.stage() {
+            Ok(s) => s.buffer_bytes(self.shared.write_buffer_bytes),
+            Err(e) => return self.fail_job(&first, &e.to_string()),
+        };
         let deadline = Instant::now() + linger;
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
+        let mut members: Vec<Waiter> = Vec::new();
+        let mut ids: Vec<String> = Vec::new();
+        let mut next = Some(first);
+        let mut count = 0;
+        loop {
+            if let Some(job) = next.take() {
+                count += 1;
+                let id = job.patch.id.clone();
+                // Not a timeline event: merging is a copy; the commit below,
+                // which encodes, is the batch's write.
+                match staged.add(&job.patch) {
+                    Ok(_) => {
+                        ids.push(id);
+                        members.push((job.completion, job._claim));
+                    }
+                    // Checked before anything was merged: only this patch fails.
+                    Err(e @ geocube_core::Error::InvalidPatch { .. }) => {
+                        let failure = PatchFailure {
+                            id: id.clone(),
+                            stage: Stage::Write,
+                            tries: 1,
+                            message: e.to_string(),
+                        };
+                        self.finish(&id, &job.completion, Err(failure));
+                    }
+                    // The staged write may hold half a chunk: drop the batch.
+                    Err(e) => {
+                        let message = e.to_string();
+                        for (id, (completion, _claim)) in ids.iter().zip(&members) {
+                            self.finish(id, completion, Err(write_failure(id, 1, &message)));
+                        }
+                        self.finish(&id, &job.completion, Err(write_failure(&id, 1, &message)));
+                        return;
+                    }
+                }
+            }
+            if count >= max_batch {
+                break;
+            }
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => next = Some(job),
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break,
                 Err(crossbeam_channel::TryRecvError::Empty) => {
                     if self.downloading.load(Ordering::SeqCst) == 0 {
                         // A job is counted until its send returns, so whatever
                         // ran before the count dropped is queued now.
-                        batch.extend(rx.try_iter().take(max_batch - batch.len()));
-                        break;
+                        match rx.try_recv() {
+                            Ok(job) => next = Some(job),
+                            Err(_) => break,
+                        }
+                        continue;
                     }
                     let now = Instant::now();
                     if now >= deadline {
                         break;
                     }
                     match rx.recv_timeout(TICK.min(deadline - now)) {
-                        Ok(job) => batch.push(job),
+                        Ok(job) => next = Some(job),
                         Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                         Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
                     }
                 }
             }
         }
-        batch
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let committed = self
+            .shared
+            .events
+            .record_commit(&refs, || staged.commit("Write patches"));
+        match committed {
+            Ok(out) => {
+                for (id, (completion, _claim)) in ids.iter().zip(&members) {
+                    self.finish(id, completion, Ok(out.written.contains(id)));
+                }
+            }
+            Err(e) => {
+                let tries = match e {
+                    geocube_core::Error::Conflict { tries, .. } => tries,
+                    _ => 1,
+                };
+                let message = e.to_string();
+                for (id, (completion, _claim)) in ids.iter().zip(&members) {
+                    self.finish(id, completion, Err(write_failure(id, tries, &message)));
+                }
+            }
+        }
+        drop(members); // releases the claims after the commit
+    }
+
+    /// Fail `job` when no batch could be started for it (later jobs try
+    /// their own).
+    fn fail_job(&self, job: &WriteJob, message: &str) {
+        let id = &job.patch.id;
+        self.finish(id, &job.completion, Err(write_failure(id, 0, message)));
     }
 
     fn writer_loop(&self, rx: &Receiver<WriteJob>, max_batch: usize, linger: Duration) {
         while let Ok(first) = rx.recv() {
-            let batch = self.gather(first, rx, max_batch, linger);
-            let (patches, jobs): (Vec<Patch>, Vec<Waiter>) = batch
-                .into_iter()
-                .map(|j| (j.patch, (j.completion, j._claim)))
-                .unzip();
-            match self.shared.write(&patches) {
-                Ok(out) => {
-                    for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
-                        let written = out.written.contains(&patch.id);
-                        self.finish(&patch.id, completion, Ok(written));
-                    }
-                }
-                // One bad patch must not sink the others: write them one by
-                // one. Not when the storage failed (a full disk): each
-                // attempt would fail the same way, leaving more orphaned
-                // chunk files behind.
-                Err((_, ref e)) if patches.len() > 1 && !e.is_storage_failure() => {
-                    for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
-                        let result = self
-                            .shared
-                            .write(std::slice::from_ref(patch))
-                            .map(|out| out.written.contains(&patch.id))
-                            .map_err(|(tries, e)| PatchFailure {
-                                id: patch.id.clone(),
-                                stage: Stage::Write,
-                                tries,
-                                message: e.to_string(),
-                            });
-                        self.finish(&patch.id, completion, result);
-                    }
-                }
-                Err((tries, e)) => {
-                    for (patch, (completion, _claim)) in patches.iter().zip(&jobs) {
-                        let failure = PatchFailure {
-                            id: patch.id.clone(),
-                            stage: Stage::Write,
-                            tries,
-                            message: e.to_string(),
-                        };
-                        self.finish(&patch.id, completion, Err(failure));
-                    }
-                }
-            }
-            drop(jobs); // releases the claims after the commit
+            self.write_batch(first, rx, max_batch, linger);
         }
+    }
+}
+
+fn write_failure(id: &str, tries: u32, message: &str) -> PatchFailure {
+    PatchFailure {
+        id: id.to_owned(),
+        stage: Stage::Write,
+        tries,
+        message: message.to_owned(),
     }
 }
 
@@ -256,9 +308,34 @@ impl ThreadedBackend {
     /// # Errors
     /// [`Error::Threads`] when the OS refuses the writer thread.
     pub fn new(storage: CubeStorage, download: DownloadFn, config: BackendConfig) -> Result<Self> {
+        Self::build(storage, download, None, config)
+    }
+
+    /// [`ThreadedBackend::new`] with a streaming download function: patches
+    /// larger than [`BackendConfig::whole_patch_bytes`] are downloaded and
+    /// written chunk by chunk, each into a commit of its own, by the worker
+    /// that downloads them.
+    ///
+    /// # Errors
+    /// As [`ThreadedBackend::new`].
+    pub fn with_streaming(
+        storage: CubeStorage,
+        download: DownloadFn,
+        streaming: StreamingDownloadFn,
+        config: BackendConfig,
+    ) -> Result<Self> {
+        Self::build(storage, download, Some(streaming), config)
+    }
+
+    fn build(
+        storage: CubeStorage,
+        download: DownloadFn,
+        streaming: Option<StreamingDownloadFn>,
+        config: BackendConfig,
+    ) -> Result<Self> {
         let config = config.capped();
         let inner = Arc::new(Inner {
-            shared: Shared::new(storage, download, &config),
+            shared: Shared::new(storage, download, streaming, &config),
             inflight: Mutex::new(HashMap::new()),
             downloading: Arc::new(AtomicUsize::new(0)),
         });

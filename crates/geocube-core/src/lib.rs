@@ -29,5 +29,8 @@ pub use crate::cube::{
 pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
 pub use crate::patch::{Patch, PatchLayer, PatchRef};
 pub use crate::retry::RetryPolicy;
-pub use crate::source::{DownloadError, DownloadFn, Source, SourceError, download_fn};
+pub use crate::source::{
+    DownloadError, DownloadFn, PieceSink, Source, SourceError, Streamed, StreamingDownloadFn,
+    download_fn, streaming_download_fn,
+};
 pub use crate::spec::{ChannelSpec, ChunkCodec, CubeSpec, DType};

@@ -43,6 +43,33 @@ pub trait Source: Send + Sync + 'static {
     /// [`DownloadError`] saying whether a retry may help.
     fn download(&self, patch: &PatchRef) -> Result<Patch, DownloadError>;
 
+    /// Download one patch, handing a patch larger than `max_whole_bytes` on
+    /// the cube grid to `sink` in pieces instead of returning it whole.
+    ///
+    /// A piece is a [`Patch`] with the patch's id over any window of the
+    /// patch on the cube lattice; the pieces together cover the patch once
+    /// (best along the cube's chunks: each then touches one chunk, which the
+    /// writer encodes as soon as the piece is merged). The caller records
+    /// the id only after the last piece, so a failure halfway commits
+    /// nothing. A piece handed over twice (a download retried from its
+    /// start) is harmless. Memory then stays at a few chunks whatever the
+    /// patch's size: ArcticDEM's 2 m tiles are 25000² px, 2.5 GB of float32.
+    ///
+    /// The default downloads the patch whole ([`Source::download`]).
+    ///
+    /// # Errors
+    /// [`DownloadError`] saying whether a retry may help; an error returned
+    /// by `sink` is passed through.
+    fn download_streaming(
+        &self,
+        patch: &PatchRef,
+        max_whole_bytes: u64,
+        sink: &mut PieceSink<'_>,
+    ) -> Result<Streamed, DownloadError> {
+        let _ = (max_whole_bytes, sink);
+        self.download(patch).map(Streamed::Whole)
+    }
+
     /// The references (footprint in EPSG:4326, time) of the given patch
     /// ids, for `current_state`; ids the source does not know are left out.
     ///
@@ -95,6 +122,33 @@ pub type DownloadFn = Arc<dyn Fn(&PatchRef) -> Result<Patch, DownloadError> + Se
 #[must_use]
 pub fn download_fn<S: Source + ?Sized>(source: Arc<S>) -> DownloadFn {
     Arc::new(move |patch| source.download(patch))
+}
+
+/// Where [`Source::download_streaming`] hands over the pieces of a patch.
+pub type PieceSink<'a> = dyn FnMut(Patch) -> Result<(), DownloadError> + 'a;
+
+/// What [`Source::download_streaming`] did.
+#[derive(Debug)]
+pub enum Streamed {
+    /// The patch, whole: it fits `max_whole_bytes` (or the source cannot
+    /// cut it).
+    Whole(Patch),
+    /// Every piece went to the sink.
+    Pieces,
+}
+
+/// The streaming download function a backend calls for patches that may
+/// not fit in memory: a [`Source::download_streaming`].
+pub type StreamingDownloadFn = Arc<
+    dyn Fn(&PatchRef, u64, &mut PieceSink<'_>) -> Result<Streamed, DownloadError> + Send + Sync,
+>;
+
+/// The streaming download function of a source.
+#[must_use]
+pub fn streaming_download_fn<S: Source + ?Sized>(source: Arc<S>) -> StreamingDownloadFn {
+    Arc::new(move |patch, max_whole_bytes, sink| {
+        source.download_streaming(patch, max_whole_bytes, sink)
+    })
 }
 
 /// A failed download, saying whether trying again may help.

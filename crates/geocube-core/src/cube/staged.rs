@@ -302,6 +302,7 @@ impl StagedWrite<'_> {
                     outcome.written = written;
                     outcome.already_loaded.extend(loaded_meanwhile);
                     outcome.snapshot = Some(snapshot);
+                    outcome.reapplied = round + u32::from(tip != self.base);
                     return Ok(outcome);
                 }
                 Err(Error::Conflict { .. }) if round + 1 < MAX_REAPPLY => {

@@ -125,6 +125,9 @@ pub struct WriteOutcome {
     pub already_loaded: Vec<String>,
     /// The new snapshot, if a commit was made.
     pub snapshot: Option<String>,
+    /// How many times the batch was re-applied on a newer branch tip
+    /// because another writer committed first.
+    pub reapplied: u32,
 }
 
 /// Commit the store's session; a lost race becomes [`Error::Conflict`].
