@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use geocube_core::{
-    CubeElement, CubeSpec, DType, GeoBox, Patch, PatchLayer, TypedArray, Window, geojson,
+    CubeElement, CubeSpec, DType, DownloadError, GeoBox, Patch, PatchLayer, PieceSink, Streamed,
+    TypedArray, Window, geojson,
 };
 use ndarray::ArrayD;
 use serde_json::Value;
@@ -31,6 +32,63 @@ pub(crate) struct PatchLoader {
     pub(crate) spec: CubeSpec,
     /// `(channel, asset key)` for every channel of the cube.
     pub(crate) assets: Vec<(String, String)>,
+}
+
+/// An item's assets, opened (headers read) and checked against the cube.
+struct OpenItem {
+    id: String,
+    /// Where on the cube grid.
+    window: Window,
+    assets: Vec<OpenAsset>,
+}
+
+struct OpenAsset {
+    channel: String,
+    key: String,
+    dtype: DType,
+    cog: Cog,
+    /// The asset's pixels inside the cube.
+    src_window: Window,
+    nodata: Option<f64>,
+}
+
+/// Why a streamed load stopped: the source failed, or the sink refused a
+/// piece (its error is passed through unchanged).
+#[derive(Debug)]
+pub(crate) enum StreamError {
+    Source(Error),
+    Sink(DownloadError),
+}
+
+impl From<Error> for StreamError {
+    fn from(e: Error) -> Self {
+        Self::Source(e)
+    }
+}
+
+impl From<StreamError> for DownloadError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::Source(e) => e.into(),
+            StreamError::Sink(e) => e,
+        }
+    }
+}
+
+impl From<geocube_core::Error> for StreamError {
+    fn from(e: geocube_core::Error) -> Self {
+        Self::Source(e.into())
+    }
+}
+
+/// The bounding window of two windows.
+fn union(a: Window, b: Window) -> Window {
+    let (r0, c0) = (a.row.min(b.row), a.col.min(b.col));
+    let (r1, c1) = (
+        (a.row + a.height).max(b.row + b.height),
+        (a.col + a.width).max(b.col + b.width),
+    );
+    Window::new(r0, c0, r1 - r0, c1 - c0)
 }
 
 /// The pixels one item contributes.
@@ -159,7 +217,9 @@ impl PatchLoader {
         Cog::open(src)
     }
 
-    fn load_item(&self, item: &FetchedItem) -> Result<ItemPixels> {
+    /// Open every asset of `item` (headers only) and check it lies on the
+    /// cube's lattice.
+    fn open_item(&self, item: &FetchedItem) -> Result<OpenItem> {
         let id = item_id(&item.json)?;
         let assets = item
             .json
@@ -168,7 +228,7 @@ impl PatchLoader {
             .ok_or_else(|| Error::item(id, "the item has no `assets` object"))?;
         let cube = &self.spec.geobox;
         let mut window: Option<Window> = None;
-        let mut layers = BTreeMap::new();
+        let mut opened = Vec::new();
         for (channel, key) in &self.assets {
             let spec = self.spec.channel(channel).ok_or_else(|| {
                 Error::Config(format!("channel `{channel}` is not in the cube spec"))
@@ -181,7 +241,7 @@ impl PatchLoader {
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::item(id, format!("asset `{key}` has no href")))?;
             let url = resolve_href(id, base_url(item), href)?;
-            let mut cog = self.open_asset(&url)?;
+            let cog = self.open_asset(&url)?;
             let src = cog.info().geobox(&url)?;
             check_proj_metadata(&item.json, asset, id, key, &url, &src)?;
             let (cube_win, src_win) = on_lattice(id, key, cube, &src)?;
@@ -196,10 +256,6 @@ impl PatchLoader {
                 });
             }
             window = Some(cube_win);
-            let data = cog.read_window(src_win)?;
-            let data = data
-                .convert(spec.dtype)
-                .map_err(|e| Error::item(id, format!("asset `{key}`: {e}")).caused_by(e))?;
             let nodata = if spec.dtype == DType::Bool {
                 None
             } else {
@@ -208,35 +264,136 @@ impl PatchLoader {
                     .or_else(|| asset_nodata(asset))
                     .or(spec.nodata)
             };
-            layers.insert(channel.clone(), PatchLayer { data, nodata });
+            opened.push(OpenAsset {
+                channel: channel.clone(),
+                key: key.clone(),
+                dtype: spec.dtype,
+                cog,
+                src_window: src_win,
+                nodata,
+            });
         }
         let window =
             window.ok_or_else(|| Error::Config("the source maps no channel to an asset".into()))?;
-        Ok(ItemPixels { window, layers })
+        Ok(OpenItem {
+            id: id.to_owned(),
+            window,
+            assets: opened,
+        })
+    }
+
+    /// The pixels of `item` inside cube window `part` (which must lie
+    /// inside the item's window).
+    fn read_item(item: &mut OpenItem, part: Window) -> Result<ItemPixels> {
+        let mut layers = BTreeMap::new();
+        for a in &mut item.assets {
+            let src = Window::new(
+                a.src_window.row + (part.row - item.window.row),
+                a.src_window.col + (part.col - item.window.col),
+                part.height,
+                part.width,
+            );
+            let data = a.cog.read_window(src)?.convert(a.dtype).map_err(|e| {
+                Error::item(&item.id, format!("asset `{}`: {e}", a.key)).caused_by(e)
+            })?;
+            layers.insert(
+                a.channel.clone(),
+                PatchLayer {
+                    data,
+                    nodata: a.nodata,
+                },
+            );
+        }
+        Ok(ItemPixels {
+            window: part,
+            layers,
+        })
     }
 
     /// The patch `id` made of `items` (one, or several mosaicked with a
     /// nodata-aware maximum), cropped to the cube.
     pub(crate) fn load(&self, id: &str, items: &[FetchedItem]) -> Result<Patch> {
+        match self.load_streaming(id, items, u64::MAX, &mut |_| Ok(())) {
+            Ok(Streamed::Whole(patch)) => Ok(patch),
+            Ok(Streamed::Pieces) => Err(Error::item(id, "the patch was cut into pieces")),
+            Err(StreamError::Source(e)) => Err(e),
+            Err(StreamError::Sink(e)) => Err(Error::item(id, e.to_string())),
+        }
+    }
+
+    /// [`PatchLoader::load`], or, when the patch is larger than
+    /// `max_whole_bytes` on the cube grid, its pieces along the cube's
+    /// chunks handed to `sink` one at a time: every asset is opened once
+    /// (headers), then each piece reads only its window of each COG, so
+    /// memory is one chunk's worth whatever the tile's size.
+    pub(crate) fn load_streaming(
+        &self,
+        id: &str,
+        items: &[FetchedItem],
+        max_whole_bytes: u64,
+        sink: &mut PieceSink<'_>,
+    ) -> std::result::Result<Streamed, StreamError> {
         let first = items
             .first()
             .ok_or_else(|| Error::item(id, "the patch lists no STAC item"))?;
         let time = self.cube_step(&first.json)?;
-        let mut pixels = items
+        let mut opened = items
             .iter()
-            .map(|it| self.load_item(it))
+            .map(|it| self.open_item(it))
             .collect::<Result<Vec<_>>>()?;
-        let (window, layers) = if pixels.len() == 1 {
-            let p = pixels.remove(0);
-            (p.window, p.layers)
-        } else {
-            mosaic_max(&self.spec, &pixels)
+        let window = opened
+            .iter()
+            .map(|o| o.window)
+            .reduce(union)
+            .ok_or_else(|| Error::item(id, "the patch lists no STAC item"))?;
+        let px_bytes: u64 = self
+            .spec
+            .channels
+            .iter()
+            .map(|c| c.dtype.size() as u64)
+            .sum();
+        let bytes = (window.height as u64)
+            .saturating_mul(window.width as u64)
+            .saturating_mul(px_bytes);
+        let piece = |opened: &mut Vec<OpenItem>, part: Window| -> Result<Patch> {
+            let mut pixels = Vec::new();
+            for item in opened.iter_mut() {
+                if let Some(inside) = item.window.intersection(&part) {
+                    pixels.push(Self::read_item(item, inside)?);
+                }
+            }
+            let (window, layers) = if pixels.len() == 1 {
+                let p = pixels.remove(0);
+                (p.window, p.layers)
+            } else {
+                mosaic_max(&self.spec, &pixels)
+            };
+            let mut patch = Patch::new(id, self.spec.geobox.window(window)?);
+            patch.layers = layers;
+            patch.time = time;
+            Ok(patch)
         };
-        let geobox: GeoBox = self.spec.geobox.window(window)?;
-        let mut patch = Patch::new(id, geobox);
-        patch.layers = layers;
-        patch.time = time;
-        Ok(patch)
+        if bytes <= max_whole_bytes {
+            return Ok(Streamed::Whole(piece(&mut opened, window)?));
+        }
+        let chunk = self.spec.chunk_size.max(1);
+        for ty in window.row / chunk..=(window.row + window.height - 1) / chunk {
+            for tx in window.col / chunk..=(window.col + window.width - 1) / chunk {
+                let cell = Window::new(ty * chunk, tx * chunk, chunk, chunk);
+                let Some(part) = window.intersection(&cell) else {
+                    continue;
+                };
+                // The items of a mosaic need not cover their bounding window.
+                if !opened
+                    .iter()
+                    .any(|o| o.window.intersection(&part).is_some())
+                {
+                    continue;
+                }
+                sink(piece(&mut opened, part)?).map_err(StreamError::Sink)?;
+            }
+        }
+        Ok(Streamed::Pieces)
     }
 
     /// The step of a temporal cube the item belongs to: its `datetime` when
@@ -375,14 +532,7 @@ fn on_lattice(id: &str, key: &str, cube: &GeoBox, src: &GeoBox) -> Result<(Windo
 /// nodata) beats an invalid one, two valid pixels give the larger; where only
 /// nodata is present it is kept bit-exact.
 fn mosaic_max(spec: &CubeSpec, pixels: &[ItemPixels]) -> (Window, BTreeMap<String, PatchLayer>) {
-    let window = pixels.iter().map(|p| p.window).reduce(|a, b| {
-        let (r0, c0) = (a.row.min(b.row), a.col.min(b.col));
-        let (r1, c1) = (
-            (a.row + a.height).max(b.row + b.height),
-            (a.col + a.width).max(b.col + b.width),
-        );
-        Window::new(r0, c0, r1 - r0, c1 - c0)
-    });
+    let window = pixels.iter().map(|p| p.window).reduce(union);
     let window = window.unwrap_or(Window::new(0, 0, 0, 0));
     let mut layers = BTreeMap::new();
     for ch in &spec.channels {

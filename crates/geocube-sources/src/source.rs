@@ -11,7 +11,7 @@
 //! [`Error::is_retryable`](crate::Error::is_retryable).
 
 /// Implement [`geocube_core::Source`] for a type by delegating to its
-/// inherent `spec`, `touching_patches`, `download`, `patch_refs`,
+/// inherent `spec`, `touching_patches`, `download`, `download_streaming`, `patch_refs`,
 /// `touching_patches_offline` and `patch_refs_offline`.
 macro_rules! impl_source {
     ($ty:ty) => {
@@ -33,6 +33,15 @@ macro_rules! impl_source {
                 patch: &geocube_core::PatchRef,
             ) -> std::result::Result<geocube_core::Patch, geocube_core::DownloadError> {
                 Ok(<$ty>::download(self, patch)?)
+            }
+
+            fn download_streaming(
+                &self,
+                patch: &geocube_core::PatchRef,
+                max_whole_bytes: u64,
+                sink: &mut geocube_core::PieceSink<'_>,
+            ) -> std::result::Result<geocube_core::Streamed, geocube_core::DownloadError> {
+                <$ty>::download_streaming(self, patch, max_whole_bytes, sink)
             }
 
             fn patch_refs(

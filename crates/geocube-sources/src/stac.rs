@@ -386,6 +386,23 @@ impl StacSource {
         self.loader.load(&idx.id, &items)
     }
 
+    /// Download one patch, in pieces along the cube's chunks when it is
+    /// larger than `max_whole_bytes` ([`Source::download_streaming`]).
+    ///
+    /// # Errors
+    /// As [`StacSource::download`], and whatever `sink` refuses a piece with.
+    pub fn download_streaming(
+        &self,
+        idx: &PatchRef,
+        max_whole_bytes: u64,
+        sink: &mut geocube_core::PieceSink<'_>,
+    ) -> std::result::Result<geocube_core::Streamed, geocube_core::DownloadError> {
+        let items = self.items_of(idx)?;
+        Ok(self
+            .loader
+            .load_streaming(&idx.id, &items, max_whole_bytes, sink)?)
+    }
+
     /// The references of the given patch ids ([`Source::patch_refs`] with
     /// this crate's typed error).
     ///

@@ -642,3 +642,65 @@ fn an_item_contradicting_its_cog_is_named_not_loaded() {
     assert!(backend.loaded_patches().unwrap().is_empty());
     backend.close().unwrap();
 }
+
+/// The streaming download of `source`, counting the pieces it hands over.
+fn counting_pieces(
+    source: Arc<geocube_sources::datasets::arcticdem::ArcticDem>,
+    pieces: Arc<std::sync::atomic::AtomicUsize>,
+) -> geocube_core::StreamingDownloadFn {
+    let inner = geocube_core::streaming_download_fn(source);
+    Arc::new(move |idx, max_whole, sink| {
+        let mut counted = |piece: geocube_core::Patch| {
+            pieces.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            sink(piece)
+        };
+        inner(idx, max_whole, &mut counted)
+    })
+}
+
+#[test]
+fn tiles_streamed_chunk_by_chunk_equal_the_fixture_and_commit_with_their_ids() {
+    let (dir, m) = tiny();
+    // Faults mid-stream restart a tile's download: its pieces come twice.
+    let srv = server(
+        dir,
+        ServerOptions {
+            fail_fraction: 0.1,
+            truncate_fraction: 0.1,
+            seed: 11,
+            fault_path_prefix: Some("/cogs".into()),
+            ..ServerOptions::default()
+        },
+    );
+    let aux = tempfile::tempdir().unwrap();
+    let source = Arc::new(arcticdem(&srv, aux.path(), http_config()));
+    let aoi = corner_roi(m);
+    let patches = source.touching_patches(&aoi, &Toi::None).unwrap();
+    let (storage, _repo) = new_cube(source.spec());
+    let pieces = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let backend = ThreadedBackend::with_streaming(
+        storage.clone(),
+        download_fn(Arc::clone(&source)),
+        counting_pieces(Arc::clone(&source), Arc::clone(&pieces)),
+        // Every tile counts as too large to hold whole.
+        backend_config().whole_patch_bytes(0),
+    )
+    .unwrap();
+    let report = backend.submit(&patches).unwrap();
+    assert_eq!(report.downloaded.len(), 4, "{report:?}");
+    let commits: BTreeSet<u64> = backend
+        .events()
+        .events()
+        .iter()
+        .filter(|e| e.action == geocube_backend::Action::Write && e.ok)
+        .map(|e| e.start.to_bits())
+        .collect();
+    // One commit per streamed tile: its pixels and its id together.
+    assert_eq!(commits.len(), 4);
+    assert!(pieces.load(std::sync::atomic::Ordering::SeqCst) >= 4);
+    backend.close().unwrap();
+    let cube = Cube::open(storage).unwrap();
+    let loaded: BTreeSet<String> = cube.loaded_patches().unwrap().into_iter().collect();
+    assert_eq!(loaded, ids_of(m, &[(0, 0), (0, 1), (1, 0), (1, 1)]));
+    assert_matches_fixture(&cube.read_aoi(&aoi, &Toi::None).unwrap(), dir, m);
+}

@@ -137,16 +137,20 @@ impl AccessorBuilder {
             spec.codec = codec;
         }
         let download: DownloadFn = geocube_core::download_fn(Arc::clone(&self.source));
+        // Large patches (2 m tiles) go chunk by chunk, never whole.
+        let streaming = geocube_core::streaming_download_fn(Arc::clone(&self.source));
         // An offline accessor never submits: no threads for it.
         let backend: Box<dyn DownloadBackend> = match (self.backend, self.offline) {
-            (BackendKind::Threaded, false) => Box::new(ThreadedBackend::new(
+            (BackendKind::Threaded, false) => Box::new(ThreadedBackend::with_streaming(
                 self.storage.clone(),
                 download,
+                streaming,
                 self.config,
             )?),
-            _ => Box::new(SimpleBackend::new(
+            _ => Box::new(SimpleBackend::with_streaming(
                 self.storage.clone(),
                 download,
+                streaming,
                 self.config,
             )),
         };

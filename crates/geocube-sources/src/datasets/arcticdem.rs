@@ -442,6 +442,33 @@ impl ArcticDem {
         self.loader.load(&idx.id, &[item])
     }
 
+    /// Download one tile, in pieces along the cube's chunks when it is
+    /// larger than `max_whole_bytes` (a 2 m tile: 25000² px, 2.5 GB of
+    /// float32) ([`Source::download_streaming`]).
+    ///
+    /// # Errors
+    /// As [`ArcticDem::download`], and whatever `sink` refuses a piece with.
+    pub fn download_streaming(
+        &self,
+        idx: &PatchRef,
+        max_whole_bytes: u64,
+        sink: &mut geocube_core::PieceSink<'_>,
+    ) -> std::result::Result<geocube_core::Streamed, geocube_core::DownloadError> {
+        if self.offline {
+            return Err(Error::NeedsNetwork {
+                what: format!("downloading patch `{}`", idx.id),
+            }
+            .into());
+        }
+        let url = idx
+            .item::<StacItemUrl>()
+            .map_or_else(|| self.item_url(&idx.id), |u| u.0.clone());
+        let item = fetch_item(&self.loader.http, &url)?;
+        Ok(self
+            .loader
+            .load_streaming(&idx.id, &[item], max_whole_bytes, sink)?)
+    }
+
     /// The references of the given patch ids ([`Source::patch_refs`] with
     /// this crate's typed error).
     ///
