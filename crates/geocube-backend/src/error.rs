@@ -50,6 +50,13 @@ impl fmt::Display for PatchFailure {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The load was cancelled ([`crate::DownloadBackend::cancel`], a
+    /// Ctrl-C): patches committed before stay, nothing half-done was.
+    #[error("cancelled: {committed} patches were committed before, the rest were not")]
+    Cancelled {
+        /// Patches this submit committed before the cancellation.
+        committed: usize,
+    },
     /// Some patches of a submit could not be loaded; the others were.
     #[error("{} of {requested} patches could not be loaded: {}", failed.len(), list(failed))]
     Submit {

@@ -130,6 +130,11 @@ pub struct BackendConfig {
     /// that no patch is held whole (default 256 MiB: a 32 m or 10 m
     /// ArcticDEM tile is held whole, a 2 m one, 2.5 GB, is streamed).
     pub whole_patch_bytes: u64,
+    /// Cancels the backend's work when set (see [`DownloadBackend::submit`]):
+    /// no new download starts, a streamed patch takes no more pieces, the
+    /// batch not yet committed is dropped, and waiting submits return
+    /// [`Error::Cancelled`]. Default: a token nobody else holds.
+    pub cancel: geocube_core::CancelToken,
 }
 
 impl Default for BackendConfig {
@@ -144,6 +149,7 @@ impl Default for BackendConfig {
             chunk_cache_bytes: geocube_core::cube::DEFAULT_CHUNK_CACHE_BYTES,
             write_buffer_bytes: geocube_core::cube::DEFAULT_WRITE_BUFFER_BYTES,
             whole_patch_bytes: 256 << 20,
+            cancel: geocube_core::CancelToken::new(),
         }
     }
 }
@@ -233,6 +239,13 @@ impl BackendConfig {
         self
     }
 
+    /// Set the token that cancels this backend's work.
+    #[must_use]
+    pub fn cancel_token(mut self, token: geocube_core::CancelToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
     /// Set the download retry policy.
     #[must_use]
     pub fn download_retry(mut self, p: RetryPolicy) -> Self {
@@ -285,6 +298,11 @@ pub trait DownloadBackend: Send + Sync {
     /// [`Error::Submit`] naming each failed patch id and why (the others are
     /// loaded); [`Error::Closed`]; cube errors.
     fn submit(&self, patches: &[PatchRef]) -> Result<SubmitReport>;
+
+    /// Cancel the work of this backend (its [`BackendConfig::cancel`] token):
+    /// submits return [`Error::Cancelled`] promptly; what was committed
+    /// stays, nothing half-done is committed.
+    fn cancel(&self);
 
     /// Finish and release threads; later submits fail with [`Error::Closed`].
     ///

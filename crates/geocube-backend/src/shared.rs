@@ -24,6 +24,7 @@ pub(crate) struct Shared {
     chunk_cache_bytes: usize,
     pub(crate) write_buffer_bytes: usize,
     whole_patch_bytes: u64,
+    pub(crate) cancel: geocube_core::CancelToken,
 }
 
 /// A downloaded patch: whole, for the writer to merge, or already streamed
@@ -51,6 +52,7 @@ impl Shared {
             chunk_cache_bytes: config.chunk_cache_bytes,
             write_buffer_bytes: config.write_buffer_bytes,
             whole_patch_bytes: config.whole_patch_bytes,
+            cancel: config.cancel.clone(),
         }
     }
 
@@ -93,6 +95,9 @@ impl Shared {
         match self
             .download_policy
             .run_with_backoff(attempt_download, |e, next| {
+                if self.cancel.is_cancelled() {
+                    return false;
+                }
                 if e.retryable {
                     tracing::warn!(
                         "retrying the download of `{}` (attempt {} of {}) after {:.1} s: {e}",
@@ -163,6 +168,9 @@ impl Shared {
         let fetched = self
             .download_policy
             .run_with_backoff(attempt_download, |e, next| {
+                if self.cancel.is_cancelled() {
+                    return false;
+                }
                 if e.retryable {
                     tracing::warn!(
                         "retrying the download of `{}` (attempt {} of {}) after {:.1} s: {e}",
@@ -181,6 +189,9 @@ impl Shared {
                 1,
                 format!("the source returned patch `{}` for `{}`", patch.id, idx.id),
             )),
+            Ok(Streamed::Pieces) if self.cancel.is_cancelled() => {
+                Err(failure(Stage::Write, 0, CANCELLED.into()))
+            }
             Ok(Streamed::Pieces) => {
                 let Some(mut staged) = staged else {
                     return Err(failure(
@@ -244,3 +255,6 @@ fn panicked(panic: &(dyn std::any::Any + Send)) -> DownloadError {
 fn write_side(id: &str, e: geocube_core::Error) -> DownloadError {
     DownloadError::fatal(format!("writing a piece of `{id}` failed: {e}")).with_source(e)
 }
+
+/// The message of a patch failure caused by cancellation.
+pub(crate) const CANCELLED: &str = "cancelled";

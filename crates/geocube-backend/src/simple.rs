@@ -71,6 +71,11 @@ impl DownloadBackend for SimpleBackend {
         }
         let mut failed = vec![];
         for idx in todo {
+            if self.shared.cancel.is_cancelled() {
+                return Err(Error::Cancelled {
+                    committed: report.downloaded.len(),
+                });
+            }
             if loaded.contains(&idx.id) {
                 report.already_loaded += 1;
                 continue;
@@ -80,7 +85,13 @@ impl DownloadBackend for SimpleBackend {
                 report.awaited += 1;
                 continue;
             }
-            let patch = match self.shared.fetch(idx) {
+            let fetched = self.shared.fetch(idx);
+            if self.shared.cancel.is_cancelled() && !matches!(fetched, Ok(Fetched::Committed(_))) {
+                return Err(Error::Cancelled {
+                    committed: report.downloaded.len(),
+                });
+            }
+            let patch = match fetched {
                 Ok(Fetched::Whole(p)) => p,
                 Ok(Fetched::Committed(out)) => {
                     if out.written.is_empty() {
@@ -108,6 +119,10 @@ impl DownloadBackend for SimpleBackend {
             drop(claim);
         }
         report.or_failures(failed)
+    }
+
+    fn cancel(&self) {
+        self.shared.cancel.cancel();
     }
 
     fn close(&self) -> Result<()> {

@@ -18,7 +18,7 @@ use geocube_core::{Cube, CubeStorage, Patch, PatchRef, StreamingDownloadFn};
 
 use crate::claim::PatchClaim;
 use crate::pool::WorkerPool;
-use crate::shared::{Fetched, Shared};
+use crate::shared::{CANCELLED, Fetched, Shared};
 use crate::{
     BackendConfig, DownloadBackend, DownloadFn, Error, EventLog, PatchFailure, Result, Stage,
     SubmitReport,
@@ -32,14 +32,24 @@ struct Completion {
 }
 
 impl Completion {
-    /// `Ok(true)`: written by this backend; `Ok(false)`: found already loaded.
-    fn wait(&self) -> Result<bool, PatchFailure> {
+    /// `Ok(true)`: written by this backend; `Ok(false)`: found already
+    /// loaded. `None` once `cancel` is set and the patch has not ended.
+    fn wait(&self, cancel: &geocube_core::CancelToken) -> Option<Result<bool, PatchFailure>> {
+        // How often a waiting submit looks at the cancel token.
+        const TICK: Duration = Duration::from_millis(50);
         let mut r = self.result.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(r) = r.as_ref() {
-                return r.clone();
+                return Some(r.clone());
             }
-            r = self.done.wait(r).unwrap_or_else(PoisonError::into_inner);
+            if cancel.is_cancelled() {
+                return None;
+            }
+            r = self
+                .done
+                .wait_timeout(r, TICK)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 }
@@ -109,6 +119,9 @@ impl Inner {
             tries: 0,
             message,
         };
+        if self.shared.cancel.is_cancelled() {
+            return self.finish(&idx.id, completion, Err(fail(CANCELLED.into())));
+        }
         let claim = match crate::claim::claim(&self.shared.storage, &idx.id) {
             Ok(c) => c,
             Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
@@ -129,6 +142,10 @@ impl Inner {
                 let written = out.written.contains(&idx.id);
                 self.finish(&idx.id, completion, Ok(written));
                 drop(claim); // after the commit
+            }
+            Ok(Fetched::Whole(_)) if self.shared.cancel.is_cancelled() => {
+                drop(running);
+                self.finish(&idx.id, completion, Err(fail(CANCELLED.into())));
             }
             Ok(Fetched::Whole(patch)) => {
                 let job = WriteJob {
@@ -212,7 +229,7 @@ impl Inner {
                     }
                 }
             }
-            if count >= max_batch {
+            if count >= max_batch || self.shared.cancel.is_cancelled() {
                 break;
             }
             match rx.try_recv() {
@@ -239,6 +256,13 @@ impl Inner {
                     }
                 }
             }
+        }
+        if self.shared.cancel.is_cancelled() {
+            // Dropped, not committed: the staged write leaves no trace.
+            for (id, (completion, _claim)) in ids.iter().zip(&members) {
+                self.finish(id, completion, Err(write_failure(id, 0, CANCELLED)));
+            }
+            return;
         }
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let committed = self
@@ -433,13 +457,23 @@ impl DownloadBackend for ThreadedBackend {
         drop(sender);
         let mut failed = vec![];
         for (id, completion, ours) in waits {
-            match completion.wait() {
-                Ok(true) if ours => report.downloaded.push(id),
-                Ok(_) => report.awaited += 1,
-                Err(f) => failed.push(f),
+            match completion.wait(&self.inner.shared.cancel) {
+                Some(Ok(true)) if ours => report.downloaded.push(id),
+                Some(Ok(_)) => report.awaited += 1,
+                Some(Err(f)) => failed.push(f),
+                None => break,
             }
         }
+        if self.inner.shared.cancel.is_cancelled() {
+            return Err(Error::Cancelled {
+                committed: report.downloaded.len(),
+            });
+        }
         report.or_failures(failed)
+    }
+
+    fn cancel(&self) {
+        self.inner.shared.cancel.cancel();
     }
 
     fn close(&self) -> Result<()> {
@@ -452,6 +486,12 @@ impl DownloadBackend for ThreadedBackend {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
+        if self.inner.shared.cancel.is_cancelled() {
+            // Not waiting for downloads in flight (a stalled server may
+            // take its whole deadline): they end on their own, find the
+            // token set, and commit nothing.
+            return Ok(());
+        }
         if let Some(handle) = self
             .writer
             .lock()

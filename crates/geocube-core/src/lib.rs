@@ -5,6 +5,7 @@
 //! cubes are interchangeable with it and open in xarray.
 
 pub mod aoi;
+pub mod cancel;
 pub mod crs;
 pub mod error;
 pub mod geojson;
@@ -12,6 +13,7 @@ pub mod grid;
 pub mod toi;
 
 pub use crate::aoi::Aoi;
+pub use crate::cancel::CancelToken;
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
 pub use crate::grid::{Affine, BoundingBox, GeoBox, Window};

@@ -415,6 +415,16 @@ impl Accessor {
         Ok(self.source.patch_refs(ids)?)
     }
 
+    /// Cancel the loads in progress (from any thread: a Ctrl-C handler, a
+    /// scheduler): they return [`Error::Backend`] with
+    /// [`geocube_backend::Error::Cancelled`] promptly, patches committed
+    /// before stay, nothing half-done is committed, and this accessor takes
+    /// no more work. The token of [`BackendConfig::cancel`] does the same
+    /// from outside.
+    pub fn cancel(&self) {
+        self.backend.cancel();
+    }
+
     /// Finish queued work and stop the backend's threads.
     ///
     /// # Errors

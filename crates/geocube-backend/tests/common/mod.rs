@@ -82,7 +82,7 @@ pub fn indices(ids: &[String]) -> Vec<PatchRef> {
     ids.iter().map(|id| index(id)).collect()
 }
 
-fn parse(id: &str) -> Option<(usize, usize)> {
+pub fn parse(id: &str) -> Option<(usize, usize)> {
     let (r, c) = id.strip_prefix('t')?.split_once('_')?;
     Some((r.parse().ok()?, c.parse().ok()?))
 }

@@ -4,6 +4,7 @@
 
 mod datasets;
 mod http;
+mod interrupt;
 mod log;
 mod progress;
 mod report;
@@ -251,6 +252,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let reporter = Reporter::new(cli.quiet);
     log::init(cli.verbose, cli.quiet, reporter.bars());
+    interrupt::install();
     let result = match cli.command {
         Command::Datasets => {
             datasets::print_list();
@@ -266,6 +268,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if interrupt::token().is_cancelled() => interrupt::exit(&e),
         Err(e) => {
             eprintln!("error: {e}");
             // Causes the message does not already spell out.
@@ -351,7 +354,8 @@ fn prepare(r: &RequestArgs, offline: bool, reporter: &Reporter) -> Result<(Acces
         .config(
             BackendConfig::default()
                 .workers(r.workers)
-                .chunk_cache_bytes(r.chunk_cache_mib.saturating_mul(1 << 20)),
+                .chunk_cache_bytes(r.chunk_cache_mib.saturating_mul(1 << 20))
+                .cancel_token(interrupt::token()),
         )
         .offline(offline);
     if let Some(c) = codec(r.codec.as_deref())? {
