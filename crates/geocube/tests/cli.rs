@@ -975,6 +975,19 @@ fn compact_shrinks_a_cube_and_keeps_what_it_holds() {
     let before = read();
     let (ids, _) = snapshot(&store);
 
+    // History younger than --keep-history stays, and with it everything.
+    let young = json(&geocube(&[
+        "compact",
+        "--store",
+        s,
+        "--keep-history",
+        "1h",
+        "--grace",
+        "0s",
+        "--json",
+    ]));
+    assert_eq!(young["snapshots_expired"], 0, "{young}");
+    assert_eq!(young["chunks_deleted"], 0, "{young}");
     // The default grace keeps the young garbage: history goes, objects stay.
     let kept = json(&geocube(&["compact", "--store", s, "--json"]));
     assert_eq!(kept["snapshots_expired"], 2, "{kept}");

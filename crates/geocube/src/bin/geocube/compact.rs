@@ -74,14 +74,19 @@ pub(crate) fn run(a: &CompactArgs, reporter: &Reporter) -> Result<()> {
 
 /// The human summary: sizes before and after, what went.
 fn summary(r: &CompactReport, store: &std::path::Path, grace: Duration) -> String {
+    let against_data = match ratio(r.bytes_after, r.data_bytes) {
+        Some(x) => format!(
+            "{x:.2}x the {} of data its chunks hold",
+            show_bytes(r.data_bytes)
+        ),
+        None => "no data written yet".into(),
+    };
     let mut s = format!(
-        "compacted {} (grace {}): {} -> {} ({} of the data, {})\n",
+        "compacted {} (grace {}): {} -> {}, {against_data}\n",
         store.display(),
         show_duration(grace),
         show_bytes(r.bytes_before),
         show_bytes(r.bytes_after),
-        ratio(r.bytes_after, r.data_bytes).map_or_else(|| "no data".into(), |x| format!("{x:.2}x")),
-        show_bytes(r.data_bytes),
     );
     s.push_str(&format!(
         "  history: {} snapshot(s) expired, {} kept; deleted {} snapshot(s), {} manifest(s), {} chunk(s), {} transaction log(s)\n",
