@@ -239,6 +239,9 @@ fn summarise(name: &str, what: &str, codec: &str, runs: &[Value]) -> Value {
         "unique_patches": unique,
         "downloads_per_unique_patch": if unique > 0.0 { downloads / unique } else { 0.0 },
         "mb_on_disk": median(field(runs, "bytes_on_disk")) / 1e6,
+        "mb_after_compact": median(field(runs, "bytes_after_compact")) / 1e6,
+        "mb_data": median(field(runs, "bytes_data")) / 1e6,
+        "compact_s": median(field(runs, "compact_s")),
         "peak_rss_mib": median(field(runs, "peak_rss_kib")) / 1024.0,
         "raw": runs,
     })
@@ -282,6 +285,31 @@ fn markdown(rows: &[Value], preset: Preset, reps: usize, ref_reps: usize, load: 
     }
     let _ = writeln!(
         s,
+        "\nStore size before and after `geocube compact --grace 0s` (history expired, \
+         garbage collected; untimed above), next to the compressed data the tip reaches:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| scenario | codec | MB on disk | MB after compact | MB data | after / data | compact s |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for r in rows {
+        let after = r["mb_after_compact"].as_f64().unwrap_or(f64::NAN);
+        let data = r["mb_data"].as_f64().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2}× | {:.2} |",
+            r["scenario"].as_str().unwrap_or_default(),
+            r["codec"].as_str().unwrap_or_default(),
+            r["mb_on_disk"].as_f64().unwrap_or(f64::NAN),
+            after,
+            data,
+            after / data,
+            r["compact_s"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    let _ = writeln!(
+        s,
         "\nFloors: warm = zarrs decoding the same chunks from a filesystem store + crop. \
          Cold = tiff decode of the downloaded COGs + zarrs encode of the touched chunks \
          (no Icechunk, no HTTP), commit group by commit group: a load returns only once \
@@ -301,5 +329,16 @@ mod tests {
         assert!((median(vec![3.0, 1.0, 2.0]) - 2.0).abs() < 1e-12);
         assert!((median(vec![4.0, 1.0, 2.0, 3.0]) - 2.5).abs() < 1e-12);
         assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn the_compact_table_shows_sizes_and_the_ratio_to_the_data() {
+        let row = json!({"scenario": "sweep", "codec": "default", "mb_on_disk": 441.8,
+                         "mb_after_compact": 213.9, "mb_data": 213.8, "compact_s": 0.03});
+        let md = markdown(&[row], Preset::Tiny, 1, 1, 0.0);
+        assert!(
+            md.contains("| sweep | default | 441.8 | 213.9 | 213.8 | 1.00× | 0.03 |"),
+            "{md}"
+        );
     }
 }

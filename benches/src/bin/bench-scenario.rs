@@ -16,6 +16,10 @@
 //!   HTTP), commit group by commit group (see `cold_floor`); the strict
 //!   floor is the same with one group.
 //!
+//! After each scenario (untimed) the cube is compacted with no grace, as
+//! `geocube compact --grace 0s` does, and its size before and after is
+//! reported with the bytes of the data its tip reaches.
+//!
 //! For profiling: `GEOCUBE_BENCH_EVENTS=1` prints the backend's event
 //! timeline (and the floor's COG decode time) to stderr;
 //! `GEOCUBE_BENCH_NO_FLOOR=1` skips the floors.
@@ -341,6 +345,12 @@ fn run(fixtures: &Path, scenario: &str, codec_s: &str, work: &Path) -> Res<Value
     };
     acc.close()?;
     let on_disk = geocube_benches::dir_size(&cube_dir);
+    // What `geocube compact --grace 0s` leaves: nobody else writes the
+    // cube, so every superseded chunk and every expired snapshot may go.
+    let t = Instant::now();
+    let compacted = Cube::open(geocube_core::CubeStorage::local(&cube_dir))?
+        .compact(&geocube_core::CompactOptions::default().grace(std::time::Duration::ZERO))?;
+    let compact_s = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&cube_dir);
     Ok(json!({
         "scenario": scenario,
@@ -350,6 +360,9 @@ fn run(fixtures: &Path, scenario: &str, codec_s: &str, work: &Path) -> Res<Value
         "downloads": tally.downloads.len(),
         "unique_patches": unique_n,
         "bytes_on_disk": on_disk,
+        "bytes_after_compact": compacted.bytes_after,
+        "bytes_data": compacted.data_bytes,
+        "compact_s": compact_s,
         "peak_rss_kib": peak_rss,
         "peak_rss_sum_kib": if processes_rss.is_empty() { own_rss } else { processes_rss.iter().sum() },
         "floor_s": floor,

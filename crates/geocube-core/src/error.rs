@@ -141,6 +141,22 @@ pub enum Error {
         /// How many times the write was tried.
         tries: u32,
     },
+    /// `compact` could not expire the cube's history or collect its
+    /// garbage. Icechunk deletes objects in dependency order (snapshots, then
+    /// transaction logs, manifests and chunks, each only after what refers to
+    /// it), so whatever it did before failing leaves a readable cube;
+    /// running `compact` again finishes the job.
+    #[error(
+        "compact: {step} failed: {}; the cube is unharmed, run compact again",
+        without_span_trace(&source.to_string())
+    )]
+    Compact {
+        /// `"expire history"` or `"garbage collection"`.
+        step: &'static str,
+        /// Icechunk's error (`GCError`).
+        #[source]
+        source: BoxError,
+    },
     /// An Icechunk repository, session or storage error.
     #[error("icechunk: {}", without_span_trace(&source.to_string()))]
     Icechunk {

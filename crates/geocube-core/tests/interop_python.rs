@@ -8,7 +8,9 @@
 //!    reading and writing them;
 //! 3. the metadata documents of a geocube cube and of a smart-geocubes cube
 //!    with the same spec are the same, up to the differences listed in
-//!    [`ALLOWED_METADATA_DIFFERENCES`].
+//!    [`ALLOWED_METADATA_DIFFERENCES`];
+//! 4. a cube geocube compacted and re-encoded still opens, reads and
+//!    extends in Python Icechunk 1.x, xarray and smart-geocubes.
 //!
 //! The Python side is `tests/python/*.py`, run with the interpreter in
 //! `GEOCUBE_PYTHON` (`ci/python-env.sh` creates the venv and prints its path).
@@ -24,11 +26,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use geocube_core::{
-    Affine, ChannelSpec, ChunkCodec, Crs, Cube, CubeSpec, CubeStorage, DType, GeoBox,
-    IcechunkFormat, Patch, TypedArray, Window,
+    Affine, ChannelSpec, ChunkCodec, CompactOptions, Crs, Cube, CubeSpec, CubeStorage, DType,
+    GeoBox, IcechunkFormat, Patch, TypedArray, Window,
 };
 use ndarray::Array2;
 use serde_json::{Value, json};
@@ -1418,4 +1421,124 @@ fn metadata_documents_match_smart_geocubes_temporal() {
         &temporal_spec("InteropTemporal", ChunkCodec::Reference),
         "temporal",
     );
+}
+
+// ---------------------------------------------------------------------------
+// 4. A compacted, re-encoded geocube cube in the Python stack
+// ---------------------------------------------------------------------------
+
+/// A cube geocube wrote fast (default codec, one commit per tile), then
+/// compacted with a re-encoding to the reference codec ("write fast now,
+/// small later"): icechunk-python 1.x and xarray read every pixel, its array
+/// documents are the ones smart-geocubes writes, and smart-geocubes keeps
+/// extending it.
+#[test]
+fn compacted_reencoded_cube_opens_in_smart_geocubes() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cube");
+    let spec = spatial_spec("InteropDEM", ChunkCodec::Default);
+    let cube = Cube::create(CubeStorage::local(&path), &spec)
+        .format(IcechunkFormat::V1)
+        .execute()
+        .expect("create");
+    let gb = spec.geobox.clone();
+    let mut model = Plane::empty(HEIGHT, WIDTH);
+    for t in &GEOCUBE_TILES {
+        cube.write_patch(&spatial_patch(&gb, t)).expect("write");
+        model.apply_geocube(t, None);
+    }
+    let report = cube
+        .compact(
+            &CompactOptions::default()
+                .grace(Duration::ZERO)
+                .reencode(Some(ChunkCodec::Reference)),
+        )
+        .expect("compact");
+    eprintln!("compacted: {report:?}");
+    assert!(report.reencoded.is_some(), "{report:?}");
+    assert_eq!(report.history_after, 2, "{report:?}");
+    assert!(report.chunks_deleted > 0, "{report:?}");
+    let ids = ["g1", "g2", "g3"];
+
+    // Icechunk 1.x + xarray: the V1 repository opens, every pixel as written.
+    let x = run_py(
+        &py,
+        "read_xarray.py",
+        &json!({"path": path, "full": ["dem", "datamask"]}),
+    );
+    assert_eq!(
+        x["ok"], true,
+        "Icechunk 1.x cannot open the compacted cube: {x}"
+    );
+    assert_eq!(x["attrs"]["loaded_patches"], json!(ids));
+    assert_f32_bits(
+        "dem of the compacted cube in xarray",
+        WIDTH,
+        py_f32_bits(&x["full"]["dem"]),
+        &model.val,
+    );
+    assert_ints(
+        "datamask of the compacted cube in xarray",
+        WIDTH,
+        &py_ints(&x["full"]["datamask"]),
+        &model.aux,
+    );
+
+    // Its data variables' documents are smart-geocubes' own, codecs included.
+    let theirs = dir.path().join("sgc");
+    let reference = spatial_spec("InteropDEM", ChunkCodec::Reference);
+    run_py(
+        &py,
+        "sgc_cube.py",
+        &merge(
+            sgc_cube_request(&theirs, &reference),
+            json!({"create": true}),
+        ),
+    );
+    let ours = run_py(&py, "dump_metadata.py", &json!({"path": path}));
+    let theirs = run_py(&py, "dump_metadata.py", &json!({"path": theirs}));
+    for doc in ["dem/zarr.json", "datamask/zarr.json"] {
+        assert_eq!(
+            ours["documents"][doc], theirs["documents"][doc],
+            "{doc}: the re-encoded cube vs smart-geocubes'"
+        );
+    }
+
+    // smart-geocubes loads a tile of its own into it, downloading none of geocube's.
+    let tiles: Vec<Value> = GEOCUBE_TILES
+        .iter()
+        .chain([&AFTER_TILE])
+        .map(|t| t.json(&[]))
+        .collect();
+    let again = run_py(
+        &py,
+        "sgc_cube.py",
+        &merge(
+            sgc_cube_request(&path, &reference),
+            json!({"tiles": tiles, "load_window": [250, 0, 50, WIDTH], "forbid_download": ids,
+                   "full": ["dem", "datamask"]}),
+        ),
+    );
+    assert_eq!(
+        again["loaded_patches"],
+        json!(["g1", "g2", "g3", "t-after"])
+    );
+    model.apply_sgc(&AFTER_TILE, None);
+    assert_f32_bits(
+        "dem in smart-geocubes after compaction and its own write",
+        WIDTH,
+        py_f32_bits(&again["full"]["dem"]),
+        &model.val,
+    );
+    assert_ints(
+        "datamask in smart-geocubes after compaction and its own write",
+        WIDTH,
+        &py_ints(&again["full"]["datamask"]),
+        &model.aux,
+    );
+    let cube = Cube::open(CubeStorage::local(&path)).expect("reopen");
+    let (val, aux) = geocube_planes(&cube, "dem", "datamask");
+    assert_f32_bits("dem in geocube at the end", WIDTH, val, &model.val);
+    assert_ints("datamask in geocube at the end", WIDTH, &aux, &model.aux);
 }

@@ -95,10 +95,10 @@ pub use crate::verify::{MissingChunk, RepairReport, SourceMismatch, VerifyOption
 pub use geocube_backend::{BackendConfig, EventLog, SubmitReport};
 pub use geocube_core::toi::TimeMethod;
 pub use geocube_core::{
-    Affine, Aoi, BoundingBox, ChannelSpec, ChunkCodec, Crs, CubeElement, CubeLayout, CubeSpec,
-    CubeStorage, DType, Dataset, DownloadError, DownloadFn, GeoBox, IcechunkFormat, Patch,
-    PatchLayer, PatchRef, RetryPolicy, Source, SourceError, Stats, Toi, TypedArray, Variable,
-    Window,
+    Affine, Aoi, BoundingBox, ChannelSpec, ChunkCodec, CompactOptions, CompactReport, Crs,
+    CubeElement, CubeLayout, CubeSpec, CubeStorage, DType, Dataset, DownloadError, DownloadFn,
+    GeoBox, IcechunkFormat, Patch, PatchLayer, PatchRef, RetryPolicy, Source, SourceError, Stats,
+    Toi, TypedArray, Variable, Window,
 };
 pub use geocube_sources::datasets;
 pub use geocube_sources::datasets::arcticdem::{ArcticDem, ArcticDemBuilder, Resolution};

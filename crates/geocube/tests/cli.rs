@@ -929,3 +929,140 @@ fn a_full_disk_is_one_reason_said_once() {
     assert!(err.contains("4 of 4 patches"), "{err}");
     assert_eq!(snapshot(&store).0, before.0, "no patch recorded");
 }
+
+/// Total size of every file under `dir` (what `compact` reports for a local cube).
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let meta = e.metadata().expect("metadata");
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn compact_shrinks_a_cube_and_keeps_what_it_holds() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    // Two loads, two commits: the second rewrites the chunks the first wrote
+    // (500 px tiles, 3600 px chunks).
+    let first = bbox_arg(&world().manifest.tiles[0].bounds, 1000.0);
+    let b = &world().manifest.tiles[0].bounds;
+    let around = format!(
+        "{},{},{},{}",
+        b.xmin + 1000.0,
+        b.ymin - 15000.0,
+        b.xmax + 15000.0,
+        b.ymax - 1000.0
+    );
+    ok(&geocube(&load_args(s, &first, &["--create", "--quiet"])));
+    ok(&geocube(&load_args(s, &around, &["--quiet"])));
+    let read = || {
+        json(&geocube(&load_args(
+            s,
+            &around,
+            &["--offline", "--json", "--quiet"],
+        )))
+    };
+    let before = read();
+    let (ids, _) = snapshot(&store);
+
+    // History younger than --keep-history stays, and with it everything.
+    let young = json(&geocube(&[
+        "compact",
+        "--store",
+        s,
+        "--keep-history",
+        "1h",
+        "--grace",
+        "0s",
+        "--json",
+    ]));
+    assert_eq!(young["snapshots_expired"], 0, "{young}");
+    assert_eq!(young["chunks_deleted"], 0, "{young}");
+    // The default grace keeps the young garbage: history goes, objects stay.
+    let kept = json(&geocube(&["compact", "--store", s, "--json"]));
+    assert_eq!(kept["snapshots_expired"], 2, "{kept}");
+    assert_eq!(kept["chunks_deleted"], 0, "{kept}");
+
+    // No grace: the superseded chunks go.
+    let out = geocube(&["compact", "--store", s, "--grace", "0s"]);
+    let text = ok(&out);
+    assert!(
+        text.contains("compacted") && text.contains("grace 0s"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("grace 0s"),
+        "the risk is said: {}",
+        stderr(&out)
+    );
+    let r = json(&geocube(&[
+        "compact", "--store", s, "--grace", "0s", "--json",
+    ]));
+    assert_eq!(
+        r["chunks_deleted"], 0,
+        "the run before collected everything: {r}"
+    );
+    let bytes_after = r["bytes_after"].as_u64().expect("bytes_after");
+    assert_eq!(
+        bytes_after,
+        dir_bytes(&store),
+        "the size is the directory's"
+    );
+    let data = r["data_bytes"].as_u64().expect("data_bytes");
+    assert!(
+        bytes_after < kept["bytes_before"].as_u64().expect("bytes_before"),
+        "{kept} {r}"
+    );
+    let ratio = r["ratio_to_data"].as_f64().expect("ratio");
+    eprintln!("after compaction: {bytes_after} bytes for {data} bytes of data ({ratio:.3}x)");
+    assert!(ratio <= 1.2, "{r}");
+    assert_eq!(read()["variables"], before["variables"], "same pixels");
+    assert_eq!(snapshot(&store).0, ids, "same ids");
+
+    // Re-encoded with another codec: new bytes, same pixels, still consistent.
+    let re = json(&geocube(&[
+        "compact",
+        "--store",
+        s,
+        "--grace",
+        "0s",
+        "--codec",
+        "blosc-zstd:5",
+        "--json",
+    ]));
+    assert!(re["reencoded"]["chunks"].as_u64() > Some(0), "{re}");
+    assert!(re["chunks_deleted"].as_u64() > Some(0), "{re}");
+    assert_ne!(re["data_bytes"], r["data_bytes"], "{re}");
+    assert_eq!(read()["variables"], before["variables"], "same pixels");
+    ok(&geocube(&["verify", "--store", s]));
+    // And it keeps loading.
+    let other = bbox_arg(&west_tile().bounds, 1000.0);
+    ok(&geocube(&load_args(s, &other, &["--quiet"])));
+
+    // Mistakes: no cube, a bad duration, a bad codec.
+    let missing = tmp.path().join("nothing");
+    user_error(
+        &geocube(&["compact", "--store", missing.to_str().expect("utf-8")]),
+        "no datacube",
+    );
+    let o = geocube(&["compact", "--store", s, "--grace", "5x"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("not a duration"),
+        "{}",
+        stderr(&o)
+    );
+    user_error(
+        &geocube(&["compact", "--store", s, "--codec", "gzip"]),
+        "unknown codec",
+    );
+}

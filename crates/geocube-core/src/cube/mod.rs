@@ -21,12 +21,14 @@
 //! | `blosc.rs` | decompressing only the blosc blocks a read needs |
 //! | `forget.rs` | taking ids and chunks back out, for `repair` |
 //! | `written.rs` | which chunks the branch tip holds (for `verify`) |
+//! | `compact.rs` | expiring history, collecting garbage, re-encoding chunks (`geocube compact`) |
 //! | `cache.rs` | the decoded-chunk cache, keyed by chunk object |
 //! | `store.rs` | the sync zarrs store over an Icechunk session, the I/O runtime |
 //! | `lock.rs` | the file lock that serialises commits on local repositories |
 
 mod blosc;
 mod cache;
+mod compact;
 mod create;
 mod forget;
 mod layout;
@@ -51,6 +53,7 @@ use zarrs::array::Array;
 
 use self::cache::ChunkCache;
 pub use self::cache::DEFAULT_CHUNK_CACHE_BYTES;
+pub use self::compact::{CompactOptions, CompactReport, DEFAULT_GRACE, Reencoded};
 pub use self::create::CreateCube;
 pub use self::forget::ForgetOutcome;
 pub use self::layout::{

@@ -9,8 +9,8 @@
 //! them, so readers never see them, but they take space. Reclaiming them is
 //! Icechunk's garbage collection (expire old snapshots, then delete objects
 //! no snapshot reaches and older than a grace period, so a concurrent
-//! writer's uploads are spared), which a later `geocube compact` is to run;
-//! nothing here deletes objects.
+//! writer's uploads are spared), which `geocube compact` runs
+//! ([`Cube::compact`], `compact.rs`); nothing here deletes objects.
 
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! dataset presets. Parsing, progress and printing only; the work is done by
 //! the `geocube` library.
 
+mod compact;
 mod datasets;
 mod http;
 mod interrupt;
@@ -72,6 +73,9 @@ enum Command {
     /// Repair what `verify` finds: drop ids whose pixels are missing or
     /// wrong, erase orphan chunks, download the dropped patches again.
     Repair(VerifyArgs),
+    /// Shrink a cube: expire its history, delete what no kept snapshot
+    /// reaches (older than --grace), optionally re-encode every chunk.
+    Compact(compact::CompactArgs),
 }
 
 #[derive(Args)]
@@ -264,6 +268,7 @@ fn main() -> ExitCode {
         Command::Status(a) => status(&a, &reporter),
         Command::Verify(a) => verify(&a, &reporter),
         Command::Repair(a) => repair(&a, &reporter),
+        Command::Compact(a) => compact::run(&a, &reporter),
         Command::Events(a) => events(&a, &reporter),
     };
     match result {
