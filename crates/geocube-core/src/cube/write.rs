@@ -1,8 +1,10 @@
 //! The write path: a batch of patches becomes one atomic commit holding
-//! their pixels and their ids in `loaded_patches` (both or neither). Each
-//! chunk the batch touches is merged once ([`merge`](super::merge)) and
-//! encoded once; a lost commit race is an [`Error::Conflict`] the caller
-//! retries.
+//! their pixels and their ids in `loaded_patches` (both or neither), through
+//! a [`StagedWrite`](super::StagedWrite) (`staged.rs`): each chunk the batch
+//! touches is merged ([`merge`](super::merge)) and encoded once within the
+//! staged write's buffer, and a writer that committed meanwhile is
+//! re-applied on. Here: the patch checks, the commit itself, and the
+//! transaction `forget` shares.
 //!
 //! A write that fails after uploading chunks (a full disk, a lost
 //! connection) leaves those chunk objects unreferenced: no snapshot points at
