@@ -164,6 +164,10 @@ struct RequestArgs {
     /// load, in MiB (0: none).
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     chunk_cache_mib: usize,
+    /// Memory for merged chunks a batch holds before encoding them, in MiB
+    /// (0: encode each chunk as soon as a patch is merged into it).
+    #[arg(long, value_name = "MIB", default_value_t = geocube_core::cube::DEFAULT_WRITE_BUFFER_BYTES >> 20)]
+    write_buffer_mib: usize,
     /// Codec of a cube created with --create.
     #[arg(long, value_name = "CODEC")]
     codec: Option<String>,
@@ -360,6 +364,7 @@ fn prepare(r: &RequestArgs, offline: bool, reporter: &Reporter) -> Result<(Acces
             BackendConfig::default()
                 .workers(r.workers)
                 .chunk_cache_bytes(r.chunk_cache_mib.saturating_mul(1 << 20))
+                .write_buffer_bytes(r.write_buffer_mib.saturating_mul(1 << 20))
                 .cancel_token(interrupt::token()),
         )
         .offline(offline);
