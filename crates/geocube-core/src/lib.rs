@@ -23,7 +23,9 @@ pub mod retry;
 pub mod source;
 pub mod spec;
 
-pub use crate::cube::{Cube, CubeLayout, CubeStorage, IcechunkFormat, LoadedPatches, WriteOutcome};
+pub use crate::cube::{
+    Cube, CubeLayout, CubeStorage, IcechunkFormat, LazyRegion, LoadedPatches, Tiling, WriteOutcome,
+};
 pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
 pub use crate::patch::{Patch, PatchLayer, PatchRef};
 pub use crate::retry::RetryPolicy;

@@ -17,6 +17,7 @@
 //! | `write.rs` | a batch of patches as one commit; patch checks |
 //! | `merge.rs` | merging patches into a chunk: NaN and nodata never overwrite |
 //! | `read.rs` | reading a window, one row band per chunk |
+//! | `region.rs` | a lazy region: sub-windows and tiles read on request |
 //! | `blosc.rs` | decompressing only the blosc blocks a read needs |
 //! | `forget.rs` | taking ids and chunks back out, for `repair` |
 //! | `written.rs` | which chunks the branch tip holds (for `verify`) |
@@ -34,6 +35,7 @@ mod lock;
 mod merge;
 mod open;
 mod read;
+mod region;
 mod storage;
 mod store;
 mod write;
@@ -55,6 +57,7 @@ pub use self::layout::{
     CubeDocuments, CubeLayout, VariableLayout, array_document, codecs_document,
 };
 pub use self::loaded::LoadedPatches;
+pub use self::region::{LazyRegion, Tile, TileWindow, TileWindows, Tiling};
 pub use self::storage::{CubeStorage, IcechunkFormat};
 use self::store::{IcechunkSyncStore, block_on, session_store};
 pub use self::write::WriteOutcome;
