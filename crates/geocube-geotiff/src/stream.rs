@@ -9,6 +9,13 @@
 //! the header at the end. Memory is one tile plus the tile offsets. Past
 //! 4 GiB it is a BigTIFF. `gdaladdo` adds overviews afterwards, and
 //! `gdal_translate -of COG` makes it a COG, if wanted.
+//!
+//! Tiles written with [`TileWriter::write_shared`] (and those `finish`
+//! fills) share one copy of identical bytes: a band that is mostly fill
+//! costs a few kilobytes for its empty part rather than a compressed tile
+//! for each. TIFF locates every tile by its own offset and count and says
+//! nothing against two tiles pointing at the same bytes; libtiff, GDAL and
+//! the `tiff` crate read them (the tests check all three).
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -89,6 +96,8 @@ pub struct TileWriter<T: Sample, W: Write + Seek> {
     counts: Vec<u64>,
     /// Bytes written so far.
     pos: u64,
+    /// Where the one copy of each tile written shared lies.
+    shared: HashMap<Vec<u8>, u64>,
 }
 
 impl CogWriter {
@@ -146,6 +155,7 @@ impl CogWriter {
             offsets,
             counts,
             pos: header.len() as u64,
+            shared: HashMap::new(),
         })
     }
 
@@ -264,6 +274,37 @@ impl<T: Sample, W: Write + Seek> TileWriter<T, W> {
         Ok(())
     }
 
+    /// Writes a compressed tile at (`col`, `row`), its bytes only the first
+    /// time: later tiles written shared with the same bytes point at that
+    /// copy. For the fill tiles of a mostly empty band.
+    ///
+    /// # Errors
+    /// As [`write_encoded`](Self::write_encoded).
+    pub fn write_shared(&mut self, col: u32, row: u32, tile: &EncodedTile) -> Result<()> {
+        let Some(&offset) = self.shared.get(&tile.bytes) else {
+            self.write_encoded(col, row, tile)?;
+            let i = self.index(col, row);
+            self.shared.insert(tile.bytes.clone(), self.offsets[i]);
+            return Ok(());
+        };
+        let shape = self.shape_of(col, row)?;
+        if tile.shape != shape {
+            return Err(Error::TileShape {
+                col,
+                row,
+                expected: shape,
+                actual: tile.shape,
+            });
+        }
+        let i = self.index(col, row);
+        if self.counts[i] != 0 {
+            return Err(Error::TileWrittenTwice { col, row });
+        }
+        self.offsets[i] = offset;
+        self.counts[i] = tile.bytes.len() as u64;
+        Ok(())
+    }
+
     /// [`encode_tile`](Self::encode_tile) then
     /// [`write_encoded`](Self::write_encoded).
     ///
@@ -274,8 +315,8 @@ impl<T: Sample, W: Write + Seek> TileWriter<T, W> {
         self.write_encoded(col, row, &tile)
     }
 
-    /// Fills the tiles never written with nodata (or 0), writes the IFD
-    /// and returns the size of the file.
+    /// Fills the tiles never written with nodata (or 0), one shared copy
+    /// per tile shape, writes the IFD and returns the size of the file.
     ///
     /// # Errors
     /// [`Error::TooLarge`] when a classic file would pass 4 GiB;
@@ -294,7 +335,7 @@ impl<T: Sample, W: Write + Seek> TileWriter<T, W> {
                     self.compress(&vec![fill; n], shape)
                 });
                 let tile = tile.clone();
-                self.write_encoded(col, row, &tile)?;
+                self.write_shared(col, row, &tile)?;
             }
         }
         // An IFD starts on a word boundary.

@@ -42,13 +42,24 @@ fn skipped(col: u32, row: u32) -> bool {
     (col + 2 * row).is_multiple_of(5)
 }
 
-/// The band as the file holds it: skipped tiles are nodata.
+/// Inner tiles (all of one shape, so of the same bytes) written shared,
+/// all holding [`CONSTANT`]: one copy in the file.
+fn constant(col: u32, row: u32) -> bool {
+    !skipped(col, row) && col < W / BLOCK && row < H / BLOCK && (col + row).is_multiple_of(3)
+}
+
+const CONSTANT: f32 = 42.5;
+
+/// The band as the file holds it: skipped tiles are nodata, constant
+/// tiles constant.
 fn expected(data: &[f32]) -> Vec<f32> {
     let mut out = data.to_vec();
     for r in 0..H {
         for c in 0..W {
             if skipped(c / BLOCK, r / BLOCK) {
                 out[(r * W + c) as usize] = NODATA;
+            } else if constant(c / BLOCK, r / BLOCK) {
+                out[(r * W + c) as usize] = CONSTANT;
             }
         }
     }
@@ -76,7 +87,7 @@ fn stream(path: &Path, format: TiffFormat, data: &[f32]) -> u64 {
     for row in (0..down).rev() {
         let encoded: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..across)
-                .filter(|col| !skipped(*col, row))
+                .filter(|col| !skipped(*col, row) && !constant(*col, row))
                 .map(|col| {
                     let tiles = &tiles;
                     s.spawn(move || {
@@ -94,10 +105,35 @@ fn stream(path: &Path, format: TiffFormat, data: &[f32]) -> u64 {
         for (col, tile) in encoded.iter().rev() {
             tiles.write_encoded(*col, row, tile).expect("write");
         }
+        for col in (0..across).filter(|c| constant(*c, row)) {
+            let tile = tiles
+                .encode_tile(col, row, &[CONSTANT; (BLOCK * BLOCK) as usize])
+                .expect("constant");
+            tiles.write_shared(col, row, &tile).expect("shared");
+        }
     }
     let len = tiles.finish().expect("finish");
     assert_eq!(len, std::fs::metadata(path).expect("meta").len());
     len
+}
+
+/// Bytes of the band's tiles written each on their own (what the file
+/// would hold without sharing), for comparison.
+fn unshared_len(data: &[f32]) -> u64 {
+    let mut tiles: TileWriter<f32, _> = writer()
+        .stream_as(TiffFormat::Classic, std::io::Cursor::new(Vec::new()))
+        .expect("stream");
+    let want = expected(data);
+    let (across, down) = tiles.tiles();
+    for row in 0..down {
+        for col in 0..across {
+            let shape = tiles.tile_shape(col, row).expect("in range");
+            tiles
+                .write_tile(col, row, &tile_of(&want, col, row, shape))
+                .expect("write");
+        }
+    }
+    tiles.finish().expect("finish")
 }
 
 fn decode(path: &Path) -> Vec<f32> {
@@ -131,6 +167,12 @@ fn streamed_tiles_read_back_as_the_band() {
                 43
             }
         );
+        if format == TiffFormat::Classic {
+            // Shared and filled tiles are stored once.
+            let len = std::fs::metadata(&path).expect("meta").len();
+            let each = unshared_len(&data);
+            assert!(len < each, "{len} vs {each}");
+        }
     }
 }
 
