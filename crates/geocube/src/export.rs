@@ -269,7 +269,7 @@ pub struct WrittenTiff {
 /// [`COG_MAX_BAND_BYTES`]) is read whole and written as a COG; a larger one
 /// is read in strips and written tile by tile as a tiled GeoTIFF, BigTIFF
 /// when it may pass 4 GiB. Tiles under cube chunks never written are fill
-/// (NaN, or 0), compressed once and not read.
+/// (NaN, or 0): not read, and stored once for all of them.
 ///
 /// # Errors
 /// As [`write_geotiff`]; errors reading the cube.
@@ -438,7 +438,7 @@ fn stream_band<T: CubeElement + Sample>(
     let b = tiles.block_size() as usize;
     let step = band.time().map(|_| 0);
     // Fill tiles (the cube's fill, as an in-memory read gives it), one per
-    // tile shape, compressed once.
+    // tile shape, compressed once and stored once.
     let mut fills: BTreeMap<(u32, u32), EncodedTile> = BTreeMap::new();
     for row in 0..down {
         for first in (0..across).step_by(STRIP_TILES as usize) {
@@ -467,7 +467,7 @@ fn stream_band<T: CubeElement + Sample>(
                             t
                         }
                     };
-                    tiles.write_encoded(*col, row, &fill).map_err(out)?;
+                    tiles.write_shared(*col, row, &fill).map_err(out)?;
                 }
                 continue;
             }
