@@ -304,6 +304,26 @@ impl TypedArray {
         })
     }
 
+    /// Whether every element is the fill value (any NaN for floats): a
+    /// chunk of such pixels need not be stored, Zarr's `fill_value` says it.
+    #[must_use]
+    pub fn is_all_fill(&self) -> bool {
+        with_typed_array!(self, |a: T| a.iter().all(|v| v.is_fill()))
+    }
+
+    /// Replace `nodata` with NaN in a float array (other types have no NaN
+    /// and are left as they are).
+    #[allow(clippy::float_cmp, clippy::cast_possible_truncation)]
+    pub fn mask_nodata(&mut self, nodata: f64) {
+        match self {
+            TypedArray::Float32(a) => {
+                a.mapv_inplace(|v| if f64::from(v) == nodata { f32::NAN } else { v });
+            }
+            TypedArray::Float64(a) => a.mapv_inplace(|v| if v == nodata { f64::NAN } else { v }),
+            _ => {}
+        }
+    }
+
     /// Statistics of the valid pixels: neither fill (NaN / 0) for floats nor
     /// equal to `nodata`. Integer zero counts as valid (it is a value there).
     #[must_use]
@@ -364,6 +384,49 @@ impl Stats {
         }
         self.count += 1;
         self.sum += v;
+    }
+
+    /// The statistics of `count` pixels holding the fill value of `dtype`
+    /// (a chunk the cube never wrote), counted as [`TypedArray::stats`]
+    /// counts them: none valid for floats (NaN) or when the fill equals
+    /// `nodata`, otherwise `count` zeros.
+    #[must_use]
+    pub fn of_fill(dtype: DType, count: u64, nodata: Option<f64>) -> Stats {
+        with_dtype!(dtype, |T| {
+            let fill = T::fill();
+            let f = fill.to_f64();
+            if count == 0 || f.is_nan() || nodata.is_some_and(|n| fill.is_nodata(n)) {
+                Stats::default()
+            } else {
+                #[allow(clippy::cast_precision_loss)]
+                let sum = f * count as f64;
+                Stats {
+                    count,
+                    sum,
+                    min: f,
+                    max: f,
+                }
+            }
+        })
+    }
+
+    /// Add the pixels `other` counted: the statistics of two regions from
+    /// those of each, so a region can be summed tile by tile. Count, min
+    /// and max are exact; the sum (and mean) may differ from one pass over
+    /// the whole region in the last bits, floating-point addition not being
+    /// associative.
+    pub fn merge(&mut self, other: &Stats) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
     }
 
     /// Mean of the valid pixels (NaN when there are none).

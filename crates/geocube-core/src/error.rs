@@ -66,6 +66,15 @@ pub enum Error {
     #[error("invalid time of interest: {0}")]
     InvalidToi(String),
 
+    /// A variable name the cube (or region) does not have.
+    #[error("no variable `{name}`; the variables are {available}")]
+    UnknownVariable {
+        /// The name asked for.
+        name: String,
+        /// The names there are, comma-separated.
+        available: String,
+    },
+
     // ---- spec, patches -------------------------------------------------------
     /// A cube specification that cannot be turned into a cube.
     #[error("invalid cube spec: {0}")]

@@ -26,8 +26,8 @@ pub mod source;
 pub mod spec;
 
 pub use crate::cube::{
-    CompactOptions, CompactReport, Cube, CubeLayout, CubeStorage, IcechunkFormat, LoadedPatches,
-    StagedWrite, WriteOutcome,
+    CompactOptions, CompactReport, Cube, CubeLayout, CubeStorage, IcechunkFormat, LazyRegion,
+    LoadedPatches, StagedWrite, Tiling, WriteOutcome,
 };
 pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
 pub use crate::patch::{Patch, PatchLayer, PatchRef};

@@ -65,12 +65,53 @@ pub enum Error {
     },
     /// The file would exceed the 4 GiB a classic TIFF can address.
     #[error(
-        "the COG would be {bytes} bytes, more than classic TIFF's 4 GiB limit; \
-         write smaller tiles of the raster instead (BigTIFF is not supported)"
+        "the file would be {bytes} bytes, more than classic TIFF's 4 GiB limit; \
+         write smaller tiles of the raster, or stream it (`CogWriter::stream` \
+         switches to BigTIFF when needed)"
     )]
     TooLarge {
-        /// Size the file would have.
+        /// Size the file would have (at least).
         bytes: u64,
+    },
+    /// A streamed image with more tiles than a TIFF can list.
+    #[error("the image would have {tiles} tiles, more than 2^32; use a larger block size")]
+    TooManyTiles {
+        /// Tiles across times tiles down.
+        tiles: u64,
+    },
+    /// A tile position outside the image.
+    #[error("tile ({col}, {row}) is outside the image's {across} x {down} tiles")]
+    TileOutOfRange {
+        /// Tile column asked for.
+        col: u32,
+        /// Tile row asked for.
+        row: u32,
+        /// Tiles across the image.
+        across: u32,
+        /// Tiles down the image.
+        down: u32,
+    },
+    /// A compressed tile written where a tile of another shape goes.
+    #[error(
+        "tile ({col}, {row}) is {expected:?} (width, height) px but the tile given was compressed as {actual:?}"
+    )]
+    TileShape {
+        /// Tile column.
+        col: u32,
+        /// Tile row.
+        row: u32,
+        /// The shape of that tile.
+        expected: (u32, u32),
+        /// The shape the tile was compressed with.
+        actual: (u32, u32),
+    },
+    /// A tile written a second time.
+    #[error("tile ({col}, {row}) was already written; each tile is written once")]
+    TileWrittenTwice {
+        /// Tile column.
+        col: u32,
+        /// Tile row.
+        row: u32,
     },
     /// Writing to the output failed.
     #[error("writing the COG failed: {0}")]

@@ -23,27 +23,45 @@ pub(crate) fn encode_blocks<T: Sample>(
     let by = height.div_ceil(block) as usize;
     let b = block as usize;
     let (w, h) = (width as usize, height as usize);
-    let sample_bytes = usize::from(T::TYPE.bits_per_sample() / 8);
     (0..bx * by)
         .into_par_iter()
         .map(|i| {
             let (r0, c0) = (i / bx * b, i % bx * b);
-            let mut raw = Vec::with_capacity(b * b * sample_bytes);
-            let mut row = vec![fill; b];
-            for r in r0..r0 + b {
-                row.fill(fill);
-                if r < h {
-                    let n = b.min(w - c0);
-                    row[..n].copy_from_slice(&data[r * w + c0..r * w + c0 + n]);
-                }
-                T::predict_row(&row, &mut raw);
-            }
-            // miniz_oxide directly, not through flate2: flate2's backend is
-            // chosen by cargo feature unification, and another backend would
-            // change the output bytes (the testkit's fixtures are pinned).
-            miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6)
+            let n = b.min(w - c0);
+            let rows = (r0..h.min(r0 + b)).map(|r| &data[r * w + c0..r * w + c0 + n]);
+            compress_block(rows, block, fill)
         })
         .collect()
+}
+
+/// Compresses one `block × block` tile from its image rows (at most
+/// `block`, each at most `block` samples), padded with `fill` to the right
+/// and below.
+pub(crate) fn compress_block<'a, T: Sample>(
+    rows: impl Iterator<Item = &'a [T]>,
+    block: u32,
+    fill: T,
+) -> Vec<u8> {
+    let b = block as usize;
+    let sample_bytes = usize::from(T::TYPE.bits_per_sample() / 8);
+    let mut raw = Vec::with_capacity(b * b * sample_bytes);
+    let mut row = vec![fill; b];
+    let mut done = 0;
+    for image_row in rows.take(b) {
+        row.fill(fill);
+        let n = image_row.len().min(b);
+        row[..n].copy_from_slice(&image_row[..n]);
+        T::predict_row(&row, &mut raw);
+        done += 1;
+    }
+    row.fill(fill);
+    for _ in done..b {
+        T::predict_row(&row, &mut raw);
+    }
+    // miniz_oxide directly, not through flate2: flate2's backend is
+    // chosen by cargo feature unification, and another backend would
+    // change the output bytes (the testkit's fixtures are pinned).
+    miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6)
 }
 
 /// One IFD entry before layout: tag, type, count and the value bytes.
@@ -83,6 +101,16 @@ impl Entry {
         )
     }
 
+    /// BigTIFF's 8-byte unsigned integers (`LONG8`).
+    pub(crate) fn long8s(tag: Tag, v: &[u64]) -> Self {
+        Self::new(
+            tag,
+            Type::LONG8,
+            v.len(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
+    }
+
     pub(crate) fn doubles(tag: Tag, v: &[f64]) -> Self {
         Self::new(
             tag,
@@ -105,47 +133,100 @@ impl Entry {
     }
 }
 
+/// The two TIFF file formats: classic (32-bit offsets, files up to 4 GiB)
+/// and BigTIFF (64-bit offsets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TiffFormat {
+    /// Classic TIFF: read by every TIFF reader, at most 4 GiB.
+    Classic,
+    /// BigTIFF: 64-bit offsets for larger files (GDAL, libtiff 4 and the
+    /// `tiff` crate read it).
+    BigTiff,
+}
+
+impl TiffFormat {
+    /// Bytes of an IFD's entry count, of one entry and of the next-IFD
+    /// offset; the largest value stored inline in an entry.
+    const fn sizes(self) -> (usize, usize, usize, usize) {
+        match self {
+            TiffFormat::Classic => (2, 12, 4, 4),
+            TiffFormat::BigTiff => (8, 20, 8, 8),
+        }
+    }
+}
+
 /// Size of an IFD and its out-of-line values, each value word-aligned.
-fn ifd_size(entries: &[Entry]) -> u64 {
-    let fixed = 2 + 12 * entries.len() + 4;
+pub(crate) fn ifd_size(entries: &[Entry], format: TiffFormat) -> u64 {
+    let (count, entry, next, inline) = format.sizes();
+    let fixed = count + entry * entries.len() + next;
     let values: usize = entries
         .iter()
-        .filter(|e| e.bytes.len() > 4)
+        .filter(|e| e.bytes.len() > inline)
         .map(|e| e.bytes.len().next_multiple_of(2))
         .sum();
     (fixed + values) as u64
 }
 
-/// Appends the IFD at `out.len()`, its values right after it. Offsets fit
-/// in u32: [`assemble`] checked the file size first.
+/// Appends the classic IFD at `out.len()`, its values right after it.
+/// Offsets fit in u32: [`assemble`] checked the file size first.
 fn write_ifd(out: &mut Vec<u8>, entries: &[Entry], next_ifd: u32) {
-    let start = out.len();
-    let values_start = start + 2 + 12 * entries.len() + 4;
-    let mut values = Vec::new();
-    out.extend_from_slice(
-        &u16::try_from(entries.len())
-            .unwrap_or(u16::MAX)
-            .to_le_bytes(),
+    let ifd = ifd_bytes(
+        entries,
+        out.len() as u64,
+        u64::from(next_ifd),
+        TiffFormat::Classic,
     );
+    out.extend_from_slice(&ifd);
+}
+
+/// The bytes of an IFD that starts at file offset `at`, its values right
+/// after it. In a classic TIFF the caller checked that every offset fits
+/// in u32.
+pub(crate) fn ifd_bytes(entries: &[Entry], at: u64, next_ifd: u64, format: TiffFormat) -> Vec<u8> {
+    let (count, entry, next, inline) = format.sizes();
+    let big = format == TiffFormat::BigTiff;
+    let values_start = at + (count + entry * entries.len() + next) as u64;
+    let mut out = Vec::with_capacity(usize::try_from(ifd_size(entries, format)).unwrap_or(0));
+    let mut values = Vec::new();
+    let n = entries.len() as u64;
+    if big {
+        out.extend_from_slice(&n.to_le_bytes());
+    } else {
+        out.extend_from_slice(&u16::try_from(n).unwrap_or(u16::MAX).to_le_bytes());
+    }
     for e in entries {
         out.extend_from_slice(&e.tag.to_le_bytes());
         out.extend_from_slice(&e.typ.to_le_bytes());
-        out.extend_from_slice(&e.count.to_le_bytes());
-        if e.bytes.len() <= 4 {
-            let mut inline = [0u8; 4];
-            inline[..e.bytes.len()].copy_from_slice(&e.bytes);
-            out.extend_from_slice(&inline);
+        if big {
+            out.extend_from_slice(&u64::from(e.count).to_le_bytes());
         } else {
-            let value_pos = values_start + values.len();
-            out.extend_from_slice(&u32::try_from(value_pos).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(&e.count.to_le_bytes());
+        }
+        if e.bytes.len() <= inline {
+            let mut field = vec![0u8; inline];
+            field[..e.bytes.len()].copy_from_slice(&e.bytes);
+            out.extend_from_slice(&field);
+        } else {
+            let value_pos = values_start + values.len() as u64;
+            if big {
+                out.extend_from_slice(&value_pos.to_le_bytes());
+            } else {
+                out.extend_from_slice(&u32::try_from(value_pos).unwrap_or(u32::MAX).to_le_bytes());
+            }
             values.extend_from_slice(&e.bytes);
             if e.bytes.len() % 2 == 1 {
                 values.push(0);
             }
         }
     }
-    out.extend_from_slice(&next_ifd.to_le_bytes());
+    if big {
+        out.extend_from_slice(&next_ifd.to_le_bytes());
+    } else {
+        out.extend_from_slice(&u32::try_from(next_ifd).unwrap_or(u32::MAX).to_le_bytes());
+    }
     out.extend_from_slice(&values);
+    out
 }
 
 /// GDAL's structural metadata ("ghost area") announcing the COG layout.
@@ -205,7 +286,12 @@ pub(crate) fn assemble(
     let ifd_sizes: Vec<u64> = blocks
         .iter()
         .enumerate()
-        .map(|(i, b)| ifd_size(&entries(i, &vec![0; b.len()], &vec![0; b.len()])))
+        .map(|(i, b)| {
+            ifd_size(
+                &entries(i, &vec![0; b.len()], &vec![0; b.len()]),
+                TiffFormat::Classic,
+            )
+        })
         .collect();
     let data_start = header_len as u64 + ifd_sizes.iter().sum::<u64>();
 
@@ -282,7 +368,7 @@ mod tests {
         ];
         let mut out = Vec::new();
         write_ifd(&mut out, &entries, 0);
-        assert_eq!(out.len() as u64, ifd_size(&entries));
+        assert_eq!(out.len() as u64, ifd_size(&entries, TiffFormat::Classic));
         // "abcde\0" is 6 bytes, so the double starts right after it.
         let second = u32::from_le_bytes([out[22], out[23], out[24], out[25]]);
         assert_eq!(second, 2 + 24 + 4 + 6);

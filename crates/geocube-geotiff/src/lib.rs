@@ -6,6 +6,9 @@
 //!   classic TIFF, square tiles, DEFLATE with predictors, overviews,
 //!   GeoTIFF georeferencing by EPSG code and an optional GDAL nodata value.
 //!   Output is deterministic.
+//! - [`TileWriter`] ([`CogWriter::stream`]) writes a band larger than
+//!   memory tile by tile: a tiled GeoTIFF (BigTIFF past 4 GiB) without
+//!   overviews, which a COG's layout cannot be written as.
 //! - [`tags`] names the GeoKeys and GDAL numbers `tiff::tags` lacks (standard
 //!   TIFF and GeoTIFF tags come from `tiff::tags`).
 //! - [`gdal_checksum`] computes `gdalinfo -checksum` of a band, to check a
@@ -52,12 +55,15 @@ mod layout;
 mod nodata;
 mod overview;
 mod sample;
+mod stream;
 pub mod tags;
 mod writer;
 
 pub use crate::checksum::gdal_checksum;
 pub use crate::error::{Error, Result};
+pub use crate::layout::TiffFormat;
 pub use crate::nodata::format_gdal_nodata;
 pub use crate::overview::Resampling;
 pub use crate::sample::{Sample, SampleType};
+pub use crate::stream::{EncodedTile, TileWriter};
 pub use crate::writer::{CogWriter, CrsKind, DEFAULT_BLOCK_SIZE};

@@ -206,6 +206,45 @@ impl CogWriter {
                 actual: data.len(),
             });
         }
+        let checked = self.check::<T>()?;
+        let nodata = checked.nodata;
+
+        let mut levels: Vec<(Cow<'_, [T]>, u32, u32)> = vec![(Cow::Borrowed(data), width, height)];
+        if self.overviews {
+            let reducer = Reducer {
+                method: self.resampling.unwrap_or_else(Resampling::default_for::<T>),
+                nodata,
+            };
+            while let Some((d, w, h)) = levels.last().filter(|(_, w, h)| *w > block || *h > block) {
+                let (next, w, h) = reducer.downsample(d, *w, *h);
+                levels.push((Cow::Owned(next), w, h));
+            }
+        }
+        let fill = checked.fill();
+        let blocks = levels
+            .iter()
+            .map(|(d, w, h)| encode_blocks(d, *w, *h, block, fill))
+            .collect();
+
+        assemble(blocks, |i, offsets, counts| {
+            let (_, w, h) = &levels[i];
+            self.image_entries(
+                &checked,
+                (*w, *h),
+                Entry::longs(Tag::TileOffsets, offsets),
+                Entry::longs(Tag::TileByteCounts, counts),
+                i > 0,
+            )
+        })
+    }
+
+    /// The options checked for bands of `T`, before anything is written:
+    /// image size, block size, georeferencing and nodata.
+    pub(crate) fn check<T: Sample>(&self) -> Result<Checked<T>> {
+        let (width, height, block) = (self.width, self.height, self.block_size);
+        if width == 0 || height == 0 {
+            return Err(Error::EmptyImage { width, height });
+        }
         if !(16..=4096).contains(&block) || block % 16 != 0 {
             return Err(Error::BlockSize(block));
         }
@@ -222,60 +261,67 @@ impl CogWriter {
         let nodata_entry = self
             .nodata
             .map(|n| Entry::ascii(Tag::GdalNodata, &format_gdal_nodata(n)));
-
-        let mut levels: Vec<(Cow<'_, [T]>, u32, u32)> = vec![(Cow::Borrowed(data), width, height)];
-        if self.overviews {
-            let reducer = Reducer {
-                method: self.resampling.unwrap_or_else(Resampling::default_for::<T>),
-                nodata,
-            };
-            while let Some((d, w, h)) = levels.last().filter(|(_, w, h)| *w > block || *h > block) {
-                let (next, w, h) = reducer.downsample(d, *w, *h);
-                levels.push((Cow::Owned(next), w, h));
-            }
-        }
-        let fill = nodata.unwrap_or_else(T::zero);
-        let blocks = levels
-            .iter()
-            .map(|(d, w, h)| encode_blocks(d, *w, *h, block, fill))
-            .collect();
-
-        // Checked above: 16 ≤ block ≤ 4096.
-        let tile = u16::try_from(block).unwrap_or(u16::MAX);
-        let t = T::TYPE;
-        assemble(blocks, |i, offsets, counts| {
-            let (_, w, h) = &levels[i];
-            let mut e = Vec::with_capacity(20);
-            if i > 0 {
-                // Reduced-resolution version of the first image.
-                e.push(Entry::longs(Tag::NewSubfileType, &[1]));
-            }
-            e.push(Entry::longs(Tag::ImageWidth, &[*w]));
-            e.push(Entry::longs(Tag::ImageLength, &[*h]));
-            e.push(Entry::shorts(Tag::BitsPerSample, &[t.bits_per_sample()]));
-            e.push(Entry::shorts(
-                Tag::Compression,
-                &[CompressionMethod::Deflate.to_u16()],
-            ));
-            e.push(Entry::shorts(
-                Tag::PhotometricInterpretation,
-                &[PhotometricInterpretation::BlackIsZero.to_u16()],
-            ));
-            e.push(Entry::shorts(Tag::SamplesPerPixel, &[1]));
-            e.push(Entry::shorts(Tag::PlanarConfiguration, &[1]));
-            e.push(Entry::shorts(Tag::Predictor, &[t.predictor()]));
-            e.push(Entry::shorts(Tag::TileWidth, &[tile]));
-            e.push(Entry::shorts(Tag::TileLength, &[tile]));
-            e.push(Entry::longs(Tag::TileOffsets, offsets));
-            e.push(Entry::longs(Tag::TileByteCounts, counts));
-            e.push(Entry::shorts(Tag::SampleFormat, &[t.sample_format()]));
-            if i == 0 {
-                e.extend(geo.iter().cloned());
-            }
-            e.extend(nodata_entry.iter().cloned());
-            e.sort_by_key(Entry::tag);
-            e
+        Ok(Checked {
+            geo,
+            nodata,
+            nodata_entry,
         })
+    }
+
+    /// The IFD entries of one image of `size` (width, height), sorted by
+    /// tag: the full-resolution image carries the georeferencing, an
+    /// overview says it is one.
+    pub(crate) fn image_entries<T: Sample>(
+        &self,
+        checked: &Checked<T>,
+        (w, h): (u32, u32),
+        offsets: Entry,
+        counts: Entry,
+        overview: bool,
+    ) -> Vec<Entry> {
+        // Checked by `check`: 16 ≤ block ≤ 4096.
+        let tile = u16::try_from(self.block_size).unwrap_or(u16::MAX);
+        let t = T::TYPE;
+        let mut e = Vec::with_capacity(20);
+        if overview {
+            // Reduced-resolution version of the first image.
+            e.push(Entry::longs(Tag::NewSubfileType, &[1]));
+        }
+        e.push(Entry::longs(Tag::ImageWidth, &[w]));
+        e.push(Entry::longs(Tag::ImageLength, &[h]));
+        e.push(Entry::shorts(Tag::BitsPerSample, &[t.bits_per_sample()]));
+        e.push(Entry::shorts(
+            Tag::Compression,
+            &[CompressionMethod::Deflate.to_u16()],
+        ));
+        e.push(Entry::shorts(
+            Tag::PhotometricInterpretation,
+            &[PhotometricInterpretation::BlackIsZero.to_u16()],
+        ));
+        e.push(Entry::shorts(Tag::SamplesPerPixel, &[1]));
+        e.push(Entry::shorts(Tag::PlanarConfiguration, &[1]));
+        e.push(Entry::shorts(Tag::Predictor, &[t.predictor()]));
+        e.push(Entry::shorts(Tag::TileWidth, &[tile]));
+        e.push(Entry::shorts(Tag::TileLength, &[tile]));
+        e.push(offsets);
+        e.push(counts);
+        e.push(Entry::shorts(Tag::SampleFormat, &[t.sample_format()]));
+        if !overview {
+            e.extend(checked.geo.iter().cloned());
+        }
+        e.extend(checked.nodata_entry.iter().cloned());
+        e.sort_by_key(Entry::tag);
+        e
+    }
+
+    /// Width and height of the image.
+    pub(crate) fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// The internal tile size.
+    pub(crate) fn block(&self) -> u32 {
+        self.block_size
     }
 
     /// The georeferencing tags of the full-resolution image.
@@ -381,6 +427,22 @@ impl CogWriter {
             .collect();
         entries.push(Entry::shorts(Tag::GeoKeyDirectoryTag, &directory));
         Ok(entries)
+    }
+}
+
+/// [`CogWriter`]'s options checked for one sample type.
+pub(crate) struct Checked<T> {
+    /// Georeferencing entries of the full-resolution image.
+    geo: Vec<Entry>,
+    /// The nodata value as a sample.
+    pub(crate) nodata: Option<T>,
+    nodata_entry: Option<Entry>,
+}
+
+impl<T: Sample> Checked<T> {
+    /// What pads edge blocks: nodata, else 0.
+    pub(crate) fn fill(&self) -> T {
+        self.nodata.unwrap_or_else(T::zero)
     }
 }
 

@@ -10,11 +10,13 @@ use geocube_backend::{
     ThreadedBackend,
 };
 use geocube_core::Source;
+use geocube_core::toi::TimeMethod;
 use geocube_core::{
-    Aoi, BoundingBox, ChunkCodec, Cube, CubeSpec, CubeStorage, Dataset, IcechunkFormat, PatchRef,
-    Toi, TypedArray, Window,
+    Aoi, BoundingBox, ChunkCodec, Cube, CubeLayout, CubeSpec, CubeStorage, Dataset, IcechunkFormat,
+    LazyRegion, PatchRef, Toi, Window,
 };
 
+use crate::budget::DEFAULT_MAX_BYTES;
 use crate::progress::{NoProgress, Progress, observe};
 use crate::{Error, Result};
 
@@ -30,8 +32,8 @@ pub enum BackendKind {
     Simple,
 }
 
-/// Options of [`Accessor::load`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Options of [`Accessor::load`] and [`Accessor::load_lazy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Create the cube if there is none (an existing cube is used as is).
     /// Without it, loading from a missing cube fails with [`Error::NotCreated`].
@@ -39,6 +41,22 @@ pub struct LoadOptions {
     /// Replace each float channel's nodata value (from the source's spec)
     /// with NaN in the returned data. The cube keeps the source values.
     pub mask_nodata: bool,
+    /// The most bytes an in-memory load ([`Accessor::load`],
+    /// [`Accessor::load_like`]) may return, `None` for no limit; default
+    /// [`DEFAULT_MAX_BYTES`] (4 GiB, see there why). A larger region fails
+    /// with [`Error::ResultTooLarge`] before anything is downloaded.
+    /// [`Accessor::load_lazy`] holds one tile at a time and ignores it.
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            create: false,
+            mask_nodata: false,
+            max_bytes: Some(DEFAULT_MAX_BYTES),
+        }
+    }
 }
 
 impl LoadOptions {
@@ -53,6 +71,13 @@ impl LoadOptions {
     #[must_use]
     pub fn mask_nodata(mut self, yes: bool) -> Self {
         self.mask_nodata = yes;
+        self
+    }
+
+    /// Set [`LoadOptions::max_bytes`] (`None`: no limit).
+    #[must_use]
+    pub fn max_bytes(mut self, limit: Option<u64>) -> Self {
+        self.max_bytes = limit;
         self
     }
 }
@@ -75,6 +100,26 @@ pub struct Loaded {
     pub dataset: Dataset,
     /// Which patches were needed and which were downloaded.
     pub report: LoadReport,
+}
+
+/// The result of [`Accessor::load_lazy`]: the region, read on request, and
+/// what was fetched.
+#[derive(Clone, Debug)]
+pub struct LazyLoaded {
+    /// Every cube pixel the AOI's bounding box touches, as for
+    /// [`Loaded::dataset`], read by window or tile.
+    pub region: LazyRegion,
+    /// Which patches were needed and which were downloaded.
+    pub report: LoadReport,
+}
+
+/// What a load has before it reads: the cube, the crop and its time
+/// indices, and what was fetched.
+struct Crop {
+    cube: Arc<Cube>,
+    window: Window,
+    time: Option<Vec<usize>>,
+    report: LoadReport,
 }
 
 /// Builder of an [`Accessor`]; see [`Accessor::builder`].
@@ -287,6 +332,8 @@ impl Accessor {
     /// [`Error::MissingPatches`] offline; [`Error::Backend`] when downloads or
     /// writes fail (the patches that worked stay loaded); source, CRS and time
     /// errors. Nothing is written before the AOI and time are validated.
+    /// [`Error::ResultTooLarge`] past [`LoadOptions::max_bytes`], before the
+    /// cube, the source or the network is touched.
     pub fn load(&self, aoi: &Aoi, toi: &Toi, opts: LoadOptions) -> Result<Loaded> {
         self.load_with_progress(aoi, toi, opts, &NoProgress)
     }
@@ -302,6 +349,122 @@ impl Accessor {
         opts: LoadOptions,
         progress: &dyn Progress,
     ) -> Result<Loaded> {
+        self.check_in_memory(aoi, toi, opts)?;
+        let Crop {
+            cube,
+            window,
+            time,
+            report,
+        } = self.fetch_crop(aoi, toi, opts, progress)?;
+        let mut dataset = cube.read_window(window, time.as_deref())?;
+        if opts.mask_nodata {
+            self.mask_nodata(&mut dataset);
+        }
+        Ok(Loaded { dataset, report })
+    }
+
+    /// Load `aoi` at `toi` as [`Accessor::load`] does (downloading the
+    /// patches the cube lacks, with the same errors), but return a
+    /// [`LazyRegion`] instead of the pixels: read any window of it, or
+    /// iterate it tile by tile, holding one piece at a time. No memory
+    /// budget applies. The region sees the cube as it is when this returns.
+    ///
+    /// # Errors
+    /// As [`Accessor::load`], without [`Error::ResultTooLarge`].
+    pub fn load_lazy(&self, aoi: &Aoi, toi: &Toi, opts: LoadOptions) -> Result<LazyLoaded> {
+        self.load_lazy_with_progress(aoi, toi, opts, &NoProgress)
+    }
+
+    /// [`Accessor::load_lazy`] reporting its downloads to `progress`.
+    ///
+    /// # Errors
+    /// As [`Accessor::load_lazy`].
+    pub fn load_lazy_with_progress(
+        &self,
+        aoi: &Aoi,
+        toi: &Toi,
+        opts: LoadOptions,
+        progress: &dyn Progress,
+    ) -> Result<LazyLoaded> {
+        let Crop {
+            cube,
+            window,
+            time,
+            report,
+        } = self.fetch_crop(aoi, toi, opts, progress)?;
+        let mut region = cube.region(window, time.as_deref())?;
+        if opts.mask_nodata {
+            for c in &self.spec.channels {
+                if let Some(nodata) = c.nodata {
+                    region = region.mask_nodata(&c.name, nodata);
+                }
+            }
+        }
+        Ok(LazyLoaded { region, report })
+    }
+
+    /// The bytes an in-memory load of `aoi` at `toi` returns (every
+    /// variable), from the cube's grid alone: no cube, source or network
+    /// is touched. `u64::MAX` when the size overflows.
+    ///
+    /// # Errors
+    /// [`Error::AoiOutsideExtent`]; CRS and time errors.
+    pub fn result_bytes(&self, aoi: &Aoi, toi: &Toi) -> Result<u64> {
+        Ok(self.result_size(aoi, toi)?.0)
+    }
+
+    /// [`Accessor::result_bytes`], failing with [`Error::ResultTooLarge`]
+    /// past `opts.max_bytes`. [`Accessor::load`] calls it first; call it
+    /// before [`Accessor::load_lazy`] to hold a lazy load to the same
+    /// budget (the `geocube load` command does when it prints only a summary).
+    ///
+    /// # Errors
+    /// [`Error::ResultTooLarge`]; as [`Accessor::result_bytes`].
+    pub fn check_in_memory(&self, aoi: &Aoi, toi: &Toi, opts: LoadOptions) -> Result<u64> {
+        let (bytes, (height, width), steps) = self.result_size(aoi, toi)?;
+        match opts.max_bytes {
+            Some(limit) if bytes > limit => Err(Error::ResultTooLarge {
+                bytes,
+                limit,
+                width,
+                height,
+                steps,
+            }),
+            _ => Ok(bytes),
+        }
+    }
+
+    /// Bytes, `(height, width)` and time steps of the crop of `aoi` at
+    /// `toi`, on the spec's grid (the cube's: `check_layout` holds them equal).
+    fn result_size(&self, aoi: &Aoi, toi: &Toi) -> Result<(u64, (usize, usize), usize)> {
+        let grid = &self.spec.geobox;
+        let bounds = aoi.bounds_in(grid.crs())?;
+        let (window, _) =
+            grid.crop_bbox(&bounds)
+                .ok_or_else(|| geocube_core::Error::AoiOutsideExtent {
+                    aoi: bounds.to_string(),
+                    extent: grid.bbox().to_string(),
+                })?;
+        // A time on a spatial cube is refused by the load itself.
+        let steps = match &self.spec.time {
+            Some(axis) => toi.select(axis, TimeMethod::Nearest)?.len(),
+            None => 1,
+        };
+        let bytes = CubeLayout::from(&self.spec)
+            .bytes_in_memory(window.height, window.width, steps)
+            .unwrap_or(u64::MAX);
+        Ok((bytes, (window.height, window.width), steps))
+    }
+
+    /// Create the cube if asked, find the crop and its time steps, and
+    /// download the patches it lacks: what both loads do before reading.
+    fn fetch_crop(
+        &self,
+        aoi: &Aoi,
+        toi: &Toi,
+        opts: LoadOptions,
+        progress: &dyn Progress,
+    ) -> Result<Crop> {
         // `created` is cached once the cube is open: no lock taken per load.
         if opts.create && !self.created() {
             self.create(false, true)?;
@@ -311,11 +474,12 @@ impl Accessor {
         let time = cube.select_time(toi)?;
         let needed = self.patches_in(&cube, &[window], toi)?;
         let report = self.fetch(&cube, needed, progress)?;
-        let mut dataset = cube.read_window(window, time.as_deref())?;
-        if opts.mask_nodata {
-            self.mask_nodata(&mut dataset);
-        }
-        Ok(Loaded { dataset, report })
+        Ok(Crop {
+            cube,
+            window,
+            time,
+            report,
+        })
     }
 
     /// Load the region and time steps of `like` (its GeoBox, reprojected to
@@ -557,17 +721,8 @@ impl Accessor {
     /// NaN where a float variable holds its channel's nodata value.
     fn mask_nodata(&self, dataset: &mut Dataset) {
         for (name, var) in &mut dataset.variables {
-            let Some(nodata) = self.spec.channel(name).and_then(|c| c.nodata) else {
-                continue;
-            };
-            match &mut var.data {
-                TypedArray::Float32(a) => {
-                    a.mapv_inplace(|v| if f64::from(v) == nodata { f32::NAN } else { v })
-                }
-                TypedArray::Float64(a) => {
-                    a.mapv_inplace(|v| if v == nodata { f64::NAN } else { v })
-                }
-                _ => {}
+            if let Some(nodata) = self.spec.channel(name).and_then(|c| c.nodata) {
+                var.data.mask_nodata(nodata);
             }
         }
     }

@@ -56,6 +56,35 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An in-memory load whose result would pass
+    /// [`LoadOptions::max_bytes`](crate::LoadOptions::max_bytes); refused
+    /// before anything is downloaded.
+    #[error(
+        "an in-memory load of {width} x {height} px{} would take {} (all variables), over the {} limit; stream it instead: on the command line `--out X.zarr` or `--out X.tif` (written chunk by chunk), `--stats` or `--json`, or `geocube prefetch` to download only; in the library `Accessor::load_lazy` (read by window or tile) or `Accessor::prefetch`; or raise the limit (`--max-memory 200GiB` or `--max-memory off`, `LoadOptions::max_bytes`)",
+        if *.steps > 1 { format!(" x {} time steps", .steps) } else { String::new() },
+        crate::budget::ByteSize(*.bytes),
+        crate::budget::ByteSize(*.limit)
+    )]
+    ResultTooLarge {
+        /// Bytes the result would take (`u64::MAX` when that overflows).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+        /// Width of the region in pixels.
+        width: usize,
+        /// Height of the region in pixels.
+        height: usize,
+        /// Time steps (1 on a cube without a time axis).
+        steps: usize,
+    },
+    /// A byte size (`--max-memory`) that does not parse.
+    #[error("invalid size `{text}`: {reason}; e.g. 2GiB, 512MiB, or off")]
+    InvalidSize {
+        /// What was given.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The cube's grid, CRS, AOI, TOI or storage.
     #[error(transparent)]
     Core(geocube_core::Error),

@@ -75,6 +75,7 @@
 //! A library user who wants neither depends with `default-features = false`.
 
 mod accessor;
+pub mod budget;
 mod error;
 pub mod export;
 pub mod progress;
@@ -84,7 +85,7 @@ pub mod timeline;
 mod verify;
 
 pub use crate::accessor::{
-    Accessor, AccessorBuilder, BackendKind, LoadOptions, LoadReport, Loaded,
+    Accessor, AccessorBuilder, BackendKind, LazyLoaded, LoadOptions, LoadReport, Loaded,
 };
 pub use crate::error::{Error, Result};
 pub use crate::progress::{NoProgress, Progress};
@@ -95,10 +96,10 @@ pub use crate::verify::{MissingChunk, RepairReport, SourceMismatch, VerifyOption
 pub use geocube_backend::{BackendConfig, EventLog, SubmitReport};
 pub use geocube_core::toi::TimeMethod;
 pub use geocube_core::{
-    Affine, Aoi, BoundingBox, ChannelSpec, ChunkCodec, CompactOptions, CompactReport, Crs,
-    CubeElement, CubeLayout, CubeSpec, CubeStorage, DType, Dataset, DownloadError, DownloadFn,
-    GeoBox, IcechunkFormat, Patch, PatchLayer, PatchRef, RetryPolicy, Source, SourceError, Stats,
-    Toi, TypedArray, Variable, Window,
+    Affine, Aoi, BoundingBox, CancelToken, ChannelSpec, ChunkCodec, CompactOptions, CompactReport,
+    Crs, CubeElement, CubeLayout, CubeSpec, CubeStorage, DType, Dataset, DownloadError, DownloadFn,
+    GeoBox, IcechunkFormat, LazyRegion, Patch, PatchLayer, PatchRef, RetryPolicy, Source,
+    SourceError, StagedWrite, Stats, Tiling, Toi, TypedArray, Variable, Window,
 };
 pub use geocube_sources::datasets;
 pub use geocube_sources::datasets::arcticdem::{ArcticDem, ArcticDemBuilder, Resolution};

@@ -18,6 +18,7 @@
 //! | `staged.rs` | patches merged into an open session as they arrive, one commit, re-applied on a newer tip |
 //! | `merge.rs` | merging patches into a chunk: NaN and nodata never overwrite; the three-way re-merge |
 //! | `read.rs` | reading a window, one row band per chunk |
+//! | `region.rs` | a lazy region: sub-windows and tiles read on request |
 //! | `blosc.rs` | decompressing only the blosc blocks a read needs |
 //! | `forget.rs` | taking ids and chunks back out, for `repair` |
 //! | `written.rs` | which chunks the branch tip holds (for `verify`) |
@@ -37,6 +38,7 @@ mod lock;
 mod merge;
 mod open;
 mod read;
+mod region;
 mod staged;
 mod storage;
 mod store;
@@ -60,6 +62,7 @@ pub use self::layout::{
     CubeDocuments, CubeLayout, VariableLayout, array_document, codecs_document,
 };
 pub use self::loaded::LoadedPatches;
+pub use self::region::{LazyRegion, Tile, TileWindow, TileWindows, Tiling};
 pub use self::staged::{DEFAULT_WRITE_BUFFER_BYTES, StagedWrite};
 pub use self::storage::{CubeStorage, IcechunkFormat};
 use self::store::{IcechunkSyncStore, block_on, session_store};

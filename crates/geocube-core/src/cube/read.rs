@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use ndarray::{Array2, ArrayD, Axis, IxDyn, Slice};
 use rayon::prelude::*;
 use zarrs::array::Array;
 
 use super::blosc::{is_plain_blosc, read_band_blosc};
 use super::cache::ChunkSource;
+use super::layout::VariableLayout;
 use super::store::IcechunkSyncStore;
 use super::{Cube, corrupt_chunk};
 use crate::dataset::{CubeElement, Dataset, Variable};
@@ -23,17 +25,41 @@ impl Cube {
     /// # Errors
     /// [`Error::InvalidAoi`] when the window misses the cube; storage errors.
     pub fn read_window(&self, window: Window, time: Option<&[usize]>) -> Result<Dataset> {
-        let full = Window {
-            row: 0,
-            col: 0,
-            height: self.layout.geobox.height(),
-            width: self.layout.geobox.width(),
-        };
+        let (w, time_idx) = self.check_read(window, time)?;
+        let geobox = self.layout.geobox.window(w)?;
+        let store = self.readonly_store()?;
+        let open = open_variables(&store, &self.layout.variables)?;
+        let open: Vec<&OpenVariable> = open.iter().collect();
+        let variables = read_variables(
+            &ChunkSource {
+                store: &store,
+                cache: &self.chunks,
+            },
+            &open,
+            w,
+            time_idx.as_deref(),
+            self.layout.chunk_shape,
+        )?;
+        Ok(Dataset {
+            geobox,
+            time: self.time_values(time_idx.as_deref()),
+            variables,
+        })
+    }
+
+    /// `window` clipped to the cube (an error when nothing is left) and the
+    /// time indices a read of `time` covers (all steps when `None`),
+    /// checked against the time axis.
+    pub(super) fn check_read(
+        &self,
+        window: Window,
+        time: Option<&[usize]>,
+    ) -> Result<(Window, Option<Vec<usize>>)> {
+        let full = self.layout.geobox.full_window();
         let w = window
             .intersection(&full)
             .filter(|w| !w.is_empty())
             .ok_or_else(|| Error::InvalidAoi(format!("window {window:?} lies outside the cube")))?;
-        let geobox = self.layout.geobox.window(w)?;
         let time_idx: Option<Vec<usize>> = match (&self.layout.time, time) {
             (Some(axis), Some(sel)) => {
                 if let Some(bad) = sel.iter().find(|i| **i >= axis.len()) {
@@ -48,44 +74,13 @@ impl Cube {
             (None, Some(_)) => return Err(Error::InvalidToi("the cube has no time axis".into())),
             (None, None) => None,
         };
-        let store = self.readonly_store()?;
-        let variables = self
-            .layout
-            .variables
-            .par_iter()
-            .map(|v| {
-                let array = Array::open(Arc::clone(&store), &format!("/{}", v.name))
-                    .map_err(Error::zarr)?;
-                let data = with_dtype!(v.dtype, |T| T::wrap(read_region::<T>(
-                    &array,
-                    &ChunkSource {
-                        store: &store,
-                        cache: &self.chunks,
-                    },
-                    w,
-                    time_idx.as_deref(),
-                    self.layout.chunk_shape,
-                )?));
-                Ok((
-                    v.name.clone(),
-                    Variable {
-                        data,
-                        attributes: v.attributes.clone(),
-                    },
-                ))
-            })
-            .collect::<Result<BTreeMap<_, _>>>()?;
-        let time = self
-            .layout
-            .time
-            .as_ref()
-            .zip(time_idx.as_ref())
-            .map(|(axis, idx)| idx.iter().map(|i| axis[*i]).collect());
-        Ok(Dataset {
-            geobox,
-            time,
-            variables,
-        })
+        Ok((w, time_idx))
+    }
+
+    /// The time coordinate of the time indices `idx` (checked by `check_read`).
+    pub(super) fn time_values(&self, idx: Option<&[usize]>) -> Option<Vec<DateTime<Utc>>> {
+        let axis = self.layout.time.as_ref()?;
+        Some(idx?.iter().filter_map(|i| axis.get(*i).copied()).collect())
     }
 
     /// Read the cube cropped to the bounding box of `aoi` (every pixel the
@@ -128,6 +123,58 @@ impl Cube {
             (Some(axis), toi) => toi.select(axis, TimeMethod::Nearest).map(Some),
         }
     }
+}
+
+/// A data variable of the cube with its Zarr array opened on one session.
+pub(super) struct OpenVariable {
+    pub(super) layout: VariableLayout,
+    pub(super) array: Array<IcechunkSyncStore>,
+}
+
+/// Open every variable of `layouts` on `store`.
+pub(super) fn open_variables(
+    store: &Arc<IcechunkSyncStore>,
+    layouts: &[VariableLayout],
+) -> Result<Vec<OpenVariable>> {
+    layouts
+        .iter()
+        .map(|v| {
+            Ok(OpenVariable {
+                layout: v.clone(),
+                array: Array::open(Arc::clone(store), &format!("/{}", v.name))
+                    .map_err(Error::zarr)?,
+            })
+        })
+        .collect()
+}
+
+/// Read `w` (cube pixels, inside the cube) at the time indices `time` of
+/// every variable of `vars`, in parallel.
+pub(super) fn read_variables(
+    source: &ChunkSource<'_>,
+    vars: &[&OpenVariable],
+    w: Window,
+    time: Option<&[usize]>,
+    chunk_shape: (usize, usize),
+) -> Result<BTreeMap<String, Variable>> {
+    vars.par_iter()
+        .map(|v| {
+            let data = with_dtype!(v.layout.dtype, |T| T::wrap(read_region::<T>(
+                &v.array,
+                source,
+                w,
+                time,
+                chunk_shape,
+            )?));
+            Ok((
+                v.layout.name.clone(),
+                Variable {
+                    data,
+                    attributes: v.layout.attributes.clone(),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Read `window` (and time indices) of one variable; fill where never written.

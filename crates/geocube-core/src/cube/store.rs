@@ -141,6 +141,14 @@ impl IcechunkSyncStore {
         }
     }
 
+    /// Whether the session may hold chunk `key`: `false` only when the
+    /// manifest says it was never written, so a reader can skip it without
+    /// fetching anything. A failed lookup answers `true`: the read that
+    /// follows reports the failure.
+    pub(crate) fn may_hold_chunk(&self, key: &str) -> bool {
+        !matches!(self.chunk_payload(key), Some(None))
+    }
+
     /// Read `ranges` of chunk `key` from the local repository directory.
     /// `None` means "ask Icechunk" (not local, not a plain chunk, anything odd);
     /// `Some(Ok(None))` a chunk that was never written.

@@ -197,6 +197,20 @@ struct LoadArgs {
     /// Replace each float variable's nodata value with NaN.
     #[arg(long)]
     mask_nodata: bool,
+    /// Largest result a plain load (without --out, --stats or --json) may
+    /// hold in memory, e.g. 2GiB, 500MB, or `off` [default: 4GiB]. Larger
+    /// regions fail before any download; --out, --stats and --json stream
+    /// the region and have no such limit.
+    #[arg(long, value_name = "SIZE", value_parser = memory_limit)]
+    max_memory: Option<MemoryLimit>,
+}
+
+/// `--max-memory`: a size, or `None` for `off`.
+#[derive(Clone, Copy, Debug)]
+struct MemoryLimit(Option<u64>);
+
+fn memory_limit(text: &str) -> Result<MemoryLimit> {
+    geocube::budget::parse_limit(text).map(MemoryLimit)
 }
 
 #[derive(Args)]
@@ -391,20 +405,38 @@ fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
     let started = Instant::now();
     let out_kind = a.out.as_deref().map(report::OutKind::of).transpose()?;
     let (accessor, aoi, toi) = prepare(&a.request, a.offline, reporter)?;
-    let opts = LoadOptions::default()
+    let mut opts = LoadOptions::default()
         .create(a.request.create)
         .mask_nodata(a.mask_nodata);
-    let loaded = accessor.load_with_progress(&aoi, &toi, opts, reporter);
+    if let Some(MemoryLimit(limit)) = a.max_memory {
+        opts = opts.max_bytes(limit);
+    }
+    // The region is read lazily either way. A plain load stands for the
+    // library's in-memory load and keeps its budget: a region that large is
+    // more often a mistyped box than a wish to download a continent, and
+    // an output or statistics say it is meant (they stream it).
+    let streamed = a.out.is_some() || a.stats || a.json;
+    let loaded = if streamed {
+        Ok(0)
+    } else {
+        accessor.check_in_memory(&aoi, &toi, opts)
+    }
+    .and_then(|_| accessor.load_lazy_with_progress(&aoi, &toi, opts, reporter));
     accessor.close()?;
     save_events(&accessor, &a.request)?;
     let loaded = loaded?;
     if let (Some(path), Some(kind)) = (&a.out, out_kind) {
-        for file in kind.write(&loaded.dataset, accessor.spec(), a.mask_nodata, path)? {
-            reporter.say(&format!("wrote {}", file.display()));
+        for (file, form) in kind.write(&loaded.region, accessor.spec(), a.mask_nodata, path)? {
+            reporter.say(&format!("wrote {} ({form})", file.display()));
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let summary = report::Summary::new(&loaded.dataset, accessor.spec(), &loaded.report, seconds);
+    let summary = report::Summary::new(
+        &loaded.region,
+        accessor.spec(),
+        &loaded.report,
+        a.stats || a.json,
+        started.elapsed().as_secs_f64(),
+    )?;
     if a.json {
         println!("{}", summary.to_json());
     } else {

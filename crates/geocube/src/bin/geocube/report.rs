@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use geocube::{Error, LoadReport, Result, export};
-use geocube_core::{CubeSpec, Dataset, Stats};
+use geocube::{Error, LazyRegion, LoadReport, Result, export};
+use geocube_core::{CubeSpec, Stats};
 use serde_json::{Value, json};
 
 /// The kind of `--out` file, from its extension.
@@ -31,19 +31,19 @@ impl OutKind {
         }
     }
 
-    /// Write the output; returns the files or directories written.
-    /// `masked`: float nodata was replaced by NaN, so NaN is the nodata value.
+    /// Write the region, streamed: returns each file or directory written
+    /// with a note on its form. `masked`: float nodata was replaced by NaN,
+    /// so NaN is the nodata value.
     pub(crate) fn write(
         self,
-        dataset: &Dataset,
+        region: &LazyRegion,
         spec: &CubeSpec,
         masked: bool,
         path: &Path,
-    ) -> Result<Vec<PathBuf>> {
+    ) -> Result<Vec<(PathBuf, &'static str)>> {
         match self {
-            OutKind::Zarr => {
-                export::write_zarr(dataset, &spec.title, path).map(|()| vec![path.to_path_buf()])
-            }
+            OutKind::Zarr => export::write_zarr_region(region, &spec.title, path)
+                .map(|()| vec![(path.to_path_buf(), "Zarr v3, chunk by chunk")]),
             OutKind::GeoTiff => {
                 let order: Vec<&str> = spec.channels.iter().map(|c| c.name.as_str()).collect();
                 let nodata = |n: &str| {
@@ -54,7 +54,24 @@ impl OutKind {
                         c.nodata
                     }
                 };
-                export::write_geotiff(dataset, &order, nodata, path)
+                let files = export::write_geotiff_region(
+                    region,
+                    &order,
+                    nodata,
+                    path,
+                    export::COG_MAX_BAND_BYTES,
+                )?;
+                Ok(files
+                    .into_iter()
+                    .map(|f| {
+                        let note = if f.cog {
+                            "Cloud-Optimized GeoTIFF"
+                        } else {
+                            "tiled GeoTIFF written tile by tile, no overviews: the band is too large to assemble a COG in memory"
+                        };
+                        (f.path, note)
+                    })
+                    .collect())
             }
         }
     }
@@ -69,10 +86,11 @@ struct VariableStats {
 
 /// The summary of a load.
 pub(crate) struct Summary<'a> {
-    dataset: &'a Dataset,
+    region: &'a LazyRegion,
     report: &'a LoadReport,
     seconds: f64,
-    variables: Vec<VariableStats>,
+    /// Per-variable statistics, when computed.
+    variables: Option<Vec<VariableStats>>,
 }
 
 /// NaN (no valid pixels) as JSON null.
@@ -81,42 +99,50 @@ fn num(v: f64) -> Value {
 }
 
 impl<'a> Summary<'a> {
+    /// The summary of `region`; with `stats`, read through the region one
+    /// chunk at a time (never the whole region at once).
     pub(crate) fn new(
-        dataset: &'a Dataset,
+        region: &'a LazyRegion,
         spec: &CubeSpec,
         report: &'a LoadReport,
+        stats: bool,
         seconds: f64,
-    ) -> Self {
-        let variables = dataset
-            .variables
-            .iter()
-            .map(|(name, v)| VariableStats {
-                name: name.clone(),
-                dtype: v.data.dtype().zarr_name(),
-                stats: v.data.stats(spec.channel(name).and_then(|c| c.nodata)),
-            })
-            .collect();
-        Summary {
-            dataset,
+    ) -> Result<Self> {
+        let variables = if stats {
+            let mut all = region.stats(|name| spec.channel(name).and_then(|c| c.nodata))?;
+            Some(
+                region
+                    .variables()
+                    .map(|v| VariableStats {
+                        name: v.name.clone(),
+                        dtype: v.dtype.zarr_name(),
+                        stats: all.remove(&v.name).unwrap_or_default(),
+                    })
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Ok(Summary {
+            region,
             report,
             seconds,
             variables,
-        }
+        })
     }
 
     /// One line: shape, CRS, patches.
     pub(crate) fn headline(&self) -> String {
-        let (h, w) = self.dataset.geobox.shape();
+        let (h, w) = self.region.geobox().shape();
         let steps = self
-            .dataset
-            .time
-            .as_ref()
+            .region
+            .time()
             .map_or(String::new(), |t| format!(" x {} time step(s)", t.len()));
         let s = &self.report.submit;
         format!(
             "{w} x {h} px{steps} in {}, bounds {}; {} patch(es): {} downloaded, {} already in the cube ({:.2} s)",
-            self.dataset.geobox.crs(),
-            self.dataset.geobox.bbox(),
+            self.region.geobox().crs(),
+            self.region.geobox().bbox(),
             self.report.patches.len(),
             s.downloaded.len(),
             s.already_loaded + s.awaited,
@@ -130,7 +156,7 @@ impl<'a> Summary<'a> {
             "{:<16} {:>8} {:>14} {:>14} {:>14} {:>12}\n",
             "variable", "dtype", "mean", "min", "max", "valid"
         );
-        for v in &self.variables {
+        for v in self.variables.iter().flatten() {
             let _ = writeln!(
                 out,
                 "{:<16} {:>8} {:>14.4} {:>14.4} {:>14.4} {:>12}",
@@ -147,16 +173,17 @@ impl<'a> Summary<'a> {
 
     /// One JSON object.
     pub(crate) fn to_json(&self) -> Value {
-        let gb = &self.dataset.geobox;
+        let gb = self.region.geobox();
         let (h, w) = gb.shape();
         let b = gb.bbox();
         let mut shape = json!({"y": h, "x": w});
-        if let Some(t) = &self.dataset.time {
+        if let Some(t) = self.region.time() {
             shape["time"] = json!(t.len());
         }
         let variables: serde_json::Map<String, Value> = self
             .variables
             .iter()
+            .flatten()
             .map(|v| {
                 let s = v.stats;
                 let stats = json!({"dtype": v.dtype, "valid_count": s.count, "mean": num(s.mean()),
@@ -171,7 +198,7 @@ impl<'a> Summary<'a> {
             "bounds": [b.left, b.bottom, b.right, b.top],
             "crs": gb.crs().to_string(),
             "resolution": gb.resolution().0.abs(),
-            "time": self.dataset.time.as_ref().map(|t| t.iter().map(chrono::DateTime::to_rfc3339).collect::<Vec<_>>()),
+            "time": self.region.time().map(|t| t.iter().map(chrono::DateTime::to_rfc3339).collect::<Vec<_>>()),
             "variables": variables,
             "patches": {
                 "touching": r.patches,
