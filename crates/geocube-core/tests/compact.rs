@@ -412,7 +412,8 @@ fn a_writer_thread_during_compactions_loses_nothing() {
         });
         let mut reports: Vec<CompactReport> = vec![];
         let codecs = [ChunkCodec::BloscLz4 { clevel: 1 }, ChunkCodec::Default];
-        while !done.load(Ordering::SeqCst) {
+        // Also stop if the writer died: its panic is reported by the join.
+        while !done.load(Ordering::SeqCst) && !writer.is_finished() {
             let codec = codecs[reports.len() % 2];
             reports.push(
                 cube.compact(&grace0().reencode(Some(codec)))

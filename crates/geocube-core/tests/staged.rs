@@ -273,3 +273,31 @@ proptest! {
         prop_assert!(same(&dem(&cube), &dem(&reference)));
     }
 }
+
+/// `compact` never collects what an open staged write uploaded: it waits
+/// for the commit (local cubes), so the committed snapshot's chunks exist.
+#[test]
+fn compact_waits_for_an_open_staged_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cube = new_cube(&dir, "cube");
+    let a = patch("a", Window::new(0, 0, 100, 120), &|r, c| (r + c) % 5 == 0);
+    let mut staged = cube.stage().expect("stage").buffer_bytes(0);
+    staged.add(&a).expect("add");
+    let path = dir.path().join("cube");
+    let compaction = std::thread::spawn(move || {
+        let other = Cube::open(CubeStorage::local(path)).expect("open");
+        other.compact(&geocube_core::CompactOptions::default().grace(std::time::Duration::ZERO))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !compaction.is_finished(),
+        "compact ran while a staged write had uploads pending"
+    );
+    staged.commit("Write patches").expect("commit");
+    compaction.join().expect("thread").expect("compact");
+    let reopened = Cube::open(CubeStorage::local(dir.path().join("cube"))).expect("open");
+    let reference = new_cube(&dir, "reference");
+    reference.write_patch(&a).expect("reference");
+    assert_eq!(reopened.loaded_patches().expect("ids"), vec!["a"]);
+    assert!(same(&dem(&reopened), &dem(&reference)));
+}

@@ -230,6 +230,9 @@ impl Cube {
         // A re-encoding is a write: it starts, as every write does, with a
         // transaction (the lock and a writable session); without one, the
         // lock alone. Either way the lock is held to the end.
+        // First the stage lock (see `lock.rs`): the staged writes still
+        // open commit, new ones wait, so no upload of theirs is collected.
+        let _stage_lock = self.storage.stage_lock(true)?;
         let (tx, lock) = match opts.reencode {
             Some(codec) => (Some((self.begin()?, codec)), None),
             None => (None, self.storage.lock()?),

@@ -40,7 +40,7 @@ use zarrs::storage::{ReadableStorageTraits, WritableStorageTraits};
 use super::cache::ChunkSource;
 use super::loaded::loaded_patches_of;
 use super::merge::{merge_patch_into, merge_three_way};
-use super::store::{IcechunkSyncStore, block_on, key, read_json, session_store};
+use super::store::{IcechunkSyncStore, block_on, key, meta_key, read_json, session_store};
 use super::write::WriteOutcome;
 use super::{BRANCH, Cube, corrupt_chunk, u64s};
 use crate::dataset::CubeElement;
@@ -77,6 +77,8 @@ struct BufferedChunk {
 /// Patches merged into an uncommitted session; see the module docs.
 pub struct StagedWrite<'c> {
     cube: &'c Cube,
+    /// Keeps `compact` from collecting our uploads before the commit.
+    _stage_lock: Option<super::lock::StageLock>,
     base: SnapshotId,
     store: icechunk::Store,
     sync: Arc<IcechunkSyncStore>,
@@ -112,6 +114,7 @@ impl Cube {
     /// # Errors
     /// Storage errors, a repository that cannot be written.
     pub fn stage(&self) -> Result<StagedWrite<'_>> {
+        let stage_lock = self.storage.stage_lock(false)?;
         let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
         let base = session.snapshot_id().clone();
         let (store, sync) = session_store(session, self.storage.local_path())?;
@@ -122,6 +125,7 @@ impl Cube {
         let arrays = self.open_arrays(&sync)?;
         Ok(StagedWrite {
             cube: self,
+            _stage_lock: stage_lock,
             base,
             store,
             sync,
@@ -358,15 +362,35 @@ impl StagedWrite<'_> {
         let session =
             block_on(self.cube.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
         let (store, theirs) = session_store(session, local)?;
-        let base_session = block_on(
+        // The snapshot this write started from. On storage without the
+        // stage lock a `compact` may have expired and collected it meanwhile
+        // (with a grace shorter than this write took): then every chunk is
+        // merged into theirs under the pixel rule alone, as if it had been
+        // empty.
+        let base = block_on(
             self.cube
                 .repo
                 .readonly_session(&VersionInfo::SnapshotId(self.base.clone())),
         )?
-        .map_err(Error::icechunk)?;
-        let (_, base) = session_store(base_session, local)?;
+        .ok()
+        .map(|session| session_store(session, local).map(|(_, sync)| sync))
+        .transpose()?;
         let their_arrays = self.cube.open_arrays(&theirs)?;
-        let base_arrays = self.cube.open_arrays(&base)?;
+        let base_arrays = base
+            .as_ref()
+            .map(|b| self.cube.open_arrays(b))
+            .transpose()?;
+        // Our encoded bytes can only be copied over where the array is still
+        // encoded as ours was (a `compact --codec` may have re-encoded it).
+        let codecs = |sync: &IcechunkSyncStore, name: &str| -> Result<Option<serde_json::Value>> {
+            Ok(read_json(sync, &meta_key(name))?.and_then(|doc| doc.get("codecs").cloned()))
+        };
+        let mut same_codec: BTreeSet<&str> = BTreeSet::new();
+        for name in self.arrays.keys() {
+            if codecs(&self.sync, name)? == codecs(&theirs, name)? {
+                same_codec.insert(name.as_str());
+            }
+        }
         let flushed: Vec<&ChunkKey> = self.flushed.iter().collect();
         flushed.par_iter().try_for_each(|k| {
             let (dtype, ours) = &self.arrays[&k.0];
@@ -376,17 +400,29 @@ impl StagedWrite<'_> {
             let Some(our_bytes) = get(&self.sync)? else {
                 return Ok(());
             };
-            if get(&theirs)? == get(&base)? {
+            let untouched = match &base {
+                Some(base) => get(&theirs)? == get(base)?,
+                None => false,
+            };
+            if untouched && same_codec.contains(k.0.as_str()) {
                 // Untouched by the other writer: our chunk as it is.
                 return theirs.set(&chunk_key, our_bytes).map_err(Error::zarr);
             }
             let nodata = self.nodata.get(&k.0).copied();
-            let (their_array, base_array) = (&their_arrays[&k.0].1, &base_arrays[&k.0].1);
+            let their_array = &their_arrays[&k.0].1;
             with_dtype!(*dtype, |T| {
-                let mut merged = self.decode::<T>(their_array, &idx)?;
                 let ours = self.decode::<T>(ours, &idx)?;
-                let base = self.decode::<T>(base_array, &idx)?;
-                merge_three_way(&mut merged, &ours, &base, nodata);
+                let merged = if untouched {
+                    ours
+                } else {
+                    let mut merged = self.decode::<T>(their_array, &idx)?;
+                    let base = match base_arrays.as_ref() {
+                        Some(arrays) => self.decode::<T>(&arrays[&k.0].1, &idx)?,
+                        None => Array2::from_elem(ours.raw_dim(), T::fill()),
+                    };
+                    merge_three_way(&mut merged, &ours, &base, nodata);
+                    merged
+                };
                 self.store_chunk(their_array, &idx, merged).map(drop)
             })
         })?;

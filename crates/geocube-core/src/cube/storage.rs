@@ -74,6 +74,16 @@ impl CubeStorage {
         }
     }
 
+    /// The stage lock of a local cube (see `lock.rs`), shared or exclusive.
+    pub(super) fn stage_lock(&self, exclusive: bool) -> Result<Option<super::lock::StageLock>> {
+        self.check_not_a_file()?;
+        match self {
+            Self::Local(path) if exclusive => super::lock::StageLock::exclusive(path).map(Some),
+            Self::Local(path) => super::lock::StageLock::shared(path).map(Some),
+            Self::Icechunk { .. } => Ok(None),
+        }
+    }
+
     pub(super) fn local_path(&self) -> Option<&Path> {
         match self {
             Self::Local(p) => Some(p),
