@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use geocube_testkit::fuzz::alloc::{CountingAlloc, installed, measure};
-use geocube_testkit::fuzz::{Budget, run};
+use geocube_testkit::fuzz::{Budget, Fuzz, run};
 use proptest::prelude::*;
 
 #[global_allocator]
@@ -57,14 +57,19 @@ fn other_threads_are_not_counted() {
 }
 
 #[test]
-fn nested_measures_leave_the_outer_one_as_it_was() {
+fn a_nested_measure_counts_in_the_outer_one_too() {
     let ((), outer) = measure(|| {
         let a = black_box(vec![0u8; 1 << 20]);
         let ((), inner) = measure(|| drop(black_box(vec![0u8; 2 << 20])));
         assert_eq!(inner.largest, 2 << 20);
+        assert!(inner.peak < (2 << 20) + 4096, "{inner:?}");
         drop(a);
     });
-    assert_eq!(outer.largest, 1 << 20);
+    assert_eq!(outer.largest, 2 << 20);
+    assert!(
+        outer.peak >= 3 << 20,
+        "a was live during the inner span: {outer:?}"
+    );
 }
 
 /// The message of a failed run.
@@ -153,4 +158,29 @@ fn a_passing_run_reports_its_cases_and_outcomes() {
     );
     assert_eq!(r.cases, u64::from(geocube_testkit::fuzz::cases(32)));
     assert_eq!(r.outcomes.iter().map(|(_, n)| n).sum::<u64>(), r.cases);
+}
+
+#[test]
+fn a_named_crates_contained_panics_are_counted_not_failed() {
+    // proptest's `Index::index(0)` asserts: a panic raised in a registry
+    // crate's source, like the parquet crate's on corrupt files.
+    let contained = |i: prop::sample::Index| {
+        let caught = std::panic::catch_unwind(|| i.index(0));
+        if caught.is_err() {
+            Ok("contained")
+        } else {
+            Err("no panic".to_owned())
+        }
+    };
+    let r = Fuzz::new("runner-contained", 8)
+        .contained_panics_in(&["proptest"])
+        .run(any::<prop::sample::Index>(), |i| *i, contained);
+    assert_eq!(r.contained, r.cases);
+    let failed = std::panic::catch_unwind(|| {
+        Fuzz::new("runner-not-contained", 8).run(any::<prop::sample::Index>(), |i| *i, contained)
+    });
+    assert!(
+        failed.is_err(),
+        "without the crate named, its panic fails the case"
+    );
 }

@@ -108,9 +108,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 }
 
-/// Run `f`, counting what this thread allocates meanwhile. Nested calls
-/// measure their own span and leave the outer one's counters as they were
-/// (the outer span then misses the inner one's allocations).
+/// Run `f`, counting what this thread allocates meanwhile. A nested call
+/// measures its own span, which also counts in the outer one's.
 pub fn measure<T>(f: impl FnOnce() -> T) -> (T, AllocStats) {
     let outer = COUNTERS.with(Cell::get);
     COUNTERS.with(|c| {
@@ -121,7 +120,18 @@ pub fn measure<T>(f: impl FnOnce() -> T) -> (T, AllocStats) {
     });
     let out = f();
     let v = COUNTERS.with(Cell::get);
-    COUNTERS.with(|c| c.set(outer));
+    let merged = if outer.armed {
+        Counters {
+            live: outer.live.saturating_add(v.live),
+            peak: outer.peak.max(outer.live.saturating_add(v.peak)),
+            largest: outer.largest.max(v.largest),
+            count: outer.count + v.count,
+            ..outer
+        }
+    } else {
+        outer
+    };
+    COUNTERS.with(|c| c.set(merged));
     let stats = AllocStats {
         peak: usize::try_from(v.peak).unwrap_or(0),
         largest: v.largest,
