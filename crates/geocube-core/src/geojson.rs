@@ -18,6 +18,7 @@
 use std::str::FromStr;
 
 use geo::{Coord, CoordsIter, Geometry, MultiPolygon, Polygon, Rect};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Why a GeoJSON text, geometry or bbox cannot be used.
@@ -123,8 +124,9 @@ pub fn geometries_from_str(s: &str) -> Result<Vec<Geometry<f64>>> {
 /// numbers; [`GeoJsonError::Unconvertible`], [`GeoJsonError::NoCoordinates`]
 /// and [`GeoJsonError::NotFinite`].
 pub fn geometry_from_value(v: &Value) -> Result<Geometry<f64>> {
-    let g: ::geojson::Geometry =
-        serde_json::from_value(v.clone()).map_err(GeoJsonError::NotAGeometry)?;
+    // Deserialised from the borrowed value: a clone of a large footprint
+    // would double what a hostile item costs.
+    let g = ::geojson::Geometry::deserialize(v).map_err(GeoJsonError::NotAGeometry)?;
     checked(g)
 }
 
@@ -136,8 +138,9 @@ pub fn geometry_from_value(v: &Value) -> Result<Geometry<f64>> {
 /// [`GeoJsonError::NoRing`], [`GeoJsonError::ShortRing`] and
 /// [`GeoJsonError::EmptyMultiPolygon`].
 pub fn polygonal_from_value(v: &Value) -> Result<Geometry<f64>> {
-    let g: ::geojson::Geometry =
-        serde_json::from_value(v.clone()).map_err(GeoJsonError::NotAGeometry)?;
+    // Deserialised from the borrowed value: a clone of a large footprint
+    // would double what a hostile item costs.
+    let g = ::geojson::Geometry::deserialize(v).map_err(GeoJsonError::NotAGeometry)?;
     use ::geojson::GeometryValue as V;
     let rings_ok = |rings: &[Vec<::geojson::Position>]| match rings {
         [] => Err(GeoJsonError::NoRing),
