@@ -248,13 +248,20 @@ impl StacSource {
             else {
                 break;
             };
-            url = next
-                .get("href")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| Error::InvalidResponse {
+            let href =
+                next.get("href")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::InvalidResponse {
+                        url: url.clone(),
+                        reason: "a `next` link without href".into(),
+                    })?;
+            // A relative href is relative to the page that holds it.
+            url = reqwest::Url::parse(&url)
+                .and_then(|page| page.join(href))
+                .map(String::from)
+                .map_err(|e| Error::InvalidResponse {
                     url: url.clone(),
-                    reason: "a `next` link without href".into(),
+                    reason: format!("the `next` link `{href}` is not a URL: {e}"),
                 })?;
             let post = next
                 .get("method")
