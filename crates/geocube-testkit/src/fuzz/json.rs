@@ -266,13 +266,16 @@ impl JsonMutation {
                             a.push(json!(0));
                         }
                         let n = a.len();
-                        // Huge, but not past 1 MiB of text: the parsers'
-                        // allocations are bounded against inputs of a few
-                        // megabytes at most.
-                        let each = serde_json::to_vec(&a[0]).map_or(1, |t| t.len().max(1));
-                        let len = (*len).min(n.max((1 << 20) / each));
-                        for i in n..len {
+                        // Huge, but not past 1 MiB of text added: the
+                        // parsers' allocations are bounded against inputs
+                        // of about a megabyte.
+                        let mut added = 0usize;
+                        for i in n..*len {
                             let c = a[i % n].clone();
+                            added += serde_json::to_vec(&c).map_or(1, |t| t.len() + 1);
+                            if added > 1 << 20 {
+                                break;
+                            }
                             a.push(c);
                         }
                         return;
