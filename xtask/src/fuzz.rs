@@ -160,19 +160,19 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
                 .find_map(|f| f.strip_prefix(&format!("{k}=")))
                 .unwrap_or("?")
         };
-        let mib = |k: &str| {
-            field(k).parse::<f64>().map_or_else(
-                |_| "?".to_owned(),
-                |b| format!("{:.1} MiB", b / f64::from(1 << 20)),
-            )
+        let bytes = |k: &str| match field(k).parse::<f64>() {
+            Ok(b) if b >= f64::from(1 << 20) => format!("{:.1} MiB", b / f64::from(1 << 20)),
+            Ok(b) if b >= 1024.0 => format!("{:.1} KiB", b / 1024.0),
+            Ok(b) => format!("{b} B"),
+            Err(_) => "?".to_owned(),
         };
         println!(
             "| {} | {} | {} | {} | {} | {} ms | {} | {} |",
             field("target"),
             field("cases"),
             field("seed"),
-            mib("largest"),
-            mib("peak"),
+            bytes("largest"),
+            bytes("peak"),
             field("slowest_ms"),
             field("contained_panics"),
             field("outcomes"),
