@@ -5,6 +5,7 @@
 mod bench;
 mod demo;
 mod fixtures;
+mod fuzz;
 mod relief;
 mod serve;
 mod test;
@@ -34,6 +35,8 @@ enum Command {
     Bench(bench::Args),
     /// Run the whole test suite (what CI runs), preparing its Python environment.
     Test(test::Args),
+    /// Run the fuzz targets long, in release: `--cases N`, `--target tiff|stac|…`.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args).map_err(|e| e.to_string()),
         Command::Test(args) => test::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

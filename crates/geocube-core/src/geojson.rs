@@ -18,6 +18,7 @@
 use std::str::FromStr;
 
 use geo::{Coord, CoordsIter, Geometry, MultiPolygon, Polygon, Rect};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Why a GeoJSON text, geometry or bbox cannot be used.
@@ -27,6 +28,18 @@ pub enum GeoJsonError {
     /// The text or value is not GeoJSON.
     #[error("not valid GeoJSON: {0}")]
     Parse(#[source] ::geojson::Error),
+    /// Text whose parsed form would take more memory than geocube allows.
+    #[error(
+        "the {len}-byte GeoJSON would take about {} MiB parsed, more than {} MiB",
+        .cost >> 20,
+        MAX_GEOJSON_TEXT_COST >> 20
+    )]
+    TooLarge {
+        /// Bytes of text.
+        len: usize,
+        /// [`json_cost`] of the text.
+        cost: usize,
+    },
     /// A geometry object that does not parse.
     #[error("not a GeoJSON geometry: {0}")]
     NotAGeometry(#[source] serde_json::Error),
@@ -81,16 +94,69 @@ pub enum GeoJsonError {
 
 type Result<T, E = GeoJsonError> = std::result::Result<T, E>;
 
+/// Memory a JSON document from outside (a STAC page or item, a GeoJSON
+/// AOI) may take once parsed, as [`json_cost`] estimates it. serde_json's `Value` costs 32 bytes a value and an array or object
+/// about 250 more (measured: 147 MB for 1 MiB of nested one-element arrays,
+/// `[[[0]]]`), so the 64 MiB a body may have could take 9 GB. 32 MiB is
+/// three times the densest page geocube asks for (100 ArcticDEM items of
+/// 250 vertices, about 10 MiB).
+pub const MAX_JSON_COST: usize = 32 << 20;
+
+/// [`MAX_JSON_COST`] for a GeoJSON text ([`geometries_from_str`], the AOIs
+/// users give): four times more, as an area of interest may be more
+/// detailed than a page of footprints (about 4 MiB of dense coordinates).
+pub const MAX_GEOJSON_TEXT_COST: usize = 4 * MAX_JSON_COST;
+
+/// An estimate of the memory of `bytes` parsed as a `serde_json::Value`
+/// (or the `geojson` crate's objects, built from one): 32 bytes per
+/// value (each follows the start, a `[`, a `,` or a `:`) and 256 more per
+/// array or object, counted outside strings, plus the text itself for the
+/// strings.
+#[must_use]
+pub fn json_cost(bytes: &[u8]) -> usize {
+    let (mut values, mut containers) = (1usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                containers += 1;
+                values += 1;
+            }
+            b',' | b':' => values += 1,
+            _ => {}
+        }
+    }
+    values
+        .saturating_mul(32)
+        .saturating_add(containers.saturating_mul(256))
+        .saturating_add(bytes.len())
+}
+
 /// The geometries of a GeoJSON `Geometry`, `Feature` or
 /// `FeatureCollection` text, in order; features without a geometry are
 /// skipped in a collection.
 ///
 /// # Errors
-/// [`GeoJsonError::Parse`] for text that is not GeoJSON;
+/// [`GeoJsonError::TooLarge`] for text [`json_cost`] puts over
+/// [`MAX_GEOJSON_TEXT_COST`]; [`GeoJsonError::Parse`] for text that is not GeoJSON;
 /// [`GeoJsonError::FeatureWithoutGeometry`], [`GeoJsonError::NoGeometry`];
 /// [`GeoJsonError::Member`] naming the first geometry that fails the
 /// checks of [`geometry_from_value`].
 pub fn geometries_from_str(s: &str) -> Result<Vec<Geometry<f64>>> {
+    let cost = json_cost(s.as_bytes());
+    if cost > MAX_GEOJSON_TEXT_COST {
+        return Err(GeoJsonError::TooLarge { len: s.len(), cost });
+    }
     let raw: Vec<::geojson::Geometry> =
         match ::geojson::GeoJson::from_str(s).map_err(GeoJsonError::Parse)? {
             ::geojson::GeoJson::Geometry(g) => vec![g],
@@ -123,8 +189,9 @@ pub fn geometries_from_str(s: &str) -> Result<Vec<Geometry<f64>>> {
 /// numbers; [`GeoJsonError::Unconvertible`], [`GeoJsonError::NoCoordinates`]
 /// and [`GeoJsonError::NotFinite`].
 pub fn geometry_from_value(v: &Value) -> Result<Geometry<f64>> {
-    let g: ::geojson::Geometry =
-        serde_json::from_value(v.clone()).map_err(GeoJsonError::NotAGeometry)?;
+    // Deserialised from the borrowed value: a clone of a large footprint
+    // would double what a hostile item costs.
+    let g = ::geojson::Geometry::deserialize(v).map_err(GeoJsonError::NotAGeometry)?;
     checked(g)
 }
 
@@ -136,8 +203,9 @@ pub fn geometry_from_value(v: &Value) -> Result<Geometry<f64>> {
 /// [`GeoJsonError::NoRing`], [`GeoJsonError::ShortRing`] and
 /// [`GeoJsonError::EmptyMultiPolygon`].
 pub fn polygonal_from_value(v: &Value) -> Result<Geometry<f64>> {
-    let g: ::geojson::Geometry =
-        serde_json::from_value(v.clone()).map_err(GeoJsonError::NotAGeometry)?;
+    // Deserialised from the borrowed value: a clone of a large footprint
+    // would double what a hostile item costs.
+    let g = ::geojson::Geometry::deserialize(v).map_err(GeoJsonError::NotAGeometry)?;
     use ::geojson::GeometryValue as V;
     let rings_ok = |rings: &[Vec<::geojson::Position>]| match rings {
         [] => Err(GeoJsonError::NoRing),
@@ -250,6 +318,21 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn json_cost_counts_values_and_containers_outside_strings() {
+        assert_eq!(json_cost(b"0"), 32 + 1);
+        assert_eq!(json_cost(b"[0,1]"), 3 * 32 + 256 + 5);
+        // Brackets, commas and escaped quotes inside strings are text.
+        let s = br#"["[,{:\"]"]"#;
+        assert_eq!(json_cost(s), 2 * 32 + 256 + s.len());
+        // A dense STAC page is far below the cap.
+        let page = json!({"features": vec![json!({
+            "geometry": {"coordinates": vec![[-179.709_160_977_649_47, 69.633_573_250_140_33]; 250]}
+        }); 100]});
+        let text = serde_json::to_vec(&page).unwrap();
+        assert!(json_cost(&text) < MAX_JSON_COST / 3, "{}", json_cost(&text));
+    }
 
     #[test]
     fn short_positions_are_errors_not_panics() {

@@ -33,6 +33,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use serde_json::Value;
 
 use geocube_core::RetryPolicy;
+use geocube_core::geojson::{MAX_JSON_COST, json_cost};
 
 use crate::error::{Error, Result};
 
@@ -796,6 +797,18 @@ fn read_body(
 }
 
 fn parse_json(url: &str, bytes: &[u8]) -> Result<Value> {
+    let cost = json_cost(bytes);
+    if cost > MAX_JSON_COST {
+        return Err(Error::InvalidResponse {
+            url: url.to_owned(),
+            reason: format!(
+                "the {}-byte JSON document would take about {} MiB parsed, more than {} MiB",
+                bytes.len(),
+                cost >> 20,
+                MAX_JSON_COST >> 20
+            ),
+        });
+    }
     serde_json::from_slice(bytes).map_err(|e| Error::InvalidResponse {
         url: url.to_owned(),
         reason: format!("not valid JSON: {e}"),
@@ -822,6 +835,15 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_that_would_parse_far_larger_is_refused_before_parsing() {
+        let nested = "[".repeat(100) + &"]".repeat(100);
+        let deep = format!("[{}]", vec![nested; 20_000].join(","));
+        assert!(deep.len() < 5 << 20);
+        let err = parse_json("u", deep.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("would take about"), "{err}");
+    }
 
     #[test]
     fn content_range() {

@@ -43,8 +43,13 @@ impl MosaicIndex {
         let bad = |reason: String| Error::index(path, reason);
         let caused = |reason: String, cause: Cause| bad(reason).caused_by(cause);
         let file = File::open(path).map_err(|e| caused(format!("cannot open: {e}"), e.into()))?;
+        let len = file
+            .metadata()
+            .map_err(|e| caused(format!("cannot open: {e}"), e.into()))?
+            .len();
         let reader = SerializedFileReader::new(file)
             .map_err(|e| caused(format!("not a readable Parquet file: {e}"), e.into()))?;
+        check_column_chunks(&reader, len).map_err(bad)?;
         let meta = reader.metadata().file_metadata();
         let geo_column = meta
             .key_value_metadata()
@@ -72,38 +77,17 @@ impl MosaicIndex {
             .with_fields(vec![pick(id_column)?, pick(&geo_column)?])
             .build()
             .map_err(|e| caused(format!("cannot project the columns: {e}"), e.into()))?;
-        let rows = reader
-            .get_row_iter(Some(projection))
-            .map_err(|e| caused(format!("cannot read rows: {e}"), e.into()))?;
-        let mut entries = Vec::new();
-        for (i, row) in rows.enumerate() {
-            let row = row.map_err(|e| caused(format!("row {i}: {e}"), e.into()))?;
-            let (mut id, mut wkb) = (None, None);
-            for (name, field) in row.get_column_iter() {
-                match field {
-                    Field::Str(s) if name == id_column => id = Some(s.clone()),
-                    Field::Bytes(b) if *name == geo_column => wkb = Some(b.data().to_vec()),
-                    _ => {}
-                }
-            }
-            let id =
-                id.ok_or_else(|| bad(format!("row {i}: `{id_column}` is null or not a string")))?;
-            let wkb = wkb.ok_or_else(|| {
-                bad(format!(
-                    "row {i} (`{id}`): `{geo_column}` is null or not binary"
-                ))
-            })?;
-            let footprint = crate::wkb::parse_polygonal(&wkb)
-                .map_err(|e| caused(format!("row {i} (`{id}`): {e}"), e.into()))?;
-            let bbox = footprint
-                .bounding_rect()
-                .ok_or_else(|| bad(format!("row {i} (`{id}`): empty footprint")))?;
-            entries.push(IndexEntry {
-                id,
-                footprint,
-                bbox,
-            });
-        }
+        // The parquet crate's page decoders assert on some corrupt pages
+        // (a dictionary page announcing more values than it holds, parquet
+        // 60): contained, so a corrupt index is an error, not a crash.
+        let read_rows = || -> Result<Vec<IndexEntry>> {
+            let rows = reader
+                .get_row_iter(Some(projection))
+                .map_err(|e| caused(format!("cannot read rows: {e}"), e.into()))?;
+            read_entries(path, rows, id_column, &geo_column)
+        };
+        let entries = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read_rows))
+            .map_err(|_| bad("the Parquet reader failed on corrupt pages".into()))??;
         Ok(MosaicIndex { entries })
     }
 
@@ -135,6 +119,75 @@ impl MosaicIndex {
             })
             .collect()
     }
+}
+
+/// Refuse column chunks whose byte range is negative or past the end of
+/// the file: the parquet crate panics on the former (`byte_range` asserts)
+/// and would read garbage for the latter.
+fn check_column_chunks(
+    reader: &SerializedFileReader<File>,
+    len: u64,
+) -> std::result::Result<(), String> {
+    for (g, group) in reader.metadata().row_groups().iter().enumerate() {
+        for c in group.columns() {
+            let start = c
+                .dictionary_page_offset()
+                .unwrap_or_else(|| c.data_page_offset());
+            let size = c.compressed_size();
+            let end = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(size).ok())
+                .and_then(|(s, n)| s.checked_add(n));
+            if end.is_none_or(|end| end > len) {
+                return Err(format!(
+                    "row group {g}: column `{}` claims {size} bytes at offset {start} of a {len}-byte file",
+                    c.column_path()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The entries of the index's rows: id and footprint.
+fn read_entries(
+    path: &Path,
+    rows: parquet::record::reader::RowIter<'_>,
+    id_column: &str,
+    geo_column: &str,
+) -> Result<Vec<IndexEntry>> {
+    let bad = |reason: String| Error::index(path, reason);
+    let caused = |reason: String, cause: Cause| bad(reason).caused_by(cause);
+    let mut entries = Vec::new();
+    for (i, row) in rows.enumerate() {
+        let row = row.map_err(|e| caused(format!("row {i}: {e}"), e.into()))?;
+        let (mut id, mut wkb) = (None, None);
+        for (name, field) in row.get_column_iter() {
+            match field {
+                Field::Str(s) if name == id_column => id = Some(s.clone()),
+                Field::Bytes(b) if name == geo_column => wkb = Some(b.data().to_vec()),
+                _ => {}
+            }
+        }
+        let id =
+            id.ok_or_else(|| bad(format!("row {i}: `{id_column}` is null or not a string")))?;
+        let wkb = wkb.ok_or_else(|| {
+            bad(format!(
+                "row {i} (`{id}`): `{geo_column}` is null or not binary"
+            ))
+        })?;
+        let footprint = crate::wkb::parse_polygonal(&wkb)
+            .map_err(|e| caused(format!("row {i} (`{id}`): {e}"), e.into()))?;
+        let bbox = footprint
+            .bounding_rect()
+            .ok_or_else(|| bad(format!("row {i} (`{id}`): empty footprint")))?;
+        entries.push(IndexEntry {
+            id,
+            footprint,
+            bbox,
+        });
+    }
+    Ok(entries)
 }
 
 /// Make sure `dest` exists, fetching it from `url` otherwise: a `.parquet`

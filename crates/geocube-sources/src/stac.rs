@@ -7,6 +7,9 @@
 //! [`PatchRef`] carrying the item JSON ([`StacItems`]). `download` reads
 //! each channel's asset COG onto the cube grid.
 
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
 use chrono::{DateTime, Utc};
 use geocube_core::{Aoi, Crs, CubeSpec, Patch, PatchRef, Toi};
 use serde_json::{Map, Value, json};
@@ -117,6 +120,19 @@ impl StacSourceBuilder {
     }
 }
 
+/// A hash of one search request (a set of these holds few bytes per page
+/// however large the request bodies).
+fn request_key(method: &str, url: &str, body: Option<&Map<String, Value>>) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    (method, url).hash(&mut h);
+    if let Some(b) = body {
+        // Printed in the map's own order: a body rebuilt from the same
+        // `next` link prints the same.
+        Value::Object(b.clone()).to_string().hash(&mut h);
+    }
+    h.finish()
+}
+
 /// `root` joined with `path`, with exactly one `/` between them.
 pub(crate) fn join_url(root: &str, path: &str) -> String {
     format!(
@@ -202,11 +218,17 @@ impl StacSource {
             .loader
             .http
             .post_json(&url, &Value::Object(body.clone()))?;
+        // The requests made so far (hashes of method, URL and body): a
+        // `next` link back to a page already read would otherwise be
+        // followed MAX_PAGES times, collecting its items each time.
+        let mut asked = HashSet::from([request_key("POST", &url, Some(&body))]);
         let mut items = Vec::new();
-        for _ in 0..MAX_PAGES {
+        for n in 1..=MAX_PAGES {
+            // Taken, not cloned: a page and its items are not held twice.
             let features = page
-                .get("features")
-                .and_then(Value::as_array)
+                .get_mut("features")
+                .and_then(Value::as_array_mut)
+                .map(std::mem::take)
                 .ok_or_else(|| Error::InvalidResponse {
                     url: url.clone(),
                     reason: "a search page without a `features` array".into(),
@@ -214,7 +236,7 @@ impl StacSource {
             if features.is_empty() {
                 break;
             }
-            items.extend(features.iter().cloned());
+            items.extend(features);
             let Some(next) = page
                 .get("links")
                 .and_then(Value::as_array)
@@ -226,19 +248,26 @@ impl StacSource {
             else {
                 break;
             };
-            url = next
-                .get("href")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| Error::InvalidResponse {
+            let href =
+                next.get("href")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::InvalidResponse {
+                        url: url.clone(),
+                        reason: "a `next` link without href".into(),
+                    })?;
+            // A relative href is relative to the page that holds it.
+            url = reqwest::Url::parse(&url)
+                .and_then(|page| page.join(href))
+                .map(String::from)
+                .map_err(|e| Error::InvalidResponse {
                     url: url.clone(),
-                    reason: "a `next` link without href".into(),
+                    reason: format!("the `next` link `{href}` is not a URL: {e}"),
                 })?;
             let post = next
                 .get("method")
                 .and_then(Value::as_str)
                 .is_some_and(|m| m.eq_ignore_ascii_case("POST"));
-            page = if post {
+            if post {
                 match next.get("body").and_then(Value::as_object) {
                     Some(b) if next.get("merge").and_then(Value::as_bool) == Some(true) => {
                         body.extend(b.clone());
@@ -246,6 +275,21 @@ impl StacSource {
                     Some(b) => body = b.clone(),
                     None => {}
                 }
+            }
+            let key = if post {
+                request_key("POST", &url, Some(&body))
+            } else {
+                request_key("GET", &url, None)
+            };
+            if !asked.insert(key) {
+                return Err(Error::InvalidResponse {
+                    url,
+                    reason: format!(
+                        "the `next` link of search page {n} asks for a page already read (the search would never end)"
+                    ),
+                });
+            }
+            page = if post {
                 self.loader
                     .http
                     .post_json(&url, &Value::Object(body.clone()))?

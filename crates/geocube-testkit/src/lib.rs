@@ -11,6 +11,8 @@
 //!   injection (503s, truncated bodies, latency).
 //! - [`gdal::gdalinfo`] runs GDAL on a file, for tests that check COGs
 //!   against it.
+//! - `fuzz` (feature `fuzz`): mutations of valid inputs and the runner of
+//!   the fuzz tests, with a counting global allocator.
 //!
 //! # Independent on purpose
 //!
@@ -44,6 +46,8 @@
 pub mod error;
 pub mod fixtures;
 pub mod footprint;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 pub mod gdal;
 pub mod geoparquet;
 pub mod manifest;

@@ -1,14 +1,152 @@
 //! Reading the first image file directory: size, sample type, internal
 //! tiling, chunk offsets, georeferencing and nodata ([`CogInfo`]).
+//!
+//! The `tiff` crate allocates a tag's values from the count in its
+//! directory entry before it reads them (and holds each as a 32-byte
+//! enum), so a few hostile bytes could make it allocate hundreds of
+//! megabytes and only then find the file too short. [`check_directory`]
+//! reads the entries first and refuses counts the file cannot hold.
+
+use std::io::{Read, Seek, SeekFrom};
 
 use geocube_core::{Crs, DType, GeoBox};
 use tiff::decoder::Decoder;
 use tiff::tags::Tag;
 
-use super::block_cache::CachedReader;
+use super::block_cache::{CachedReader, ErrorSlot};
 use super::reader::{Cog, guarded};
 use crate::error::{Error, Result};
 use crate::geotiff::{self, GeoReference, GeoTiffError};
+
+/// Values one tag may announce: 2²¹ values, which the decoder holds in
+/// 64 MiB. A COG's largest tags, its tile offsets and byte counts, hold one
+/// value per tile, and 2²¹ tiles of 512² px make an image of 740 000² px.
+pub(super) const MAX_TAG_VALUES: u64 = 1 << 21;
+
+/// Entries of a directory: a classic TIFF counts them in 16 bits; BigTIFF's
+/// 64-bit count is held to the same (the decoder reads entries until the
+/// count or the file ends).
+const MAX_ENTRIES: u64 = u16::MAX as u64;
+
+/// Bytes of one decoded chunk (tile or strip) geocube lets the decoder
+/// allocate: 4096² float32 samples, the largest tile of the COG writer's
+/// largest block size for the cube's sample types, and 64 times GDAL's
+/// default 512² float32 COG tile. The decoder allocates a chunk's buffer
+/// from the declared tile size before it reads a byte of it.
+pub(super) const MAX_CHUNK_BYTES: usize = 64 << 20;
+
+/// Bytes of one value of a TIFF field type; 0 for types the decoder does
+/// not know (it skips their entries).
+fn type_size(field_type: u16) -> u64 {
+    match field_type {
+        1 | 2 | 6 | 7 => 1,
+        3 | 8 => 2,
+        4 | 9 | 11 | 13 => 4,
+        5 | 10 | 12 | 16..=18 => 8,
+        _ => 0,
+    }
+}
+
+/// Read `buf.len()` bytes at `at`: `Ok(false)` when the file ends first
+/// (left to the decoder to report), the source's typed error when the
+/// transport failed.
+fn read_at(r: &mut CachedReader, slot: &ErrorSlot, at: u64, buf: &mut [u8]) -> Result<bool> {
+    let _ = slot.take();
+    match r.seek(SeekFrom::Start(at)).and_then(|_| r.read_exact(buf)) {
+        Ok(()) => Ok(true),
+        Err(_) => slot.take().map_or(Ok(false), Err),
+    }
+}
+
+/// Refuse a first directory whose entries announce more values than
+/// [`MAX_TAG_VALUES`] or than the file holds (when its size is known),
+/// or, in a BigTIFF, an entry of unknown type (the decoder skips 8 of its
+/// 16 value bytes and reads the rest of the directory misaligned). Bytes
+/// too short for a header or a directory are left to the decoder, which
+/// reports them as before.
+pub(super) fn check_directory(r: &mut CachedReader, slot: &ErrorSlot, name: &str) -> Result<()> {
+    let bad = |reason: String| Error::tiff(name, format!("image file directory: {reason}"));
+    let mut head = [0u8; 16];
+    if !read_at(r, slot, 0, &mut head[..8])? {
+        return Ok(());
+    }
+    let little = match &head[..2] {
+        b"II" => true,
+        b"MM" => false,
+        _ => return Ok(()),
+    };
+    let uint = |b: &[u8]| -> u64 {
+        let fold = |v: u64, x: &u8| (v << 8) | u64::from(*x);
+        if little {
+            b.iter().rev().fold(0, fold)
+        } else {
+            b.iter().fold(0, fold)
+        }
+    };
+    let big = match uint(&head[2..4]) {
+        42 => false,
+        43 => true,
+        _ => return Ok(()),
+    };
+    if big && !read_at(r, slot, 8, &mut head[8..16])? {
+        return Ok(());
+    }
+    let (word, count_w, entry_w, ifd) = if big {
+        (8, 8, 20, uint(&head[8..16]))
+    } else {
+        (4, 2, 12, uint(&head[4..8]))
+    };
+    let mut n = [0u8; 8];
+    if !read_at(r, slot, ifd, &mut n[..count_w])? {
+        return Ok(());
+    }
+    let n = uint(&n[..count_w]);
+    if n > MAX_ENTRIES {
+        return Err(bad(format!(
+            "{n} entries, more than the {MAX_ENTRIES} a directory may hold"
+        )));
+    }
+    let Some(start) = ifd.checked_add(count_w as u64) else {
+        return Ok(());
+    };
+    // At most 65535 × 20 bytes.
+    let mut entries = vec![0u8; usize::try_from(n).unwrap_or(0) * entry_w];
+    if !read_at(r, slot, start, &mut entries)? {
+        return Ok(());
+    }
+    let total = r.total;
+    for e in entries.chunks_exact(entry_w) {
+        let (tag, field_type) = (uint(&e[..2]), uint(&e[2..4]));
+        let size = type_size(u16::try_from(field_type).unwrap_or(0));
+        if size == 0 {
+            if big {
+                return Err(bad(format!(
+                    "tag {tag} has the unknown field type {field_type}"
+                )));
+            }
+            continue;
+        }
+        let count = uint(&e[4..4 + word]);
+        if count > MAX_TAG_VALUES {
+            return Err(bad(format!(
+                "tag {tag} announces {count} values, more than the {MAX_TAG_VALUES} geocube reads"
+            )));
+        }
+        let bytes = count * size;
+        if bytes <= word as u64 {
+            continue; // the values are inline
+        }
+        let offset = uint(&e[4 + word..4 + 2 * word]);
+        if let Some(total) = total
+            && offset.checked_add(bytes).is_none_or(|end| end > total)
+        {
+            return Err(bad(format!(
+                "tag {tag} announces {count} values ({bytes} bytes) at offset {offset}, past the end of the {total}-byte file"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// What [`Cog::open`] learned about the first (full-resolution) image.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +187,13 @@ impl CogInfo {
             crs,
         )?)
     }
+}
+
+/// Bytes of one decoded chunk of `(width, height)` samples.
+pub(super) fn chunk_bytes(chunk: (usize, usize), dtype: DType) -> u64 {
+    (chunk.0 as u64)
+        .saturating_mul(chunk.1 as u64)
+        .saturating_mul(dtype.size() as u64)
 }
 
 impl Cog {
@@ -120,6 +265,15 @@ impl Cog {
             return Err(bad(format!(
                 "empty image or chunk ({w}×{h}, chunks {}×{})",
                 chunk.0, chunk.1
+            )));
+        }
+        let chunk_bytes = chunk_bytes(chunk, dtype);
+        if chunk_bytes > MAX_CHUNK_BYTES as u64 {
+            return Err(bad(format!(
+                "internal {} of {}×{} {dtype:?} samples take {chunk_bytes} bytes decoded, more than the {MAX_CHUNK_BYTES} geocube decodes at once",
+                if tiled { "tiles" } else { "strips" },
+                chunk.0,
+                chunk.1
             )));
         }
         let (off_tag, cnt_tag) = if tiled {

@@ -1,7 +1,7 @@
 //! [`Cog`]: one GeoTIFF image opened for window reads, and the guard that
 //! turns the decoder's errors and panics into typed errors.
 
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use tiff::decoder::{Decoder, Limits};
 
 use super::block_cache::{CachedReader, ErrorSlot};
 use super::byte_source::ByteSource;
-use super::ifd::CogInfo;
+use super::ifd::{self, CogInfo};
 use crate::error::{Error, Result};
 use crate::geotiff::{self, GeoReference};
 
@@ -89,9 +89,17 @@ impl Cog {
     pub fn open_with_block_size(src: Arc<dyn ByteSource>, block_size: u64) -> Result<Cog> {
         let name = src.name().to_owned();
         let error = ErrorSlot::default();
-        let reader = CachedReader::new(src, block_size, error.clone());
+        let mut reader = CachedReader::new(src, block_size, error.clone());
+        // Before the decoder: it allocates from the directory's counts
+        // with its default 256 MiB limits, which only apply from here on.
+        ifd::check_directory(&mut reader, &error, &name)?;
+        reader.seek(SeekFrom::Start(0)).map_err(|e| {
+            error
+                .take()
+                .unwrap_or_else(|| Error::tiff(&name, format!("seeking to the header: {e}")))
+        })?;
         let mut limits = Limits::default();
-        limits.ifd_value_size = 64 << 20;
+        limits.decoding_buffer_size = ifd::MAX_CHUNK_BYTES;
         let decoder = guarded(reader, &error, &name, "not a readable TIFF", Decoder::new)?
             .with_limits(limits);
         let mut cog = Cog {

@@ -6,7 +6,7 @@ use geocube_core::{TypedArray, Window};
 use ndarray::ArrayD;
 use tiff::decoder::DecodingResult;
 
-use super::ifd::CogInfo;
+use super::ifd::{CogInfo, chunk_bytes};
 use super::reader::{Cog, guarded};
 use crate::error::{Error, Result};
 
@@ -39,15 +39,25 @@ impl Cog {
         let chunks: Vec<(usize, usize)> = (cy0..=cy1)
             .flat_map(|cy| (cx0..=cx1).map(move |cx| (cy, cx)))
             .collect();
-        let ranges = chunks
-            .iter()
-            .map(|&(cy, cx)| {
-                (
-                    self.offsets[cy * across + cx],
-                    self.byte_counts[cy * across + cx],
-                )
-            })
-            .collect();
+        // A compressed chunk is never much larger than the decoded one (LZW,
+        // the worst of the codecs read, grows incompressible data by half):
+        // a larger byte count is corrupt, and fetching it would hold up to
+        // 4 GiB of the file per chunk.
+        let max_count = 2 * chunk_bytes((cw, ch), dtype) + (64 << 10);
+        let mut ranges = Vec::with_capacity(chunks.len());
+        for &(cy, cx) in &chunks {
+            let i = cy * across + cx;
+            let (offset, count) = (self.offsets[i], self.byte_counts[i]);
+            if count > max_count {
+                return Err(Error::tiff(
+                    &self.name,
+                    format!(
+                        "chunk {i} announces {count} compressed bytes, more than twice its {cw}×{ch} {dtype:?} samples"
+                    ),
+                ));
+            }
+            ranges.push((offset, count));
+        }
         self.decoder.inner().prefetch(ranges)?;
 
         let name = self.name.clone();
