@@ -134,7 +134,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 fn pieces_with_no_buffer_equal_the_whole_patch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (whole, pieced) = (new_cube(&dir, "whole"), new_cube(&dir, "pieced"));
-    let hole = |r: usize, c: usize| (r + 2 * c) % 7 == 0;
+    let hole = |r: usize, c: usize| (r + 2 * c).is_multiple_of(7);
     let (wa, wb) = (Window::new(10, 20, 90, 120), Window::new(60, 90, 100, 110));
     let (a, b) = (patch("a", wa, &hole), patch("b", wb, &|_, _| false));
     whole.write_patches(&[a.clone(), b.clone()]).expect("whole");
@@ -243,7 +243,7 @@ proptest! {
             .iter()
             .enumerate()
             .map(|(i, w)| {
-                let hole = move |r: usize, c: usize| (r * 7 + c * 3 + i) % holes == 0;
+                let hole = move |r: usize, c: usize| (r * 7 + c * 3 + i).is_multiple_of(holes);
                 (patch(&format!("p{i}"), *w, &hole), *w)
             })
             .collect();
