@@ -15,10 +15,16 @@
 //! so [`BlockTile::window`] gives the pixels of any window without decoding
 //! a file, and [`BlockTile::stats`] the tile's statistics (and GDAL's
 //! checksums) from one pass over each distinct (kind, crop, checksum phase)
-//! instead of 625 Mpx. Each tile has an ocean of 16 × 16 blocks (8192 px)
-//! in its corner at the outside of the mosaic, wide enough that whole cube
-//! chunks (3600² at 2 m) hold nothing but nodata, as the sea does in PGC's
-//! coastal tiles.
+//! instead of 625 Mpx.
+//!
+//! Land is one round island 45 km across, centred where the mosaic's tiles
+//! meet (for the 2 m preset, the centre of the 100 km tile its four
+//! sub-tiles quarter), with lakes; the rest, 85 % of each tile, is sea.
+//! That is a coastal tile of PGC's, and it is what keeps loading the four
+//! tiles affordable in a test: a constant block costs little to inflate,
+//! merge and encode, while decoding a block costs the same whatever it
+//! holds. Whole cube chunks (3600² at 2 m) hold nothing but sea, whose
+//! datamask chunks Zarr does not store (all fill).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,15 +44,15 @@ pub const BLOCK_PX: u32 = 512;
 const VARIANTS: u8 = 6;
 /// Share of land blocks with a lake, in percent.
 const LAKE_PERCENT: u64 = 15;
-/// Side of each tile's ocean, in blocks (at most a third of the tile).
-const OCEAN_BLOCKS: u32 = 16;
+/// Radius of the island, as a fraction of the tile's side.
+const ISLAND_RADIUS: f64 = 0.45;
 /// Seed of the block layout; changing it changes every 2 m fixture byte.
 const LAYOUT_SEED: u64 = 0x2B10_C4E5_0F2A_7D11;
 
 /// What one block of a 2 m tile holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BlockKind {
-    /// No data: dem -9999, datamask 0.
+    /// Sea, no data: dem -9999, datamask 0.
     Ocean,
     /// Terrain variant `v` (`0..6`), all valid.
     Land(u8),
@@ -177,22 +183,21 @@ impl BlockTile {
             });
         }
         let across = px.div_ceil(block);
-        // The ocean sits in the tile's corner at the outside of the mosaic.
-        let north = 2 * row + 1 < layout.tiles_y;
-        let west = 2 * col + 1 < layout.tiles_x;
-        // At most a third of the tile each way, so small test layouts keep land.
-        let side = OCEAN_BLOCKS.min(across / 3);
-        let ocean_rows = if north {
-            0..side
-        } else {
-            across - side..across
-        };
-        let ocean_cols = if west { 0..side } else { across - side..across };
+        // Land is a round island centred where the mosaic's tiles meet (the
+        // 100 km tile's centre for the 2 m preset): within ISLAND_RADIUS of
+        // the tile's corner at the inside of the mosaic. The rest is ocean.
+        let inside_south = 2 * row + 1 < layout.tiles_y;
+        let inside_east = 2 * col + 1 < layout.tiles_x;
+        let extent = f64::from(px) / f64::from(block);
+        let radius = ISLAND_RADIUS * extent;
         let tile = (u64::from(row) << 48) | (u64::from(col) << 32);
         let mut kinds = Vec::with_capacity((across * across) as usize);
         for bi in 0..across {
             for bj in 0..across {
-                if ocean_rows.contains(&bi) && ocean_cols.contains(&bj) {
+                let (y, x) = (f64::from(bi) + 0.5, f64::from(bj) + 0.5);
+                let dy = if inside_south { extent - y } else { y };
+                let dx = if inside_east { extent - x } else { x };
+                if dy.hypot(dx) >= radius {
                     kinds.push(BlockKind::Ocean);
                     continue;
                 }
@@ -489,25 +494,27 @@ mod tests {
     fn windows_pixels_and_kinds_agree() -> Result<()> {
         let l = Preset::TwoMetre.layout();
         let t = BlockTile::new(&l, 0, 1)?;
-        // Across a block seam and into the cropped last block column.
+        // Across a block seam, in the cropped last block row, on the island.
         let w = PixelWindow {
-            col_off: 24_400,
-            row_off: 1_000,
+            col_off: 100,
+            row_off: 24_980,
             width: 600,
-            height: 30,
+            height: 20,
         };
         let (dem, mask) = t.window(w)?;
         for (i, (z, m)) in dem.iter().zip(&mask).enumerate() {
-            let (r, c) = (1_000 + i as u32 / 600, 24_400 + i as u32 % 600);
+            let (r, c) = (24_980 + i as u32 / 600, 100 + i as u32 % 600);
             assert_eq!(t.pixel(r, c), Some((*z, *m)), "({r}, {c})");
             assert_eq!(*m == 0, *z == DEM_NODATA);
         }
-        // Tile (0, 1) is the mosaic's north-east tile: its ocean is in its
-        // north-east corner.
+        assert!(mask.contains(&1));
+        // Tile (0, 1) is the mosaic's north-east tile: the island is centred
+        // on its south-west corner (radius 0.45 × 48.8 blocks).
         assert_eq!(t.kind(0, 48), Some(BlockKind::Ocean));
-        assert_eq!(t.kind(15, 33), Some(BlockKind::Ocean));
-        assert_ne!(t.kind(16, 48), Some(BlockKind::Ocean));
-        assert_ne!(t.kind(0, 0), Some(BlockKind::Ocean));
+        assert_eq!(t.kind(0, 0), Some(BlockKind::Ocean));
+        assert_eq!(t.kind(26, 0), Some(BlockKind::Ocean));
+        assert_ne!(t.kind(27, 0), Some(BlockKind::Ocean));
+        assert_ne!(t.kind(48, 0), Some(BlockKind::Ocean));
         assert_eq!(t.kind(49, 0), None);
         assert_eq!(t.pixel(25_000, 0), None);
         let kinds: std::collections::BTreeSet<BlockKind> = {
@@ -519,10 +526,11 @@ mod tests {
         assert_eq!(kinds.len(), 13, "every kind is used: {kinds:?}");
         // Tiles differ in their layout, not only in their ocean.
         let other = BlockTile::new(&l, 1, 0)?;
-        let differing = (20..40)
-            .filter(|&i| other.kind(i, i) != t.kind(i, i))
+        let differing = (0..49)
+            .flat_map(|i| (0..49).map(move |j| (i, j)))
+            .filter(|&(i, j)| other.kind(i, 48 - j) != t.kind(48 - i, j))
             .count();
-        assert!(differing > 10, "{differing}");
+        assert!(differing > 100, "{differing}");
         assert!(matches!(
             t.window(PixelWindow {
                 col_off: 24_999,
