@@ -404,6 +404,24 @@ mod tests {
     }
 
     #[test]
+    fn memory_rows_name_their_preset_and_show_no_floor() {
+        let run = json!({"wall_s": 50.0, "floor_s": null, "floor_strict_s": null,
+                         "downloads": 4, "unique_patches": 4, "peak_rss_kib": 1_228_800});
+        let row = summarise("two-metre", "load", "default", Preset::TwoMetre, &[run]);
+        let md = markdown(&[row], Preset::Small, 5, 2, 0.0);
+        assert!(
+            md.contains(
+                "| two-metre (`2m`) | default | 50.000 [50.000–50.000] | – | –× | – | –× |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 4 (1.00) |") && md.contains("| 1200 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn the_compact_table_shows_sizes_and_the_ratio_to_the_data() {
         let row = json!({"scenario": "sweep", "codec": "default", "mb_on_disk": 441.8,
                          "mb_after_compact": 213.9, "mb_data": 213.8, "compact_s": 0.03});
