@@ -6,6 +6,12 @@
 //! `geocube-benches`), which reports its wall time, its floor and its peak
 //! RSS (`VmHWM`, from the kernel). This module only orchestrates, takes
 //! medians and prints: a markdown table on stdout, `target/bench/report.json`.
+//!
+//! The memory scenarios (issue 11's figures: a load of the four 25000²
+//! sub-tiles of the `2m` preset, a prefetch of all 36 tiles of `large`) run
+//! on presets of their own, with the default codec only, `--memory-reps`
+//! times, in the full run (not with `--quick`: each takes a minute or more)
+//! or when named in `--scenarios`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,9 +39,13 @@ pub(crate) struct Args {
     /// Skip the criterion benches.
     #[arg(long)]
     no_criterion: bool,
-    /// Only these scenarios (cold, warm, sweep, threads, processes).
+    /// Only these scenarios (cold, warm, sweep, threads, processes,
+    /// two-metre, prefetch-all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
+    /// Repetitions of each memory scenario (median reported).
+    #[arg(long, default_value_t = 1)]
+    memory_reps: usize,
     /// Codecs to run: `default`, `reference` (cold scenarios only, with
     /// `--reference-reps`) or any `geocube create --codec` spelling such as
     /// `blosc-zstd:5`.
@@ -57,6 +67,20 @@ const SCENARIOS: [(&str, &str); 5] = [
     (
         "processes",
         "4 processes, 4 overlapping ROIs, one cube, cold",
+    ),
+];
+
+/// The memory scenarios and the preset each runs on.
+const MEMORY_SCENARIOS: [(&str, &str, Preset); 2] = [
+    (
+        "two-metre",
+        "load of a 2 km box across the four 25000² sub-tiles of `2m`, streamed, cold",
+        Preset::TwoMetre,
+    ),
+    (
+        "prefetch-all",
+        "prefetch of all 36 tiles of `large`, cold",
+        Preset::Large,
     ),
 ];
 
@@ -91,10 +115,24 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let ref_reps = args
         .reference_reps
         .unwrap_or(if args.quick { 1 } else { 2 });
+    let named = |name: &str| args.scenarios.iter().any(|s| s == name);
+    let main: Vec<(&str, &str)> = SCENARIOS
+        .into_iter()
+        .filter(|(name, _)| args.scenarios.is_empty() || named(name))
+        .collect();
+    let memory: Vec<(&str, &str, Preset)> = MEMORY_SCENARIOS
+        .into_iter()
+        .filter(|(name, ..)| {
+            if args.scenarios.is_empty() {
+                !args.quick
+            } else {
+                named(name)
+            }
+        })
+        .collect();
     let dir = crate::fixtures::default_dir(preset);
-    if !fixtures::is_up_to_date(preset, &dir) {
-        eprintln!("generating the {preset} fixtures in {}", dir.display());
-        fixtures::generate(preset, &dir).map_err(|e| e.to_string())?;
+    if !main.is_empty() {
+        ensure_fixtures(preset, &dir)?;
     }
     eprintln!("building the scenario runner (release, {TARGET_DIR})");
     status(
@@ -124,10 +162,12 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let work = PathBuf::from("target/bench/work");
     let load = load_average();
     let mut rows = vec![];
-    // One discarded run first: the build just evicted the fixtures and the
-    // binary from the page cache, and the first timed run paid for it.
-    eprintln!("warm-up run (not timed)");
-    run_one(&exe, &dir, "cold", "default", &work)?;
+    if !main.is_empty() {
+        // One discarded run first: the build just evicted the fixtures and
+        // the binary from the page cache, and the first timed run paid for it.
+        eprintln!("warm-up run (not timed)");
+        run_one(&exe, &dir, "cold", "default", &work)?;
+    }
     // Codecs in the order given, the slow reference codec last so a long
     // run yields the main table early; the reference runs cold scenarios
     // only (its warm reads cost what any blosc zstd's do).
@@ -135,9 +175,8 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     codecs.sort_by_key(|c| *c == "reference");
     for codec in codecs {
         let n = if codec == "reference" { ref_reps } else { reps };
-        for (name, what) in SCENARIOS {
-            let wanted = args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == name);
-            if !wanted || (name == "warm" && codec == "reference") {
+        for &(name, what) in &main {
+            if name == "warm" && codec == "reference" {
                 continue;
             }
             let mut runs = vec![];
@@ -146,8 +185,20 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
                 eprintln!("{name} ({codec}) {}/{n}: {run}", i + 1);
                 runs.push(run);
             }
-            rows.push(summarise(name, what, codec, &runs));
+            rows.push(summarise(name, what, codec, preset, &runs));
         }
+    }
+    for (name, what, own) in memory {
+        let own_dir = crate::fixtures::default_dir(own);
+        ensure_fixtures(own, &own_dir)?;
+        let n = args.memory_reps.max(1);
+        let mut runs = vec![];
+        for i in 0..n {
+            let run = run_one(&exe, &own_dir, name, "default", &work)?;
+            eprintln!("{name} (default) {}/{n}: {run}", i + 1);
+            runs.push(run);
+        }
+        rows.push(summarise(name, what, "default", own, &runs));
     }
     let _ = std::fs::remove_dir_all(&work);
     let table = markdown(&rows, preset, reps, ref_reps, load);
@@ -157,6 +208,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         "preset": preset.name(),
         "reps": reps,
         "reference_reps": ref_reps,
+        "memory_reps": args.memory_reps.max(1),
         "load_average_at_start": load,
         "cpus": std::thread::available_parallelism().map_or(0, usize::from),
         "scenarios": rows,
@@ -170,6 +222,15 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     eprintln!("wrote {}", path.display());
     Ok(())
+}
+
+fn ensure_fixtures(preset: Preset, dir: &Path) -> Result<(), String> {
+    if !fixtures::is_up_to_date(preset, dir) {
+        eprintln!("generating the {preset} fixtures in {}", dir.display());
+    }
+    fixtures::ensure(preset, dir)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn run_one(
@@ -215,7 +276,7 @@ fn field(runs: &[Value], key: &str) -> Vec<f64> {
     runs.iter().filter_map(|r| r[key].as_f64()).collect()
 }
 
-fn summarise(name: &str, what: &str, codec: &str, runs: &[Value]) -> Value {
+fn summarise(name: &str, what: &str, codec: &str, preset: Preset, runs: &[Value]) -> Value {
     let wall = field(runs, "wall_s");
     let floor = field(runs, "floor_s");
     let (w, f) = (median(wall.clone()), median(floor.clone()));
@@ -225,6 +286,7 @@ fn summarise(name: &str, what: &str, codec: &str, runs: &[Value]) -> Value {
     json!({
         "scenario": name,
         "description": what,
+        "preset": preset.name(),
         "codec": codec,
         "runs": runs.len(),
         "wall_s": {"median": w, "min": wall.iter().copied().fold(f64::INFINITY, f64::min), "max": wall.iter().copied().fold(0.0, f64::max)},
@@ -264,10 +326,16 @@ fn markdown(rows: &[Value], preset: Preset, reps: usize, ref_reps: usize, load: 
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
-        let _ = writeln!(
-            s,
+        let own = r["preset"].as_str().unwrap_or_default();
+        let scenario = r["scenario"].as_str().unwrap_or_default();
+        let scenario = if own.is_empty() || own == preset.name() {
+            scenario.to_owned()
+        } else {
+            format!("{scenario} (`{own}`)")
+        };
+        let line = format!(
             "| {} | {} | {:.3} [{:.3}–{:.3}] | {:.3} | {:.2}× | {:.3} | {:.2}× | {:.1} | {} ({:.2}) | {:.1} | {:.0} |",
-            r["scenario"].as_str().unwrap_or_default(),
+            scenario,
             r["codec"].as_str().unwrap_or_default(),
             r["wall_s"]["median"].as_f64().unwrap_or(f64::NAN),
             r["wall_s"]["min"].as_f64().unwrap_or(f64::NAN),
@@ -282,6 +350,8 @@ fn markdown(rows: &[Value], preset: Preset, reps: usize, ref_reps: usize, load: 
             r["mb_on_disk"].as_f64().unwrap_or(f64::NAN),
             r["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
         );
+        // Floors not measured (memory scenarios) show as dashes.
+        let _ = writeln!(s, "{}", line.replace("NaN", "–"));
     }
     let _ = writeln!(
         s,
@@ -315,7 +385,9 @@ fn markdown(rows: &[Value], preset: Preset, reps: usize, ref_reps: usize, load: 
          (no Icechunk, no HTTP), commit group by commit group: a load returns only once \
          its patches are committed, so the loads of the sweep, and the patches each \
          process downloaded, are separate commits that re-encode the chunks they share. \
-         The strict floor encodes every chunk once, as if everything were one commit."
+         The strict floor encodes every chunk once, as if everything were one commit. \
+         The memory scenarios run on their own presets and have no floor: it would hold \
+         every chunk in memory."
     );
     s
 }
@@ -329,6 +401,24 @@ mod tests {
         assert!((median(vec![3.0, 1.0, 2.0]) - 2.0).abs() < 1e-12);
         assert!((median(vec![4.0, 1.0, 2.0, 3.0]) - 2.5).abs() < 1e-12);
         assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn memory_rows_name_their_preset_and_show_no_floor() {
+        let run = json!({"wall_s": 50.0, "floor_s": null, "floor_strict_s": null,
+                         "downloads": 4, "unique_patches": 4, "peak_rss_kib": 1_228_800});
+        let row = summarise("two-metre", "load", "default", Preset::TwoMetre, &[run]);
+        let md = markdown(&[row], Preset::Small, 5, 2, 0.0);
+        assert!(
+            md.contains(
+                "| two-metre (`2m`) | default | 50.000 [50.000–50.000] | – | –× | – | –× |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 4 (1.00) |") && md.contains("| 1200 |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -8,8 +8,9 @@ use geocube_testkit::{Preset, fixtures};
 /// Arguments of `cargo xtask fixtures`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Size of the mosaic: tiny (3×3 tiles of 500 px), small (4×4 of 3125 px)
-    /// or large (6×6 of 3125 px).
+    /// Size of the mosaic: tiny (3×3 tiles of 500 px), small (4×4 of 3125 px),
+    /// large (6×6 of 3125 px), all 32 m, or 2m (2×2 sub-tiles of 25000 px at
+    /// 2 m, drawn from a few distinct blocks: a few MB).
     #[arg(long, default_value = "tiny")]
     preset: Preset,
     /// Output directory [default: target/fixtures/<preset>].
@@ -39,7 +40,7 @@ pub(crate) fn run(args: &Args) -> geocube_testkit::Result<()> {
         .map(|t| t.dem_file_size + t.datamask_file_size)
         .sum();
     println!(
-        "generated {} tiles ({:.1} MB of COGs) of preset {} in {} ({:.1} s)",
+        "generated {} tiles ({:.1} MB of rasters) of preset {} in {} ({:.1} s)",
         manifest.tiles.len(),
         bytes as f64 / 1e6,
         args.preset,

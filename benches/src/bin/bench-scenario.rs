@@ -6,9 +6,14 @@
 //! bench-scenario worker <fixtures-dir> <stac-url> <cube-dir> <codec> <roi-index>
 //! ```
 //!
-//! Scenarios: `cold`, `warm`, `sweep`, `threads`, `processes`. Each runs in
-//! a fresh cube against a fresh fixture server on loopback, and measures its
-//! floor in the same process:
+//! Scenarios: `cold`, `warm`, `sweep`, `threads`, `processes`, and the
+//! memory scenarios `two-metre` (a load of a 2 km box across the four
+//! 25000² sub-tiles of the `2m` preset, each streamed chunk by chunk) and
+//! `prefetch-all` (a prefetch of every tile of the fixtures, meant for the
+//! `large` preset's 36). Each runs in a fresh cube against a fresh fixture
+//! server on loopback, and measures its floor in the same process (not the
+//! memory scenarios: the cold floor holds every chunk it encodes in memory,
+//! 15 GB for the 2 m tiles):
 //! - warm: the same chunks decoded by zarrs straight from a filesystem store
 //!   (no Icechunk) and cropped to the window;
 //! - cold: the downloaded COGs decoded from disk with the tiff crate plus the
@@ -36,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use geocube::NoProgress;
 use geocube::{Accessor, LoadOptions};
 use geocube_core::{Aoi, BoundingBox, ChunkCodec, Crs, Cube, Toi, Window};
 use geocube_sources::datasets::arcticdem::{ArcticDem, Resolution};
@@ -114,6 +120,11 @@ struct Rois {
     sweep: Vec<Aoi>,
     /// 4 boxes around the mosaic centre, overlapping each other.
     overlapping: Vec<Aoi>,
+    /// 2 km around the corner of tiles (0,0), (0,1), (1,0), (1,1): touches
+    /// 4 tiles, returns little (1000² px at 2 m).
+    corner_small: Aoi,
+    /// The whole mosaic, 1 m inside its edges: touches every tile.
+    mosaic: Aoi,
 }
 
 fn rois(m: &FixtureManifest) -> Rois {
@@ -152,11 +163,28 @@ fn rois(m: &FixtureManifest) -> Rois {
             polar_box(x - 0.6 * t, y - 0.6 * t, x + 0.6 * t, y + 0.6 * t)
         })
         .collect();
+    let corner_small = polar_box(cx - 1000.0, cy - 1000.0, cx + 1000.0, cy + 1000.0);
+    let mosaic = polar_box(left + eps, top - h + eps, left + w - eps, top - eps);
     Rois {
         corner,
         sweep,
         overlapping,
+        corner_small,
+        mosaic,
     }
+}
+
+/// The ArcticDEM resolution of a fixture.
+fn resolution_of(m: &FixtureManifest) -> Res<Resolution> {
+    Resolution::ALL
+        .into_iter()
+        .find(|r| (r.metres() - m.resolution).abs() < 1e-9)
+        .ok_or_else(|| format!("no ArcticDEM preset at {} m", m.resolution).into())
+}
+
+/// Scenarios whose floor is not measured (see the module docs).
+fn is_memory_scenario(scenario: &str) -> bool {
+    matches!(scenario, "two-metre" | "prefetch-all")
 }
 
 fn source(
@@ -165,7 +193,7 @@ fn source(
     m: &FixtureManifest,
     codec: ChunkCodec,
 ) -> Res<ArcticDem> {
-    Ok(ArcticDem::builder(Resolution::M32)
+    Ok(ArcticDem::builder(resolution_of(m)?)
         .stac_url(stac_url)
         .index_path(geocube_testkit::manifest::resolve(fixtures, &m.index_path))
         .codec(codec)
@@ -235,6 +263,14 @@ fn run(fixtures: &Path, scenario: &str, codec_s: &str, work: &Path) -> Res<Value
     let started = Instant::now();
     match scenario {
         "cold" | "warm" => load_into(&acc, &r.corner, &mut tally)?,
+        "two-metre" => load_into(&acc, &r.corner_small, &mut tally)?,
+        "prefetch-all" => {
+            let report = acc.prefetch(&r.mosaic, &Toi::None, &NoProgress)?;
+            tally
+                .downloads
+                .extend(report.submit.downloaded.iter().cloned());
+            tally.groups.push(report.submit.downloaded);
+        }
         "sweep" => {
             for aoi in &r.sweep {
                 load_into(&acc, aoi, &mut tally)?;
@@ -326,6 +362,8 @@ fn run(fixtures: &Path, scenario: &str, codec_s: &str, work: &Path) -> Res<Value
     let (floor, strict, floor_kind) = if std::env::var_os("GEOCUBE_BENCH_NO_FLOOR").is_some() {
         // For profiling the scenario alone.
         (f64::NAN, f64::NAN, "skipped")
+    } else if is_memory_scenario(scenario) {
+        (f64::NAN, f64::NAN, "not measured (memory scenario)")
     } else if scenario == "warm" {
         let t = warm_floor(&cube, &tally.windows, work, codec)?;
         (t, t, "zarrs decode of the same chunks + crop")

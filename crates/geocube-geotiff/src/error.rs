@@ -63,6 +63,40 @@ pub enum Error {
         /// The band's sample type.
         sample_type: SampleType,
     },
+    /// The block positions of a shared-block band do not match the image.
+    #[error(
+        "a {width} × {height} image in {block}² blocks has {expected} blocks, but {actual} block positions were given"
+    )]
+    BlockCount {
+        /// Width of the image.
+        width: u32,
+        /// Height of the image.
+        height: u32,
+        /// Block size.
+        block: u32,
+        /// Blocks across × blocks down.
+        expected: usize,
+        /// Positions given.
+        actual: usize,
+    },
+    /// A distinct block of a shared-block band is not one block of samples.
+    #[error("distinct block {index} has {actual} samples; a block needs {expected}")]
+    BlockLength {
+        /// Which distinct block.
+        index: usize,
+        /// `block_size²`.
+        expected: usize,
+        /// Its length.
+        actual: usize,
+    },
+    /// A block position names a distinct block that was not given.
+    #[error("a block position names distinct block {index}, but only {distinct} were given")]
+    BlockIndex {
+        /// The index named.
+        index: usize,
+        /// Distinct blocks given.
+        distinct: usize,
+    },
     /// The file would exceed the 4 GiB a classic TIFF can address.
     #[error(
         "the file would be {bytes} bytes, more than classic TIFF's 4 GiB limit; \

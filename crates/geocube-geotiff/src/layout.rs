@@ -1,6 +1,7 @@
 //! The bytes of a COG: compressed blocks, IFDs and GDAL's layout (ghost
 //! header, every IFD before the tile data, overviews smallest first, block
-//! leaders and trailers).
+//! leaders and trailers), and the plain layout of a tiled TIFF whose blocks
+//! share bytes.
 
 use std::io::Write;
 
@@ -341,6 +342,79 @@ pub(crate) fn assemble(
     Ok(Cog {
         header,
         blocks,
+        len: pos,
+    })
+}
+
+/// A laid-out tiled TIFF whose blocks share bytes: the header (TIFF header
+/// and the one IFD) and the distinct compressed blocks, each stored once.
+pub(crate) struct SharedCog {
+    header: Vec<u8>,
+    distinct: Vec<Vec<u8>>,
+    len: u64,
+}
+
+impl SharedCog {
+    /// Size of the file in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Writes the file: header and IFD, then every distinct block once.
+    pub(crate) fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(&self.header)?;
+        for b in &self.distinct {
+            out.write_all(b)?;
+        }
+        Ok(())
+    }
+}
+
+/// Lays out one image whose block `i` (row-major) holds the compressed
+/// bytes `distinct[blocks[i]]`: the IFD right after the TIFF header, then
+/// the distinct blocks in order, every TileOffsets entry of a kind pointing
+/// at the same bytes. `entries(offsets, counts)` gives the IFD entries,
+/// sorted by tag, whose size must not depend on the offsets' values. The
+/// caller checked that every index in `blocks` is in `distinct`.
+///
+/// # Errors
+/// [`Error::TooLarge`] past 4 GiB.
+pub(crate) fn assemble_shared(
+    distinct: Vec<Vec<u8>>,
+    blocks: &[usize],
+    entries: impl Fn(&[u32], &[u32]) -> Vec<Entry>,
+) -> Result<SharedCog> {
+    let n = blocks.len();
+    let ifd_len = ifd_size(&entries(&vec![0; n], &vec![0; n]), TiffFormat::Classic);
+    let data_start = 8 + ifd_len;
+    let mut starts = Vec::with_capacity(distinct.len());
+    let mut pos = data_start;
+    for b in &distinct {
+        starts.push(pos);
+        pos += b.len() as u64;
+    }
+    let too_large = || Error::TooLarge { bytes: pos };
+    let narrow = |x: u64| u32::try_from(x).map_err(|_| too_large());
+    if pos > u64::from(u32::MAX) {
+        return Err(too_large());
+    }
+    let offsets = blocks
+        .iter()
+        .map(|&i| narrow(starts[i]))
+        .collect::<Result<Vec<u32>>>()?;
+    let counts = blocks
+        .iter()
+        .map(|&i| narrow(distinct[i].len() as u64))
+        .collect::<Result<Vec<u32>>>()?;
+    let mut header = Vec::with_capacity(usize::try_from(data_start).unwrap_or(0));
+    header.extend_from_slice(b"II");
+    header.extend_from_slice(&42u16.to_le_bytes());
+    header.extend_from_slice(&8u32.to_le_bytes());
+    write_ifd(&mut header, &entries(&offsets, &counts), 0);
+    debug_assert_eq!(header.len() as u64, data_start);
+    Ok(SharedCog {
+        header,
+        distinct,
         len: pos,
     })
 }

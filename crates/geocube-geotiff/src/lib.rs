@@ -9,6 +9,10 @@
 //! - [`TileWriter`] ([`CogWriter::stream`]) writes a band larger than
 //!   memory tile by tile: a tiled GeoTIFF (BigTIFF past 4 GiB) without
 //!   overviews, which a COG's layout cannot be written as.
+//! - [`CogWriter::write_shared_blocks`] writes a tiled GeoTIFF whose
+//!   blocks are drawn from a few distinct ones (several tile offsets
+//!   pointing at the same bytes): test rasters of any size for the price of
+//!   a few blocks.
 //! - [`tags`] names the GeoKeys and GDAL numbers `tiff::tags` lacks (standard
 //!   TIFF and GeoTIFF tags come from `tiff::tags`).
 //! - [`gdal_checksum`] computes `gdalinfo -checksum` of a band, to check a
@@ -55,6 +59,7 @@ mod layout;
 mod nodata;
 mod overview;
 mod sample;
+mod shared;
 mod stream;
 pub mod tags;
 mod writer;

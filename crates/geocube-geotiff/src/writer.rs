@@ -240,6 +240,11 @@ impl CogWriter {
 
     /// The options checked for bands of `T`, before anything is written:
     /// image size, block size, georeferencing and nodata.
+    /// `(width, height, block size)` as set.
+    pub(crate) fn dimensions(&self) -> (u32, u32, u32) {
+        (self.width, self.height, self.block_size)
+    }
+
     pub(crate) fn check<T: Sample>(&self) -> Result<Checked<T>> {
         let (width, height, block) = (self.width, self.height, self.block_size);
         if width == 0 || height == 0 {

@@ -274,3 +274,51 @@ fn gdal_reads_a_cog_without_overviews() {
     };
     check(dir.path(), "utm", &writer, (w, h), &data, &expect);
 }
+
+#[test]
+fn gdal_reads_shared_blocks() {
+    if !gdalinfo_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.tif");
+    // 1000 × 600 in 256² blocks: 4 × 3 blocks of two distinct ones, cropped at the edges.
+    let (w, h, b) = (1000u32, 600u32, 256usize);
+    let land: Vec<f32> = (0..b * b).map(|i| (i % 977) as f32 * 0.25).collect();
+    let sea = vec![-9999.0f32; b * b];
+    let positions = [0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 0, 1];
+    let gt = [-2_500_000.0, 2.0, 0.0, 1_200_000.0, 0.0, -2.0];
+    CogWriter::new(w, h)
+        .geotransform(gt)
+        .epsg(3413, CrsKind::Projected)
+        .nodata(-9999.0)
+        .block_size(256)
+        .write_shared_blocks(
+            &[&land, &sea],
+            &positions,
+            std::fs::File::create(&path).expect("create"),
+        )
+        .expect("write");
+    let info = gdalinfo(&path);
+    assert_eq!(info["size"], json!([w, h]));
+    assert_eq!(info["geoTransform"], json!(gt));
+    let band = &info["bands"][0];
+    assert_eq!(band["block"], json!([256, 256]));
+    assert_eq!(band["noDataValue"], -9999.0);
+    assert_eq!(band["overviews"].as_array().map_or(0, Vec::len), 0);
+    // Not a COG (see the writer's docs): no ghost area, so no COG layout.
+    assert!(info["metadata"]["IMAGE_STRUCTURE"].get("LAYOUT").is_none());
+    let (w, h) = (w as usize, h as usize);
+    let band_values: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (r, c) = (i / w, i % w);
+            let block = if positions[(r / b) * w.div_ceil(b) + c / b] == 0 {
+                &land
+            } else {
+                &sea
+            };
+            block[(r % b) * b + c % b]
+        })
+        .collect();
+    assert_eq!(info["bands"][0]["checksum"], gdal_checksum(&band_values));
+}

@@ -426,3 +426,77 @@ fn output_errors_are_io_errors() {
         .expect_err("the sink fails");
     assert!(matches!(err, Error::Io(_)), "{err}");
 }
+
+/// The band a shared-block file stands for: block `positions[i]` of
+/// `distinct`, cropped to the image.
+fn expand<T: Copy>(
+    distinct: &[Vec<T>],
+    positions: &[usize],
+    (w, h): (usize, usize),
+    b: usize,
+) -> Vec<T> {
+    let across = w.div_ceil(b);
+    let mut out = Vec::with_capacity(w * h);
+    for r in 0..h {
+        for c in 0..w {
+            let block = &distinct[positions[(r / b) * across + c / b]];
+            out.push(block[(r % b) * b + c % b]);
+        }
+    }
+    out
+}
+
+#[test]
+fn shared_blocks_decode_to_the_band_they_stand_for() {
+    // 300 × 170 in 64² blocks: 5 × 3 blocks, the last column and row cropped.
+    let b = 64;
+    let distinct: Vec<Vec<f32>> = (0..3)
+        .map(|k| {
+            (0..b * b)
+                .map(|i| {
+                    if k == 2 {
+                        -9999.0
+                    } else {
+                        (i * (k + 1)) as f32 * 0.125
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let positions: Vec<usize> = (0..15).map(|i| (i * 7 + i / 5) % 3).collect();
+    let refs: Vec<&[f32]> = distinct.iter().map(Vec::as_slice).collect();
+    let mut bytes = Vec::new();
+    let len = writer()
+        .block_size(64)
+        .nodata(-9999.0)
+        .write_shared_blocks(&refs, &positions, &mut bytes)
+        .expect("encode");
+    assert_eq!(len, bytes.len() as u64);
+    // Three distinct blocks of 16 KiB raw: the file holds three, not fifteen.
+    assert!(bytes.len() < 3 * 64 * 64 * 4, "{} bytes", bytes.len());
+    let mut d = decoder(&bytes);
+    assert_eq!(d.dimensions().expect("dims"), (W, H));
+    assert_eq!(d.chunk_dimensions(), (64, 64));
+    let offsets = d.get_tag_u64_vec(Tag::TileOffsets).expect("offsets");
+    let unique: std::collections::BTreeSet<u64> = offsets.iter().copied().collect();
+    assert_eq!((offsets.len(), unique.len()), (15, 3));
+    let DecodingResult::F32(got) = d.read_image().expect("decode") else {
+        panic!("not f32");
+    };
+    let want = expand(&distinct, &positions, (W as usize, H as usize), b);
+    assert!(
+        got.iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    );
+    assert_eq!(got.len(), want.len());
+    assert!(!d.more_images(), "no overviews");
+    assert_eq!(
+        d.get_tag_ascii_string(Tag::GdalNodata).expect("nodata"),
+        "-9999"
+    );
+    assert_eq!(
+        d.get_tag_f64_vec(Tag::ModelTiepointTag).expect("tiepoint"),
+        [0.0, 0.0, 0.0, GT[0], GT[3], 0.0]
+    );
+}

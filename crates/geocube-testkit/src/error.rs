@@ -73,8 +73,16 @@ pub enum Error {
         /// What the COG writer reported.
         source: geocube_geotiff::Error,
     },
+    /// A pixel window asked of a tile does not lie inside it.
+    #[error("window {window:?} is not inside a tile of {tile_px}² px")]
+    OutsideTile {
+        /// The window asked for (tile pixel coordinates).
+        window: crate::PixelWindow,
+        /// Width and height of the tile.
+        tile_px: u32,
+    },
     /// A preset name was not recognised.
-    #[error("unknown preset {0:?}: use one of tiny, small, large")]
+    #[error("unknown preset {0:?}: use one of tiny, small, large, 2m")]
     UnknownPreset(String),
 }
 

@@ -1,6 +1,7 @@
-//! The GeoParquet mosaic index (`ArcticDEM_Mosaic_Index_v4_1_32m.parquet`):
-//! one row per tile with its `dem_id` and footprint polygon (WKB, EPSG:3413),
-//! written and read with the `parquet` crate's low-level API (no Arrow).
+//! The GeoParquet mosaic index (`ArcticDEM_Mosaic_Index_v4_1_32m.parquet`,
+//! `…_2m.parquet`: [`crate::Mosaic::index_file_name`]): one row per tile
+//! with its `dem_id` and footprint polygon (WKB, EPSG:3413), written and
+//! read with the `parquet` crate's low-level API (no Arrow).
 
 use std::fs::File;
 use std::path::Path;
@@ -18,9 +19,6 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 
-/// File name of the real ArcticDEM 32 m mosaic index, which the fixture mimics.
-pub const INDEX_FILE_NAME: &str = "ArcticDEM_Mosaic_Index_v4_1_32m.parquet";
-
 /// Parquet schema of the index.
 const SCHEMA: &str = "
 message schema {
@@ -35,7 +33,7 @@ message schema {
 pub struct IndexRecord {
     /// ArcticDEM tile id, e.g. `58_23_32m_v4.1`.
     pub dem_id: String,
-    /// Tile name `{row}_{col}`, e.g. `58_23`.
+    /// Tile name `{row}_{col}`, e.g. `58_23` (`56_25_2_1` at 2 m).
     pub tile: String,
     /// Ground sample distance in metres.
     pub gsd: f64,

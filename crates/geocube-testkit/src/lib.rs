@@ -5,7 +5,11 @@
 //!   nodata -9999) and a `datamask` (uint8) Cloud-Optimized GeoTIFF, a STAC
 //!   item, plus a STAC collection and catalog, the GeoParquet mosaic index
 //!   `ArcticDEM_Mosaic_Index_v4_1_32m.parquet` and a [`FixtureManifest`]
-//!   with per-tile statistics to check results against.
+//!   with per-tile statistics to check results against. The `2m` preset
+//!   does the same for the 2 m mosaic (`…_2m.parquet`, sub-tiles of
+//!   25000² px), its tiles drawn from a few distinct blocks ([`blocks`]) so
+//!   that they cost megabytes; [`fixtures::tile_window`] gives any window of
+//!   any preset's tiles without reading a file.
 //! - [`server::FixtureServer`] serves such a directory over HTTP on
 //!   127.0.0.1 with range requests, a small STAC API and deterministic fault
 //!   injection (503s, truncated bodies, latency).
@@ -43,6 +47,7 @@
 //! # }
 //! ```
 
+pub mod blocks;
 pub mod error;
 pub mod fixtures;
 pub mod footprint;
@@ -60,7 +65,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::error::{Error, Result};
 pub use crate::manifest::{DemStats, FixtureManifest, PixelWindow, TileManifest};
-pub use crate::preset::{MosaicLayout, Preset};
+pub use crate::preset::{Mosaic, MosaicLayout, Preset};
 
 /// An axis-aligned rectangle in map units (EPSG:3413 metres unless stated).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

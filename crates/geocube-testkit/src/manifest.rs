@@ -28,13 +28,13 @@ pub struct FixtureManifest {
     pub layout: MosaicLayout,
     /// CRS of the rasters and the index, `EPSG:3413`.
     pub crs: String,
-    /// Pixel size in metres (32).
+    /// Pixel size in metres (32, or 2 for the 2 m preset).
     pub resolution: f64,
     /// Nodata value of the `dem` rasters (-9999).
     pub dem_nodata: f64,
     /// Bounds of the whole mosaic.
     pub mosaic_bounds: Bounds,
-    /// STAC collection id, `arcticdem-mosaics-v4.1-32m`.
+    /// STAC collection id, `arcticdem-mosaics-v4.1-32m` (`…-2m`).
     pub collection_id: String,
     /// Root STAC catalog.
     pub catalog_path: String,
@@ -49,9 +49,10 @@ pub struct FixtureManifest {
 /// One tile of the mosaic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TileManifest {
-    /// ArcticDEM-style id, e.g. `58_23_32m_v4.1`.
+    /// ArcticDEM-style id, e.g. `58_23_32m_v4.1` (`56_25_2_1_2m_v4.1`).
     pub dem_id: String,
-    /// Tile name `{row}_{col}` (ArcticDEM numbering, rows northwards).
+    /// Tile name `{row}_{col}` (ArcticDEM numbering, rows northwards;
+    /// `{row}_{col}_{subrow}_{subcol}` at 2 m).
     pub tile: String,
     /// Row of the tile in the mosaic (0 = top).
     pub mosaic_row: u32,
@@ -61,9 +62,9 @@ pub struct TileManifest {
     pub bounds: Bounds,
     /// Pixel window of the tile in the mosaic grid (origin: mosaic top-left).
     pub window: PixelWindow,
-    /// Pixel window of the tile on the global 32 m lattice anchored at
-    /// (0, 0), rows growing southwards: `col_off = xmin / 32`,
-    /// `row_off = -ymax / 32`.
+    /// Pixel window of the tile on the global lattice of its resolution
+    /// anchored at (0, 0), rows growing southwards: `col_off = xmin / res`,
+    /// `row_off = -ymax / res`.
     pub lattice_window: PixelWindow,
     /// Side of the antimeridian.
     pub antimeridian: AntimeridianSide,
@@ -84,7 +85,8 @@ pub struct TileManifest {
     pub dem_file_size: u64,
     /// Size of the `datamask` COG in bytes.
     pub datamask_file_size: u64,
-    /// Statistics of the full-resolution rasters.
+    /// Statistics of the full-resolution rasters (of the 2 m tiles: computed
+    /// from their blocks, see [`crate::blocks::BlockTile::stats`]).
     pub stats: DemStats,
 }
 

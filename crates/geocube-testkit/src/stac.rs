@@ -1,15 +1,14 @@
 //! STAC documents of the fixture (STAC 1.1 with the projection and raster
-//! extensions), shaped like PGC's `arcticdem-mosaics-v4.1-32m` items.
+//! extensions), shaped like PGC's `arcticdem-mosaics-v4.1-32m` (or `-2m`)
+//! items.
 //!
 //! On disk they form a static catalog with relative links and asset hrefs;
 //! the fixture server rewrites them to absolute URLs of itself.
 
 use serde_json::{Value, json};
 
-use crate::{FixtureManifest, MosaicLayout, TileManifest};
+use crate::{FixtureManifest, Mosaic, MosaicLayout, TileManifest};
 
-/// Id of the STAC collection.
-pub const COLLECTION_ID: &str = "arcticdem-mosaics-v4.1-32m";
 /// Id of the root catalog.
 pub const CATALOG_ID: &str = "geocube-fixtures";
 /// STAC version written.
@@ -23,21 +22,21 @@ pub const RASTER_EXT: &str = "https://stac-extensions.github.io/raster/v1.1.0/sc
 
 /// Directory of the collection relative to the fixture root.
 #[must_use]
-pub fn collection_dir() -> String {
-    format!("stac/{COLLECTION_ID}")
+pub fn collection_dir(mosaic: Mosaic) -> String {
+    format!("stac/{}", mosaic.collection_id())
 }
 
 /// Path of an item relative to the fixture root.
 #[must_use]
-pub fn item_path(dem_id: &str) -> String {
-    format!("{}/{dem_id}/{dem_id}.json", collection_dir())
+pub fn item_path(mosaic: Mosaic, dem_id: &str) -> String {
+    format!("{}/{dem_id}/{dem_id}.json", collection_dir(mosaic))
 }
 
 /// The STAC item of a tile; `geometry` is its WGS 84 footprint.
 #[must_use]
 pub fn item(tile: &TileManifest, layout: &MosaicLayout, geometry: &Value) -> Value {
     let b = tile.bounds;
-    let res = crate::preset::RESOLUTION;
+    let res = layout.resolution();
     let asset = |path: &str, title: &str, band: Value| {
         json!({
             "href": format!("../../../{path}"),
@@ -52,7 +51,7 @@ pub fn item(tile: &TileManifest, layout: &MosaicLayout, geometry: &Value) -> Val
         "stac_version": STAC_VERSION,
         "stac_extensions": [PROJ_EXT, RASTER_EXT],
         "id": tile.dem_id,
-        "collection": COLLECTION_ID,
+        "collection": layout.mosaic.collection_id(),
         "geometry": geometry,
         "bbox": tile.bbox_wgs84,
         "properties": {
@@ -88,6 +87,7 @@ pub fn item(tile: &TileManifest, layout: &MosaicLayout, geometry: &Value) -> Val
 /// The collection document, with `item` links to every tile.
 #[must_use]
 pub fn collection(m: &FixtureManifest) -> Value {
+    let res = m.layout.resolution();
     let (mut south, mut north) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut east_w, mut west_e) = (f64::INFINITY, f64::NEG_INFINITY);
     for t in &m.tiles {
@@ -126,17 +126,17 @@ pub fn collection(m: &FixtureManifest) -> Value {
         "type": "Collection",
         "stac_version": STAC_VERSION,
         "stac_extensions": [PROJ_EXT, RASTER_EXT],
-        "id": COLLECTION_ID,
-        "title": "ArcticDEM Mosaics, version 4.1, 32 m (geocube fixture)",
+        "id": m.layout.mosaic.collection_id(),
+        "title": format!("ArcticDEM Mosaics, version 4.1, {res} m (geocube fixture)"),
         "description": format!(
-            "Synthetic, deterministic stand-in for PGC's ArcticDEM v4.1 32 m mosaic tiles \
+            "Synthetic, deterministic stand-in for PGC's ArcticDEM v4.1 {res} m mosaic tiles \
              (geocube-testkit preset {}). Elevations are made up.", m.preset),
         "license": "CC-BY-4.0",
         "extent": {
             "spatial": { "bbox": [[east_w, south, west_e, north]] },
             "temporal": { "interval": [[start, end]] },
         },
-        "summaries": { "gsd": [crate::preset::RESOLUTION], "proj:code": ["EPSG:3413"] },
+        "summaries": { "gsd": [res], "proj:code": ["EPSG:3413"] },
         "item_assets": {
             "dem": { "type": COG_MEDIA_TYPE, "roles": ["data"], "title": "DEM" },
             "datamask": { "type": COG_MEDIA_TYPE, "roles": ["data"], "title": "Valid data mask" },
@@ -145,9 +145,9 @@ pub fn collection(m: &FixtureManifest) -> Value {
     })
 }
 
-/// The root catalog.
+/// The root catalog of a fixture of `mosaic`.
 #[must_use]
-pub fn catalog() -> Value {
+pub fn catalog(mosaic: Mosaic) -> Value {
     json!({
         "type": "Catalog",
         "stac_version": STAC_VERSION,
@@ -155,7 +155,7 @@ pub fn catalog() -> Value {
         "description": "geocube test fixtures",
         "links": [
             { "rel": "root", "href": "./catalog.json", "type": "application/json" },
-            { "rel": "child", "href": format!("./{COLLECTION_ID}/collection.json"), "type": "application/json" },
+            { "rel": "child", "href": format!("./{}/collection.json", mosaic.collection_id()), "type": "application/json" },
         ],
     })
 }

@@ -103,26 +103,45 @@ pub(crate) fn lakes_near(bounds: &Bounds) -> Vec<Lake> {
 /// Renders one tile: its DEM (row-major, `px × px`, [`DEM_NODATA`] in lakes)
 /// and its data mask (1 valid, 0 no data).
 pub(crate) fn render_tile(bounds: &Bounds, px: u32) -> (Vec<f32>, Vec<u8>) {
-    let n = px as usize;
-    let mut dem = vec![0f32; n * n];
-    let mut mask = vec![1u8; n * n];
-    for row in 0..n {
+    render_window(bounds, (0, 0), (px, px))
+}
+
+/// Renders rows `row0..row0 + height` and columns `col0..col0 + width` of
+/// the tile whose top-left corner is `(bounds.xmin, bounds.ymax)`, exactly
+/// as [`render_tile`] renders them: every pixel is a function of its
+/// centre, computed the same way whatever the window.
+pub(crate) fn render_window(
+    bounds: &Bounds,
+    (row0, col0): (u32, u32),
+    (height, width): (u32, u32),
+) -> (Vec<f32>, Vec<u8>) {
+    let (h, w) = (height as usize, width as usize);
+    let (r_first, c_first) = (row0 as usize, col0 as usize);
+    let mut dem = vec![0f32; h * w];
+    let mut mask = vec![1u8; h * w];
+    for i in 0..h {
+        let row = r_first + i;
         #[allow(clippy::cast_precision_loss)]
         let y = bounds.ymax - (row as f64 + 0.5) * RESOLUTION;
-        for col in 0..n {
+        for j in 0..w {
+            let col = c_first + j;
             #[allow(clippy::cast_precision_loss)]
             let x = bounds.xmin + (col as f64 + 0.5) * RESOLUTION;
-            dem[row * n + col] = elevation(x, y);
+            dem[i * w + j] = elevation(x, y);
         }
     }
+    let (r_last, c_last) = (
+        i64::from(row0) + i64::from(height) - 1,
+        i64::from(col0) + i64::from(width) - 1,
+    );
     for lake in lakes_near(bounds) {
-        // Pixel range covered by the lake's bounding square.
+        // Pixel range covered by the lake's bounding square, in the window.
         #[allow(clippy::cast_possible_truncation)]
         let to_px = |v: f64| v.floor() as i64;
-        let c0 = to_px((lake.cx - lake.r - bounds.xmin) / RESOLUTION).max(0);
-        let c1 = to_px((lake.cx + lake.r - bounds.xmin) / RESOLUTION).min(n as i64 - 1);
-        let r0 = to_px((bounds.ymax - lake.cy - lake.r) / RESOLUTION).max(0);
-        let r1 = to_px((bounds.ymax - lake.cy + lake.r) / RESOLUTION).min(n as i64 - 1);
+        let c0 = to_px((lake.cx - lake.r - bounds.xmin) / RESOLUTION).max(i64::from(col0));
+        let c1 = to_px((lake.cx + lake.r - bounds.xmin) / RESOLUTION).min(c_last);
+        let r0 = to_px((bounds.ymax - lake.cy - lake.r) / RESOLUTION).max(i64::from(row0));
+        let r1 = to_px((bounds.ymax - lake.cy + lake.r) / RESOLUTION).min(r_last);
         for row in r0..=r1 {
             #[allow(clippy::cast_precision_loss)]
             let y = bounds.ymax - (row as f64 + 0.5) * RESOLUTION;
@@ -131,7 +150,8 @@ pub(crate) fn render_tile(bounds: &Bounds, px: u32) -> (Vec<f32>, Vec<u8>) {
                 let x = bounds.xmin + (col as f64 + 0.5) * RESOLUTION;
                 if (x - lake.cx).powi(2) + (y - lake.cy).powi(2) <= lake.r * lake.r {
                     #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
-                    let idx = row as usize * n + col as usize;
+                    let idx =
+                        (row - i64::from(row0)) as usize * w + (col - i64::from(col0)) as usize;
                     dem[idx] = DEM_NODATA;
                     mask[idx] = 0;
                 }
@@ -160,6 +180,36 @@ mod tests {
             assert!((elevation(x + 32.0, y) - z).abs() < 20.0);
         }
         assert!(fractional > 900);
+    }
+
+    #[test]
+    fn windows_render_as_the_whole_tile_does() {
+        // A tile with lakes (seen from the tiny preset's first tile).
+        let b = Bounds {
+            xmin: -1_600_000.0,
+            ymin: 1_584_000.0,
+            xmax: -1_584_000.0,
+            ymax: 1_600_000.0,
+        };
+        let (dem, mask) = render_tile(&b, 500);
+        assert!(mask.contains(&0), "the tile has a lake");
+        for (r0, c0, h, w) in [(0, 0, 500, 500), (17, 230, 101, 33), (499, 0, 1, 500)] {
+            let (d, m) = render_window(&b, (r0, c0), (h, w));
+            for i in 0..h as usize {
+                let full = (r0 as usize + i) * 500 + c0 as usize;
+                let want = &dem[full..full + w as usize];
+                let got = &d[i * w as usize..(i + 1) * w as usize];
+                assert!(
+                    want.iter()
+                        .zip(got)
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+                );
+                assert_eq!(
+                    &m[i * w as usize..(i + 1) * w as usize],
+                    &mask[full..full + w as usize]
+                );
+            }
+        }
     }
 
     #[test]

@@ -23,7 +23,8 @@ fn cogs_decode_to_the_generated_arrays() {
     let (dir, m) = common::tiny();
     let px = m.layout.tile_px;
     for t in &m.tiles {
-        let (dem, mask) = fixtures::tile_arrays(&m.layout, t.mosaic_row, t.mosaic_col);
+        let (dem, mask) =
+            fixtures::tile_arrays(&m.layout, t.mosaic_row, t.mosaic_col).expect("tile pixels");
 
         let mut d = decoder(&resolve(dir, &t.dem_path));
         assert_eq!(d.dimensions().expect("dims"), (px, px));

@@ -12,6 +12,15 @@
 //! therefore those its window *inset* by `EDGE_TOLERANCE_PX` (2) touches, and a
 //! written chunk is accounted for when it touches a recorded window *grown*
 //! by as much.
+//!
+//! Zarr stores no chunk that is all fill value (zarrs and zarr-python
+//! alike), so a variable may lack a chunk its patch did write: over the
+//! sea, ArcticDEM's datamask chunks are all `false`, the fill, and absent,
+//! while the dem chunks beside them (nodata -9999, not the fill NaN) are
+//! there. A write puts every variable of a chunk in one commit, so a
+//! recorded patch's chunk counts as missing only when no variable holds it.
+//! (A patch whose pixels are the fill in every variable of a chunk leaves
+//! nothing to find and is reported missing there.)
 
 use std::collections::BTreeSet;
 
@@ -153,20 +162,24 @@ impl Accessor {
                 continue;
             };
             for (row, col) in tiles.touching_window(inner) {
+                let addr = |v: &geocube_core::cube::VariableLayout| ChunkAddr {
+                    variable: v.name.clone(),
+                    time: pl.time,
+                    row,
+                    col,
+                };
+                // Zarr stores no chunk that is all fill value, so one
+                // variable may rightly lack a chunk another holds (see the
+                // module docs); the chunk is missing when none holds it.
+                if layout.variables.iter().any(|v| written.contains(&addr(v))) {
+                    continue;
+                }
                 for v in &layout.variables {
-                    let addr = ChunkAddr {
+                    report.missing_chunks.push(MissingChunk {
+                        id: pl.patch.id.clone(),
                         variable: v.name.clone(),
-                        time: pl.time,
-                        row,
-                        col,
-                    };
-                    if !written.contains(&addr) {
-                        report.missing_chunks.push(MissingChunk {
-                            id: pl.patch.id.clone(),
-                            variable: v.name.clone(),
-                            chunk: (pl.time, row, col),
-                        });
-                    }
+                        chunk: (pl.time, row, col),
+                    });
                 }
             }
         }

@@ -125,6 +125,48 @@ fn a_recorded_id_without_its_pixels_is_missing_chunks() {
 }
 
 #[test]
+fn a_variable_all_fill_in_a_chunk_is_not_missing_but_a_chunk_no_variable_holds_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = CubeStorage::local(dir.path().join("cube"));
+    let src = TileSource::new();
+    let acc = accessor(&src, storage.clone());
+    acc.create(false, true).expect("create");
+    // Tile (2, 2) (rows and columns 96..144: chunks (1, 1) to (2, 2)) over
+    // the sea: dem values, a datamask of 0, the fill, which Zarr does not store.
+    let (h, w) = tile_geobox(2, 2).shape();
+    let sea = constant_patch(&tile_id(2, 2), tile_geobox(2, 2), 5.0).with_layer(
+        "datamask",
+        TypedArray::Uint8(ndarray::ArrayD::from_elem(vec![h, w], 0)),
+        None,
+    );
+    let cube = Cube::open(storage).expect("open");
+    cube.write_patch(&sea).expect("write");
+    let report = acc.verify(VerifyOptions::default()).expect("verify");
+    assert!(report.is_consistent(), "{report:#?}");
+    assert_eq!(report.chunks, 4, "dem chunks only: {report:#?}");
+
+    // With its dem chunk gone too, chunk (1, 1) holds nothing of the patch.
+    let gone = geocube_core::cube::ChunkAddr {
+        variable: "dem".into(),
+        time: None,
+        row: 1,
+        col: 1,
+    };
+    cube.forget(&[], &[gone]).expect("erase");
+    let report = acc.verify(VerifyOptions::default()).expect("verify");
+    let missing: Vec<_> = report
+        .missing_chunks
+        .iter()
+        .map(|m| (m.variable.as_str(), m.chunk))
+        .collect();
+    assert_eq!(
+        missing,
+        [("datamask", (None, 1, 1)), ("dem", (None, 1, 1))],
+        "{report:#?}"
+    );
+}
+
+#[test]
 fn repair_drops_strays_reloads_what_is_missing_and_ends_consistent() {
     let (_dir, src, acc, storage) = loaded_cube();
     let cube = Cube::open(storage).expect("open");

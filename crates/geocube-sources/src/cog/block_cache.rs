@@ -95,8 +95,13 @@ impl CachedReader {
         Ok(data)
     }
 
-    /// Fetch `ranges` (start, len) into segments, merging close neighbours.
+    /// Fetch `ranges` (start, len) into segments, merging close neighbours,
+    /// in place of the segments of the previous window: those are decoded
+    /// already, and a streamed tile reads all its windows through one
+    /// reader, which would otherwise end up holding the whole compressed
+    /// file (hundreds of MB for an ArcticDEM 2 m tile).
     pub(super) fn prefetch(&mut self, mut ranges: Vec<(u64, u64)>) -> Result<()> {
+        self.segments.clear();
         ranges.retain(|r| r.1 > 0);
         ranges.sort_unstable();
         let mut merged: Vec<(u64, u64)> = Vec::new();
@@ -170,5 +175,32 @@ impl Seek for CachedReader {
             )
         })?;
         Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::cog::MemoryByteSource;
+
+    #[test]
+    fn a_window_s_segments_replace_the_previous_window_s() {
+        let bytes: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+        let src = Arc::new(MemoryByteSource::new("mem", bytes.clone()));
+        let mut r = CachedReader::new(src, 4096, ErrorSlot::default());
+        let held = |r: &CachedReader| r.segments.values().map(Vec::len).sum::<usize>();
+        // Windows far apart, one after the other, as a streamed tile reads them.
+        for k in 0..4u64 {
+            let start = k << 20;
+            r.prefetch(vec![(start, 1000), (start + 5000, 1000)])
+                .unwrap();
+            assert_eq!(held(&r), 6000, "window {k}");
+            r.seek(SeekFrom::Start(start + 5000)).unwrap();
+            let mut buf = [0u8; 16];
+            r.read_exact(&mut buf).unwrap();
+            let at = usize::try_from(start + 5000).unwrap();
+            assert_eq!(buf[..], bytes[at..at + 16]);
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: the tiny fixture directory and
+//! Helpers shared by the integration tests: the tiny and 2 m fixture directories and
 //! a minimal HTTP/1.1 client that can observe truncated bodies.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
@@ -10,35 +10,28 @@ use std::time::Duration;
 
 use geocube_testkit::{FixtureManifest, Preset, fixtures};
 
-/// The tiny fixtures, generated once and reused across runs. Test
-/// binaries may run in parallel processes: each generates into its own
-/// directory and renames it into place; generation is deterministic, so
-/// whichever wins is the same.
+/// The fixtures of `preset`, generated once and reused across runs (see
+/// [`fixtures::ensure`]).
+fn cached(preset: Preset) -> (PathBuf, FixtureManifest) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "fixtures-{}-v{}",
+        preset.name(),
+        geocube_testkit::manifest::GENERATOR_VERSION
+    ));
+    let manifest = fixtures::ensure(preset, &dir).expect("generate fixtures");
+    (dir, manifest)
+}
+
+/// The tiny fixtures.
 pub fn tiny() -> &'static (PathBuf, FixtureManifest) {
     static DIR: OnceLock<(PathBuf, FixtureManifest)> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let dir = base.join(format!(
-            "fixtures-tiny-v{}",
-            geocube_testkit::manifest::GENERATOR_VERSION
-        ));
-        if !fixtures::is_up_to_date(Preset::Tiny, &dir) {
-            let staging = base.join(format!("fixtures-tiny-staging-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&staging);
-            fixtures::generate(Preset::Tiny, &staging).expect("generate tiny fixtures");
-            if std::fs::rename(&staging, &dir).is_err() {
-                // Another process was faster, or a stale directory is in the way.
-                if !fixtures::is_up_to_date(Preset::Tiny, &dir) {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    std::fs::rename(&staging, &dir).expect("move fixtures into place");
-                } else {
-                    let _ = std::fs::remove_dir_all(&staging);
-                }
-            }
-        }
-        let manifest = FixtureManifest::load(&dir).expect("load manifest");
-        (dir, manifest)
-    })
+    DIR.get_or_init(|| cached(Preset::Tiny))
+}
+
+/// The 2 m fixtures (four 25000² sub-tiles, a few MB, a few seconds).
+pub fn two_metre() -> &'static (PathBuf, FixtureManifest) {
+    static DIR: OnceLock<(PathBuf, FixtureManifest)> = OnceLock::new();
+    DIR.get_or_init(|| cached(Preset::TwoMetre))
 }
 
 /// A response as seen on the wire.
