@@ -125,6 +125,15 @@ fn roi(manifest: &FixtureManifest) -> [f64; 4] {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), String> {
+    // The demo loads `arcticdem-32m` and draws its region: the 2 m preset's
+    // corner region alone would be 280 Mpx.
+    if !args.preset.layout().mosaic.is_32m() {
+        return Err(format!(
+            "the demo runs on the 32 m presets (tiny, small, large); the {} preset is for the \
+             tests and `cargo xtask bench --scenarios two-metre`",
+            args.preset
+        ));
+    }
     let root = workspace_root();
     let out = args
         .out

@@ -27,7 +27,9 @@
 //!
 //! For profiling: `GEOCUBE_BENCH_EVENTS=1` prints the backend's event
 //! timeline (and the floor's COG decode time) to stderr;
-//! `GEOCUBE_BENCH_NO_FLOOR=1` skips the floors.
+//! `GEOCUBE_BENCH_NO_FLOOR=1` skips the floors;
+//! `GEOCUBE_BENCH_CHUNK_CACHE_MIB=N` sets the decoded-chunk cache (default
+//! 512 MiB, most of a load's peak RSS).
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -208,9 +210,19 @@ fn accessor(
     cube: &Path,
 ) -> Res<Accessor> {
     let src = Arc::new(source(fixtures, stac_url, m, codec)?);
+    let mut config = geocube_backend::BackendConfig::default();
+    // For profiling memory: the decoded-chunk cache is most of a load's
+    // peak RSS, and this shows what is left without it.
+    if let Some(mib) = std::env::var("GEOCUBE_BENCH_CHUNK_CACHE_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        config = config.chunk_cache_bytes(mib << 20);
+    }
     Ok(
         Accessor::builder(src, geocube_core::CubeStorage::local(cube))
             .codec(codec)
+            .config(config)
             .build()?,
     )
 }
