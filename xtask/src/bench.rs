@@ -336,9 +336,17 @@ fn markdown(rows: &[Value], preset: Preset, reps: usize, ref_reps: usize, load: 
     } else {
         String::new()
     };
+    let main_rows = rows
+        .iter()
+        .any(|r| r["preset"].as_str().is_none_or(|p| p == preset.name()));
+    let what = if main_rows {
+        format!("preset `{preset}`: median of {reps} runs{reference}")
+    } else {
+        "the memory scenarios on their own presets: median of their runs".to_owned()
+    };
     let _ = writeln!(
         s,
-        "\nEnd-to-end scenarios, preset `{preset}`: median of {reps} runs{reference}, min–max in brackets; load average at start {load:.1}.\n"
+        "\nEnd-to-end scenarios, {what}, min–max in brackets; load average at start {load:.1}.\n"
     );
     let _ = writeln!(
         s,
