@@ -11,7 +11,8 @@
 //! sub-tiles of the `2m` preset, a prefetch of all 36 tiles of `large`) run
 //! on presets of their own, with the default codec only, `--memory-reps`
 //! times, in the full run (not with `--quick`: each takes a minute or more)
-//! or when named in `--scenarios`.
+//! or when named in `--scenarios`; the bench fails when one's median peak
+//! RSS is over 1.5 GB.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,9 @@ const SCENARIOS: [(&str, &str); 5] = [
         "4 processes, 4 overlapping ROIs, one cube, cold",
     ),
 ];
+
+/// Issue 11's bound on the peak RSS of each memory scenario: 1.5 GB.
+const MEMORY_BOUND_BYTES: f64 = 1.5e9;
 
 /// The memory scenarios and the preset each runs on.
 const MEMORY_SCENARIOS: [(&str, &str, Preset); 2] = [
@@ -188,6 +192,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             rows.push(summarise(name, what, codec, preset, &runs));
         }
     }
+    let mut over_bound = vec![];
     for (name, what, own) in memory {
         let own_dir = crate::fixtures::default_dir(own);
         ensure_fixtures(own, &own_dir)?;
@@ -198,7 +203,15 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             eprintln!("{name} (default) {}/{n}: {run}", i + 1);
             runs.push(run);
         }
-        rows.push(summarise(name, what, "default", own, &runs));
+        let row = summarise(name, what, "default", own, &runs);
+        let peak = row["peak_rss_mib"].as_f64().unwrap_or(f64::NAN) * 1024.0 * 1024.0;
+        if peak.is_nan() || peak > MEMORY_BOUND_BYTES {
+            over_bound.push(format!(
+                "{name}: peak RSS {:.0} MiB",
+                peak / 1024.0 / 1024.0
+            ));
+        }
+        rows.push(row);
     }
     let _ = std::fs::remove_dir_all(&work);
     let table = markdown(&rows, preset, reps, ref_reps, load);
@@ -221,7 +234,14 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     eprintln!("wrote {}", path.display());
-    Ok(())
+    if over_bound.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "over the 1.5 GB bound of issue 11: {}",
+            over_bound.join(", ")
+        ))
+    }
 }
 
 fn ensure_fixtures(preset: Preset, dir: &Path) -> Result<(), String> {
@@ -316,9 +336,17 @@ fn markdown(rows: &[Value], preset: Preset, reps: usize, ref_reps: usize, load: 
     } else {
         String::new()
     };
+    let main_rows = rows
+        .iter()
+        .any(|r| r["preset"].as_str().is_none_or(|p| p == preset.name()));
+    let what = if main_rows {
+        format!("preset `{preset}`: median of {reps} runs{reference}")
+    } else {
+        "the memory scenarios on their own presets: median of their runs".to_owned()
+    };
     let _ = writeln!(
         s,
-        "\nEnd-to-end scenarios, preset `{preset}`: median of {reps} runs{reference}, min–max in brackets; load average at start {load:.1}.\n"
+        "\nEnd-to-end scenarios, {what}, min–max in brackets; load average at start {load:.1}.\n"
     );
     let _ = writeln!(
         s,
