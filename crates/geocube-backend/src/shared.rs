@@ -4,7 +4,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
-use geocube_core::retry::Exhausted;
+use geocube_core::retry::{Backoff, Exhausted};
 use geocube_core::{
     Cube, CubeStorage, DownloadError, Patch, PatchRef, StagedWrite, Streamed, StreamingDownloadFn,
     WriteOutcome,
@@ -95,19 +95,7 @@ impl Shared {
         match self
             .download_policy
             .run_with_backoff(attempt_download, |e, next| {
-                if self.cancel.is_cancelled() {
-                    return false;
-                }
-                if e.retryable {
-                    tracing::warn!(
-                        "retrying the download of `{}` (attempt {} of {}) after {:.1} s: {e}",
-                        idx.id,
-                        next.attempt,
-                        next.max_tries,
-                        next.delay.as_secs_f64()
-                    );
-                }
-                e.retryable
+                self.retry_download(&idx.id, e, next)
             }) {
             Ok((patch, _)) if patch.id == idx.id => Ok(patch),
             Ok((patch, tries)) => Err(failure(
@@ -168,19 +156,7 @@ impl Shared {
         let fetched = self
             .download_policy
             .run_with_backoff(attempt_download, |e, next| {
-                if self.cancel.is_cancelled() {
-                    return false;
-                }
-                if e.retryable {
-                    tracing::warn!(
-                        "retrying the download of `{}` (attempt {} of {}) after {:.1} s: {e}",
-                        idx.id,
-                        next.attempt,
-                        next.max_tries,
-                        next.delay.as_secs_f64()
-                    );
-                }
-                e.retryable
+                self.retry_download(&idx.id, e, next)
             });
         match fetched {
             Ok(Streamed::Whole(patch)) if patch.id == idx.id => Ok(Fetched::Whole(patch)),
@@ -210,6 +186,22 @@ impl Shared {
                 Err(failure(Stage::Download, tries, error.to_string()))
             }
         }
+    }
+
+    /// Whether to retry a failed download of `id`: a retryable error while
+    /// the backend is not cancelled, said in one line at the default
+    /// verbosity.
+    fn retry_download(&self, id: &str, e: &DownloadError, next: &Backoff) -> bool {
+        if self.cancel.is_cancelled() || !e.retryable {
+            return false;
+        }
+        tracing::warn!(
+            "retrying the download of `{id}` (attempt {} of {}) after {:.1} s: {e}",
+            next.attempt,
+            next.max_tries,
+            next.delay.as_secs_f64()
+        );
+        true
     }
 
     /// Write a batch in one commit, retrying lost commit races on the new tip.
