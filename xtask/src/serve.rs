@@ -1,5 +1,10 @@
-//! `cargo xtask serve`: serve a fixture directory until Ctrl-C.
+//! `cargo xtask serve`: serve a fixture directory until Ctrl-C (or SIGTERM).
+//!
+//! The first line of stdout is the base URL (`http://127.0.0.1:PORT`), the
+//! second the STAC API's; tests in another process read the request counts
+//! from `GET /__geocube/requests` and clear them with `POST /__geocube/reset`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -56,9 +61,26 @@ pub(crate) fn run(args: &Args) -> geocube_testkit::Result<()> {
         fault_path_prefix: args.fault_path_prefix.clone(),
     };
     let server = FixtureServer::start(&dir, options)?;
-    println!("{}", server.base_url());
-    println!("STAC API: {}", server.stac_api_url());
-    eprintln!("serving {} until Ctrl-C", dir.display());
+    // The base URL is the first line of stdout, flushed at once: a test that
+    // starts `xtask serve --port 0` as a subprocess reads it from the pipe.
+    let mut out = std::io::stdout().lock();
+    let printed = writeln!(out, "{}", server.base_url())
+        .and_then(|()| writeln!(out, "STAC API: {}", server.stac_api_url()))
+        .and_then(|()| out.flush());
+    drop(out);
+    if let Err(source) = printed {
+        return Err(geocube_testkit::Error::Server {
+            action: "printing the base URL",
+            source,
+        });
+    }
+    eprintln!(
+        "serving {} until Ctrl-C (request counts: GET {base}{p}requests, \
+         faults: GET {base}{p}faults, reset: POST {base}{p}reset)",
+        dir.display(),
+        base = server.base_url(),
+        p = geocube_testkit::server::CONTROL_PREFIX,
+    );
     // The process ends on Ctrl-C (SIGINT's default action); the OS closes
     // the socket.
     loop {

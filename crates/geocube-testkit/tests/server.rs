@@ -695,3 +695,78 @@ fn trickle_sends_the_head_at_once_and_the_body_at_its_rate() {
     let _ = conn.read_to_end(&mut rest);
     assert!(rest.len() < 100, "{} more bytes after stop", rest.len());
 }
+
+#[test]
+fn control_routes_expose_and_reset_the_counts_without_counting_themselves() {
+    let (_, m) = common::tiny();
+    let dem = format!("/{}", m.tiles[0].dem_path);
+    // Every request faulted and stalled but for the control routes, which
+    // must answer at once all the same.
+    let s = server(ServerOptions {
+        fail_fraction: 1.0,
+        latency: Duration::from_millis(300),
+        ..ServerOptions::default()
+    });
+    let addr = s.addr();
+    assert_eq!(get(addr, &dem).status, 503);
+    assert_eq!(
+        request(addr, "GET", &dem, &[("Range", "bytes=0-15")], &[]).status,
+        503
+    );
+    assert_eq!(get(addr, "/conformance").status, 503);
+
+    let started = Instant::now();
+    let counts = get(addr, "/__geocube/requests");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "control routes are delayed: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(counts.status, 200);
+    assert_eq!(counts.header("content-type"), Some("application/json"));
+    let mut want = serde_json::Map::new();
+    want.insert(dem.clone(), json!(2));
+    want.insert("/conformance".into(), json!(1));
+    assert_eq!(counts.json(), Value::Object(want));
+    // The same map as in process, and reading it twice changes nothing.
+    assert_eq!(get(addr, "/__geocube/requests").json(), counts.json());
+    assert_eq!(s.request_counts().len(), 2);
+    assert_eq!(s.request_count("/__geocube/"), 0);
+    assert_eq!(
+        get(addr, "/__geocube/faults").json(),
+        json!({ "failed": 3, "truncated": 0, "stalled": 0, "trickled": 0 })
+    );
+
+    // Reset clears the requests and the faults, and is not counted either.
+    let reset = request(addr, "POST", "/__geocube/reset", &[], &[]);
+    assert_eq!(
+        (reset.status, reset.json()),
+        (200, json!({ "reset": true }))
+    );
+    assert_eq!(get(addr, "/__geocube/requests").json(), json!({}));
+    assert_eq!(s.request_count("/"), 0);
+    assert_eq!(s.fault_counts().failed, 0);
+
+    // Wrong methods and unknown control routes are errors, still uncounted.
+    assert_eq!(get(addr, "/__geocube/reset").status, 405);
+    assert_eq!(
+        request(addr, "POST", "/__geocube/requests", &[], &[]).status,
+        405
+    );
+    assert_eq!(
+        request(addr, "HEAD", "/__geocube/requests", &[], &[]).status,
+        405
+    );
+    assert_eq!(get(addr, "/__geocube/nothing").status, 404);
+    assert_eq!(s.request_count("/"), 0);
+
+    // Several control requests on one keep-alive connection.
+    let mut conn = TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    for _ in 0..3 {
+        write!(conn, "GET /__geocube/requests HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+        let r = common::read_response(&mut conn, false);
+        assert_eq!((r.status, r.json()), (200, json!({})));
+    }
+}

@@ -18,7 +18,7 @@ mod files;
 mod http;
 mod stac_api;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +34,10 @@ use crate::terrain::{splitmix64, unit};
 
 /// Connections served at once; more get a 503 and are closed.
 const MAX_CONNECTIONS: usize = 256;
+
+/// Path prefix of the control routes, which expose the counters to a test
+/// in another process (see [`FixtureServer`]).
+pub const CONTROL_PREFIX: &str = "/__geocube/";
 
 /// How the server behaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -181,6 +185,62 @@ impl Shared {
         }
     }
 
+    /// The answer of a control route under [`CONTROL_PREFIX`], `None` for
+    /// any other path.
+    fn control(&self, req: &http::Request) -> Option<Response> {
+        let route = req.path.strip_prefix(CONTROL_PREFIX)?;
+        let resp = match (req.method.as_str(), route) {
+            ("GET", "requests") => {
+                let counts: BTreeMap<String, u64> = lock(&self.counts)
+                    .iter()
+                    .map(|(p, n)| (p.clone(), *n))
+                    .collect();
+                Response::json(200, &serde_json::json!(counts))
+            }
+            ("GET", "faults") => {
+                let f = self.fault_counts();
+                Response::json(
+                    200,
+                    &serde_json::json!({
+                        "failed": f.failed,
+                        "truncated": f.truncated,
+                        "stalled": f.stalled,
+                        "trickled": f.trickled,
+                    }),
+                )
+            }
+            ("POST", "reset") => {
+                self.reset_counts();
+                Response::json(200, &serde_json::json!({ "reset": true }))
+            }
+            (_, "requests" | "faults") => {
+                Response::error(405, &format!("{CONTROL_PREFIX}{route} only answers GET"))
+            }
+            (_, "reset") => {
+                Response::error(405, &format!("{CONTROL_PREFIX}{route} only answers POST"))
+            }
+            _ => Response::error(404, &format!("no control route {:?}", req.path)),
+        };
+        Some(resp)
+    }
+
+    fn fault_counts(&self) -> FaultCounts {
+        FaultCounts {
+            failed: self.failed.load(Ordering::Relaxed),
+            truncated: self.truncated.load(Ordering::Relaxed),
+            stalled: self.stalled.load(Ordering::Relaxed),
+            trickled: self.trickled.load(Ordering::Relaxed),
+        }
+    }
+
+    fn reset_counts(&self) {
+        lock(&self.counts).clear();
+        self.failed.store(0, Ordering::Relaxed);
+        self.truncated.store(0, Ordering::Relaxed);
+        self.stalled.store(0, Ordering::Relaxed);
+        self.trickled.store(0, Ordering::Relaxed);
+    }
+
     fn respond(&self, req: &http::Request) -> Response {
         match req.method.as_str() {
             "GET" | "HEAD" | "POST" => {}
@@ -216,6 +276,19 @@ impl Shared {
                     return;
                 }
             };
+            if let Some(resp) = self.control(&req) {
+                // Control routes are for the test driving the server: never
+                // counted, faulted, delayed or paced.
+                let head_only = req.method == "HEAD";
+                if write_response(&mut conn.stream, resp, head_only, false, req.close, None)
+                    .is_err()
+                    || req.close
+                {
+                    let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                continue;
+            }
             *lock(&self.counts).entry(req.path.clone()).or_insert(0) += 1;
             let pace = if self.faulty(&req) {
                 self.options.pace
@@ -272,7 +345,14 @@ impl Shared {
 ///   `GET /collections/{c}/items/{id}`, `GET|POST /search`;
 /// - every other `GET`/`HEAD` path is a file of the fixture directory, with
 ///   `Range: bytes=a-b`, `bytes=a-` and `bytes=-n` (206 + `Content-Range`,
-///   416 when unsatisfiable, 400 when malformed).
+///   416 when unsatisfiable, 400 when malformed);
+/// - control routes for tests in another process (`cargo xtask serve`), under
+///   [`CONTROL_PREFIX`]: `GET /__geocube/requests` (the
+///   [`FixtureServer::request_counts`] as a JSON object `{path: count}`),
+///   `GET /__geocube/faults` ([`FixtureServer::fault_counts`] as
+///   `{"failed", "truncated", "stalled", "trickled"}`) and
+///   `POST /__geocube/reset` ([`FixtureServer::reset_counts`]). They are
+///   never counted, faulted, delayed or paced.
 ///
 /// Item asset hrefs point at this server. Malformed requests get a 4xx.
 pub struct FixtureServer {
@@ -390,22 +470,13 @@ impl FixtureServer {
     /// Faults injected so far.
     #[must_use]
     pub fn fault_counts(&self) -> FaultCounts {
-        FaultCounts {
-            failed: self.shared.failed.load(Ordering::Relaxed),
-            truncated: self.shared.truncated.load(Ordering::Relaxed),
-            stalled: self.shared.stalled.load(Ordering::Relaxed),
-            trickled: self.shared.trickled.load(Ordering::Relaxed),
-        }
+        self.shared.fault_counts()
     }
 
     /// Clears the request and fault counters (not the per-request fault
     /// history, which keeps decisions deterministic).
     pub fn reset_counts(&self) {
-        lock(&self.shared.counts).clear();
-        self.shared.failed.store(0, Ordering::Relaxed);
-        self.shared.truncated.store(0, Ordering::Relaxed);
-        self.shared.stalled.store(0, Ordering::Relaxed);
-        self.shared.trickled.store(0, Ordering::Relaxed);
+        self.shared.reset_counts();
     }
 
     /// Stops serving and joins every thread; what dropping does.
