@@ -62,6 +62,14 @@ pub enum Error {
         /// A summary of the cube's time axis.
         available: String,
     },
+    /// A snapshot id that does not parse (ids print as 20 base32 characters).
+    #[error("invalid snapshot id `{id}`: {reason}")]
+    InvalidSnapshot {
+        /// What was given.
+        id: String,
+        /// Why it does not parse.
+        reason: String,
+    },
     /// A time of interest was given for a cube without a time axis, or the reverse.
     #[error("invalid time of interest: {0}")]
     InvalidToi(String),

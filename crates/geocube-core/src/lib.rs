@@ -27,7 +27,7 @@ pub mod spec;
 
 pub use crate::cube::{
     CompactOptions, CompactReport, Cube, CubeLayout, CubeStorage, IcechunkFormat, LazyRegion,
-    LoadedPatches, StagedWrite, Tiling, WriteOutcome,
+    LoadedPatches, RawRange, SnapshotStore, StagedWrite, Tiling, WriteOutcome,
 };
 pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
 pub use crate::patch::{Patch, PatchLayer, PatchRef};

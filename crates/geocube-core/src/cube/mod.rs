@@ -25,6 +25,7 @@
 //! | `compact.rs` | expiring history, collecting garbage, re-encoding chunks (`geocube compact`) |
 //! | `cache.rs` | the decoded-chunk cache, keyed by chunk object |
 //! | `store.rs` | the sync zarrs store over an Icechunk session, the I/O runtime |
+//! | `raw.rs` | the store's bytes at one snapshot, for other Zarr readers (zarr-python) |
 //! | `lock.rs` | the file lock that serialises commits on local repositories |
 
 mod blosc;
@@ -37,6 +38,7 @@ mod loaded;
 mod lock;
 mod merge;
 mod open;
+mod raw;
 mod read;
 mod region;
 mod staged;
@@ -62,6 +64,7 @@ pub use self::layout::{
     CubeDocuments, CubeLayout, VariableLayout, array_document, codecs_document,
 };
 pub use self::loaded::LoadedPatches;
+pub use self::raw::{RawRange, SnapshotStore};
 pub use self::region::{LazyRegion, Tile, TileWindow, TileWindows, Tiling};
 pub use self::staged::{DEFAULT_WRITE_BUFFER_BYTES, StagedWrite};
 pub use self::storage::{CubeStorage, IcechunkFormat};

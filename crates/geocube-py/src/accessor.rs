@@ -1,0 +1,323 @@
+//! `_geocube.Accessor`: one [`geocube::Accessor`], shared by Python threads.
+
+use std::path::PathBuf;
+
+use geocube::{Accessor, Aoi, Crs, CubeStorage, LoadOptions, Toi, Window};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::arrays::to_numpy;
+use crate::errors::IntoPyResult;
+use crate::options::{Options, invalid};
+use crate::store::PySnapshotStore;
+
+/// The compiled accessor behind `geocube.RemoteAccessor`.
+///
+/// Thread-safe: one instance serves every Python thread, and each call
+/// releases the GIL while Rust downloads, writes or reads.
+#[pyclass(name = "Accessor", module = "geocube._geocube", frozen)]
+pub(crate) struct PyAccessor {
+    inner: Accessor,
+}
+
+/// A Rust string for a CRS: `EPSG:3413`, a PROJ string or WKT.
+fn crs(text: &str) -> geocube::Result<Crs> {
+    Ok(text.parse::<Crs>()?)
+}
+
+fn aoi(geometry: &str, crs_text: &str) -> geocube::Result<Aoi> {
+    Ok(Aoi::from_geojson_str(geometry, crs(crs_text)?)?)
+}
+
+fn toi(text: Option<&str>) -> geocube::Result<Toi> {
+    Ok(text.map(Toi::parse).transpose()?.unwrap_or(Toi::None))
+}
+
+fn report_dict<'py>(py: Python<'py>, report: &geocube::LoadReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("patches", &report.patches)?;
+    d.set_item("downloaded", &report.submit.downloaded)?;
+    d.set_item("already_loaded", report.submit.already_loaded)?;
+    d.set_item("awaited", report.submit.awaited)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl PyAccessor {
+    /// Build an accessor for a preset (`preset="arcticdem-32m"`) or a STAC
+    /// collection (`spec_json=..., stac_url=..., collection=...`), its cube
+    /// at the local path `storage`.
+    #[new]
+    #[pyo3(signature = (storage, *, preset=None, spec_json=None, stac_url=None, collection=None,
+        assets=None, aux_dir=None, index_url=None, backend="threaded", workers=None,
+        offline=false, connect_timeout=None, read_timeout=None, request_timeout=None,
+        codec=None, chunk_cache_mib=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        storage: PathBuf,
+        preset: Option<String>,
+        spec_json: Option<String>,
+        stac_url: Option<String>,
+        collection: Option<String>,
+        assets: Option<Vec<(String, String)>>,
+        aux_dir: Option<PathBuf>,
+        index_url: Option<String>,
+        backend: &str,
+        workers: Option<usize>,
+        offline: bool,
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+        request_timeout: Option<f64>,
+        codec: Option<String>,
+        chunk_cache_mib: Option<usize>,
+    ) -> PyResult<Self> {
+        let options = Options {
+            preset,
+            spec_json,
+            stac_url,
+            collection,
+            assets: assets.unwrap_or_default(),
+            aux_dir,
+            index_url,
+            backend: backend.to_owned(),
+            workers,
+            offline,
+            connect_timeout,
+            read_timeout,
+            request_timeout,
+            codec,
+            chunk_cache_mib,
+        };
+        let inner = py
+            .detach(|| options.build(CubeStorage::local(storage)))
+            .py(py)?;
+        Ok(Self { inner })
+    }
+
+    /// The cube spec (title, grid, time axis, chunk size, channels) as JSON.
+    fn spec_json(&self, py: Python<'_>) -> PyResult<String> {
+        serde_json::to_string(self.inner.spec())
+            .map_err(|e| invalid(format!("cannot serialise the spec: {e}")))
+            .py(py)
+    }
+
+    /// Create the empty cube (`FileExistsError` if one exists, unless
+    /// `overwrite` or `exists_ok`).
+    #[pyo3(signature = (overwrite=false, exists_ok=false))]
+    fn create(&self, py: Python<'_>, overwrite: bool, exists_ok: bool) -> PyResult<()> {
+        py.detach(|| self.inner.create(overwrite, exists_ok)).py(py)
+    }
+
+    /// Whether the cube exists.
+    #[getter]
+    fn created(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.inner.created())
+    }
+
+    /// Fail with `FileNotFoundError` unless the cube exists (and is this dataset's).
+    fn assert_created(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.cube().map(|_| ())).py(py)
+    }
+
+    /// Ids of the loaded patches, in the order they were written.
+    fn loaded_patches(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.loaded_patches()).py(py)
+    }
+
+    /// The source patches touching `geometry` (GeoJSON in `crs`) at `toi`:
+    /// `(id, footprint GeoJSON in EPSG:4326, time ISO string or None)`.
+    #[pyo3(signature = (geometry, crs, toi=None))]
+    fn adjacent_patches(
+        &self,
+        py: Python<'_>,
+        geometry: &str,
+        crs: &str,
+        toi: Option<&str>,
+    ) -> PyResult<Vec<(String, String, Option<String>)>> {
+        let found = py.detach(|| -> geocube::Result<_> {
+            let aoi = aoi(geometry, crs)?;
+            let toi = self::toi(toi)?;
+            let source = self.inner.source();
+            let found = if self.inner.is_offline() {
+                source.touching_patches_offline(&aoi, &toi)
+            } else {
+                source.touching_patches(&aoi, &toi)
+            };
+            match found {
+                Ok(found) => Ok(found),
+                Err(e)
+                    if matches!(
+                        e.downcast_ref::<geocube_sources::Error>(),
+                        Some(geocube_sources::Error::NoPatches { .. })
+                    ) =>
+                {
+                    Ok(vec![])
+                }
+                Err(e) => Err(geocube::Error::SourceIndex(e)),
+            }
+        });
+        let found = found.py(py)?;
+        Ok(found
+            .into_iter()
+            .map(|p| {
+                let geometry = geojson::Geometry::from(&p.geometry).to_string();
+                (p.id, geometry, p.time.map(|t| t.to_rfc3339()))
+            })
+            .collect())
+    }
+
+    /// Download every patch touching `geometry` (GeoJSON in `crs`) at `toi`
+    /// that the cube lacks; a report dict.
+    #[pyo3(signature = (geometry, crs, toi=None))]
+    fn procedural_download<'py>(
+        &self,
+        py: Python<'py>,
+        geometry: &str,
+        crs: &str,
+        toi: Option<&str>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let report = py
+            .detach(|| -> geocube::Result<_> {
+                let aoi = aoi(geometry, crs)?;
+                let toi = self::toi(toi)?;
+                self.inner.prefetch(&aoi, &toi, &geocube::NoProgress)
+            })
+            .py(py)?;
+        report_dict(py, &report)
+    }
+
+    /// Load the cube window (`row`, `col`, `height`, `width`, cube pixels)
+    /// at the time indices `time` (all steps when `None`), downloading
+    /// what it lacks: `(variables {name: numpy array}, report dict)`.
+    #[pyo3(signature = (row, col, height, width, time=None, create=false, max_bytes=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn load_window<'py>(
+        &self,
+        py: Python<'py>,
+        row: usize,
+        col: usize,
+        height: usize,
+        width: usize,
+        time: Option<Vec<usize>>,
+        create: bool,
+        max_bytes: Option<u64>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let mut opts = LoadOptions::default().create(create);
+        if max_bytes.is_some() {
+            opts = opts.max_bytes(max_bytes);
+        }
+        let window = Window {
+            row,
+            col,
+            height,
+            width,
+        };
+        let loaded = py
+            .detach(|| self.inner.load_window(window, time.as_deref(), opts))
+            .py(py)?;
+        let vars = PyDict::new(py);
+        for (name, var) in loaded.dataset.variables {
+            vars.set_item(name, to_numpy(py, var.data))?;
+        }
+        Ok((vars, report_dict(py, &loaded.report)?))
+    }
+
+    /// Download (without reading) the patches under the cube window the
+    /// cube lacks, as `load_window` would: the report dict.
+    #[pyo3(signature = (row, col, height, width, time=None))]
+    fn download_window<'py>(
+        &self,
+        py: Python<'py>,
+        row: usize,
+        col: usize,
+        height: usize,
+        width: usize,
+        time: Option<Vec<usize>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let window = Window {
+            row,
+            col,
+            height,
+            width,
+        };
+        let report = py
+            .detach(|| self.inner.download_window(window, time.as_deref()))
+            .py(py)?;
+        report_dict(py, &report)
+    }
+
+    /// The loaded patches' footprints as a GeoJSON FeatureCollection (EPSG:4326).
+    fn current_state(&self, py: Python<'_>) -> PyResult<String> {
+        py.detach(|| self.inner.current_state())
+            .map(|fc| fc.to_string())
+            .py(py)
+    }
+
+    /// Draw the loaded footprints as a PNG map at `path`.
+    fn visualize_state_png(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.inner.visualize_state(&path)).py(py)
+    }
+
+    /// The backend's downloads and writes so far: dicts with `patch_id`,
+    /// `action`, `thread`, `attempt`, `start`, `end` (seconds since the
+    /// backend started), `ok`, `reapplied`.
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for e in self.inner.events().events() {
+            let d = PyDict::new(py);
+            d.set_item("patch_id", e.patch_id)?;
+            d.set_item(
+                "action",
+                match e.action {
+                    geocube_backend::Action::Download => "download",
+                    geocube_backend::Action::Write => "write",
+                },
+            )?;
+            d.set_item("thread", e.thread)?;
+            d.set_item("attempt", e.attempt)?;
+            d.set_item("start", e.start)?;
+            d.set_item("end", e.end)?;
+            d.set_item("ok", e.ok)?;
+            d.set_item("reapplied", e.reapplied)?;
+            list.append(d)?;
+        }
+        Ok(list)
+    }
+
+    /// The cube's Zarr store at the branch tip (`snapshot` `None`) or at a
+    /// snapshot id, for zarr-python.
+    #[pyo3(signature = (snapshot=None))]
+    fn snapshot_store(
+        &self,
+        py: Python<'_>,
+        snapshot: Option<String>,
+    ) -> PyResult<PySnapshotStore> {
+        let store = py
+            .detach(|| -> geocube::Result<_> {
+                let cube = self.inner.cube()?;
+                Ok(cube.snapshot_store(snapshot.as_deref())?)
+            })
+            .py(py)?;
+        Ok(PySnapshotStore::new(store))
+    }
+
+    /// Cancel the loads in progress; this accessor takes no more work.
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// Stop the backend's threads (after the work in progress).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.close()).py(py)
+    }
+}
+
+/// The presets: `(name, title)` pairs (`("arcticdem-32m", "ArcticDEM32m")`).
+#[pyfunction]
+pub(crate) fn presets() -> Vec<(String, String)> {
+    geocube_sources::datasets::presets()
+        .into_iter()
+        .map(|p| (p.name, p.title))
+        .collect()
+}
