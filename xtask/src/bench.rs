@@ -52,6 +52,10 @@ pub(crate) struct Args {
     /// `blosc-zstd:5`.
     #[arg(long, value_delimiter = ',', default_value = "default,reference")]
     codecs: Vec<String>,
+    /// Only the Python package's benchmark (release wheel: the binding's
+    /// overhead against the command line, 4 threads against 1, peak RSS).
+    #[arg(long)]
+    python: bool,
     /// Label of this run in the report (e.g. before / after).
     #[arg(long, default_value = "")]
     label: String,
@@ -90,7 +94,7 @@ const MEMORY_SCENARIOS: [(&str, &str, Preset); 2] = [
 
 const TARGET_DIR: &str = "target/release-bench";
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // Absolute: criterion resolves a relative target directory against the
     // bench package's directory and would write its reports under benches/.
@@ -100,7 +104,7 @@ fn cargo() -> Command {
     c
 }
 
-fn status(cmd: &mut Command, what: &str) -> Result<(), String> {
+pub(crate) fn status(cmd: &mut Command, what: &str) -> Result<(), String> {
     let st = cmd.status().map_err(|e| format!("{what}: {e}"))?;
     if st.success() {
         Ok(())
@@ -116,6 +120,11 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         Preset::Small
     });
     let reps = if args.quick { 1 } else { args.reps.max(1) };
+    if args.python {
+        let target = std::env::current_dir()
+            .map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR));
+        return crate::bench_python::run(&crate::test::workspace_root(), preset, reps, &target);
+    }
     let ref_reps = args
         .reference_reps
         .unwrap_or(if args.quick { 1 } else { 2 });
@@ -244,7 +253,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     }
 }
 
-fn ensure_fixtures(preset: Preset, dir: &Path) -> Result<(), String> {
+pub(crate) fn ensure_fixtures(preset: Preset, dir: &Path) -> Result<(), String> {
     if !fixtures::is_up_to_date(preset, dir) {
         eprintln!("generating the {preset} fixtures in {}", dir.display());
     }

@@ -127,7 +127,14 @@ fn python_package_tests(root: &Path, python: &str, pytest_args: &[String]) -> Re
     }
     let status = Command::new(bin.join("maturin"))
         .current_dir(root.join("crates").join("geocube-py"))
-        .args(["build", "--profile", "dev", "--interpreter", python, "--out"])
+        .args([
+            "build",
+            "--profile",
+            "dev",
+            "--interpreter",
+            python,
+            "--out",
+        ])
         .arg(&wheels)
         .status()
         .map_err(|e| format!("cannot run maturin (is it in the venv?): {e}"))?;
