@@ -33,6 +33,47 @@ fn toi(text: Option<&str>) -> geocube::Result<Toi> {
     Ok(text.map(Toi::parse).transpose()?.unwrap_or(Toi::None))
 }
 
+/// Run `work` off the calling thread with the GIL released, checking for
+/// Python signals every 50 ms: a Ctrl-C (`KeyboardInterrupt`, a Jupyter
+/// "interrupt kernel") cancels the accessor's backend, waits for the work
+/// to wind down (commits are atomic: nothing half-done is kept) and raises.
+/// The cancelled accessor takes no more work; the Python wrapper replaces it.
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    accessor: &Accessor,
+    work: impl FnOnce() -> geocube::Result<T> + Send,
+) -> PyResult<T> {
+    use crossbeam_channel::{RecvTimeoutError, bounded};
+    use std::time::Duration;
+    std::thread::scope(|scope| {
+        let (tx, rx) = bounded(1);
+        let handle = scope.spawn(move || {
+            // The receiver is gone only if the caller already raised.
+            let _ = tx.send(work());
+        });
+        loop {
+            match py.detach(|| rx.recv_timeout(Duration::from_millis(50))) {
+                Ok(result) => {
+                    let _ = handle.join();
+                    return result.py(py);
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                        "geocube: the load's thread ended without a result (a panic in Rust)",
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(signal) = py.check_signals() {
+                        accessor.cancel();
+                        let _ = py.detach(|| handle.join());
+                        return Err(signal);
+                    }
+                }
+            }
+        }
+    })
+}
+
 fn report_dict<'py>(py: Python<'py>, report: &geocube::LoadReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("patches", &report.patches)?;
@@ -135,7 +176,7 @@ impl PyAccessor {
         crs: &str,
         toi: Option<&str>,
     ) -> PyResult<Vec<(String, String, Option<String>)>> {
-        let found = py.detach(|| -> geocube::Result<_> {
+        let found = interruptible(py, &self.inner, || -> geocube::Result<_> {
             let aoi = aoi(geometry, crs)?;
             let toi = self::toi(toi)?;
             let source = self.inner.source();
@@ -156,8 +197,7 @@ impl PyAccessor {
                 }
                 Err(e) => Err(geocube::Error::SourceIndex(e)),
             }
-        });
-        let found = found.py(py)?;
+        })?;
         Ok(found
             .into_iter()
             .map(|p| {
@@ -177,13 +217,11 @@ impl PyAccessor {
         crs: &str,
         toi: Option<&str>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let report = py
-            .detach(|| -> geocube::Result<_> {
-                let aoi = aoi(geometry, crs)?;
-                let toi = self::toi(toi)?;
-                self.inner.prefetch(&aoi, &toi, &geocube::NoProgress)
-            })
-            .py(py)?;
+        let report = interruptible(py, &self.inner, || -> geocube::Result<_> {
+            let aoi = aoi(geometry, crs)?;
+            let toi = self::toi(toi)?;
+            self.inner.prefetch(&aoi, &toi, &geocube::NoProgress)
+        })?;
         report_dict(py, &report)
     }
 
@@ -213,9 +251,9 @@ impl PyAccessor {
             height,
             width,
         };
-        let loaded = py
-            .detach(|| self.inner.load_window(window, time.as_deref(), opts))
-            .py(py)?;
+        let loaded = interruptible(py, &self.inner, || {
+            self.inner.load_window(window, time.as_deref(), opts)
+        })?;
         let vars = PyDict::new(py);
         for (name, var) in loaded.dataset.variables {
             vars.set_item(name, to_numpy(py, var.data))?;
@@ -241,9 +279,9 @@ impl PyAccessor {
             height,
             width,
         };
-        let report = py
-            .detach(|| self.inner.download_window(window, time.as_deref()))
-            .py(py)?;
+        let report = interruptible(py, &self.inner, || {
+            self.inner.download_window(window, time.as_deref())
+        })?;
         report_dict(py, &report)
     }
 

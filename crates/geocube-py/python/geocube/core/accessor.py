@@ -192,10 +192,22 @@ class RemoteAccessor(ABC):
             chunk_cache_mib=chunk_cache_mib,
         )
         options.update(self._core_source(options))
+        self._core_kwargs = options
         self._core = _geocube.Accessor(self.path, **options)
         self._template: xr.Dataset | None = None
         self._template_lock = threading.Lock()
         self.post_init()
+
+    def _work(self, method: str, *args, **kwargs):
+        """Call the compiled accessor's ``method``. A Ctrl-C during it cancels
+        the backend (the compiled call checks for signals while it waits) and
+        raises ``KeyboardInterrupt``; the cancelled backend takes no more
+        work, so a fresh one replaces it and the accessor stays usable."""
+        try:
+            return getattr(self._core, method)(*args, **kwargs)
+        except KeyboardInterrupt:
+            self._core = _geocube.Accessor(self.path, **self._core_kwargs)
+            raise
 
     # -- what a dataset provides ----------------------------------------------
     @abstractmethod
@@ -333,7 +345,7 @@ class RemoteAccessor(ABC):
         """The source patches touching ``roi`` (a GeoBox, Geometry, GeoDataFrame, or
         a shapely geometry with ``crs=``) at ``toi``."""
         geometry, crs_text = self._aoi_args(roi, crs)
-        found = self._core.adjacent_patches(geometry, crs_text, toi_to_core(toi))
+        found = self._work("adjacent_patches", geometry, crs_text, toi_to_core(toi))
         out = []
         for pid, footprint, time in found:
             geom = Geometry(json.loads(footprint), crs="EPSG:4326")
@@ -347,7 +359,7 @@ class RemoteAccessor(ABC):
             ValueError: no patch touches the area (smart-geocubes' message).
         """
         geometry, crs_text = self._aoi_args(aoi, crs)
-        report = self._core.procedural_download(geometry, crs_text, toi_to_core(toi))
+        report = self._work("procedural_download", geometry, crs_text, toi_to_core(toi))
         if not report["patches"]:
             raise NoPatchesError(NO_PATCHES)
 
@@ -422,9 +434,9 @@ class RemoteAccessor(ABC):
         window = (ysl.start, xsl.start, ysl.stop - ysl.start, xsl.stop - xsl.start)
         if persist:
             limit = None if max_bytes == 0 else max_bytes
-            variables, report = self._core.load_window(*window, time=core_time, max_bytes=limit)
+            variables, report = self._work("load_window", *window, time=core_time, max_bytes=limit)
         else:
-            variables, report = None, self._core.download_window(*window, time=core_time)
+            variables, report = None, self._work("download_window", *window, time=core_time)
         if not report["patches"]:
             raise NoPatchesError(NO_PATCHES)
         if not persist:
