@@ -1,6 +1,7 @@
 //! `_geocube.Accessor`: one [`geocube::Accessor`], shared by Python threads.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use geocube::{Accessor, Aoi, Crs, CubeStorage, LoadOptions, Toi, Window};
 use pyo3::prelude::*;
@@ -17,7 +18,7 @@ use crate::store::PySnapshotStore;
 /// releases the GIL while Rust downloads, writes or reads.
 #[pyclass(name = "Accessor", module = "geocube._geocube", frozen)]
 pub(crate) struct PyAccessor {
-    inner: Accessor,
+    inner: Arc<Accessor>,
 }
 
 /// A Rust string for a CRS: `EPSG:3413`, a PROJ string or WKT.
@@ -33,45 +34,51 @@ fn toi(text: Option<&str>) -> geocube::Result<Toi> {
     Ok(text.map(Toi::parse).transpose()?.unwrap_or(Toi::None))
 }
 
-/// Run `work` off the calling thread with the GIL released, checking for
+/// How long a cancelled load may take to wind down before Ctrl-C returns
+/// anyway (a download stuck on a silent server ends at its read timeout).
+const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Run `work` on a thread of its own with the GIL released, checking for
 /// Python signals every 50 ms: a Ctrl-C (`KeyboardInterrupt`, a Jupyter
-/// "interrupt kernel") cancels the accessor's backend, waits for the work
-/// to wind down (commits are atomic: nothing half-done is kept) and raises.
-/// The cancelled accessor takes no more work; the Python wrapper replaces it.
-fn interruptible<T: Send>(
+/// "interrupt kernel") cancels the accessor's backend, waits up to
+/// [`WIND_DOWN`] for the work to end, and raises. Commits are atomic, so
+/// whatever the work still does after that keeps the cube consistent; the
+/// cancelled backend takes no more work and the Python wrapper replaces it.
+fn interruptible<T: Send + 'static>(
     py: Python<'_>,
-    accessor: &Accessor,
-    work: impl FnOnce() -> geocube::Result<T> + Send,
+    accessor: &Arc<Accessor>,
+    work: impl FnOnce(&Accessor) -> geocube::Result<T> + Send + 'static,
 ) -> PyResult<T> {
     use crossbeam_channel::{RecvTimeoutError, bounded};
     use std::time::Duration;
-    std::thread::scope(|scope| {
-        let (tx, rx) = bounded(1);
-        let handle = scope.spawn(move || {
-            // The receiver is gone only if the caller already raised.
-            let _ = tx.send(work());
-        });
-        loop {
-            match py.detach(|| rx.recv_timeout(Duration::from_millis(50))) {
-                Ok(result) => {
-                    let _ = handle.join();
-                    return result.py(py);
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                        "geocube: the load's thread ended without a result (a panic in Rust)",
-                    ));
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Err(signal) = py.check_signals() {
-                        accessor.cancel();
-                        let _ = py.detach(|| handle.join());
-                        return Err(signal);
-                    }
+    let (tx, rx) = bounded(1);
+    let acc = Arc::clone(accessor);
+    std::thread::Builder::new()
+        .name("geocube-load".into())
+        .spawn(move || {
+            // The receiver is gone only if the caller was interrupted.
+            let _ = tx.send(work(&acc));
+        })
+        .map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}"))
+        })?;
+    loop {
+        match py.detach(|| rx.recv_timeout(Duration::from_millis(50))) {
+            Ok(result) => return result.py(py),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "geocube: the load's thread ended without a result (a panic in Rust)",
+                ));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(signal) = py.check_signals() {
+                    accessor.cancel();
+                    let _ = py.detach(|| rx.recv_timeout(WIND_DOWN));
+                    return Err(signal);
                 }
             }
         }
-    })
+    }
 }
 
 fn report_dict<'py>(py: Python<'py>, report: &geocube::LoadReport) -> PyResult<Bound<'py, PyDict>> {
@@ -133,7 +140,9 @@ impl PyAccessor {
         let inner = py
             .detach(|| options.build(CubeStorage::local(storage)))
             .py(py)?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The cube spec (title, grid, time axis, chunk size, channels) as JSON.
@@ -176,11 +185,12 @@ impl PyAccessor {
         crs: &str,
         toi: Option<&str>,
     ) -> PyResult<Vec<(String, String, Option<String>)>> {
-        let found = interruptible(py, &self.inner, || -> geocube::Result<_> {
-            let aoi = aoi(geometry, crs)?;
-            let toi = self::toi(toi)?;
-            let source = self.inner.source();
-            let found = if self.inner.is_offline() {
+        let (geometry, crs, toi) = (geometry.to_owned(), crs.to_owned(), toi.map(str::to_owned));
+        let found = interruptible(py, &self.inner, move |acc| -> geocube::Result<_> {
+            let aoi = aoi(&geometry, &crs)?;
+            let toi = self::toi(toi.as_deref())?;
+            let source = acc.source();
+            let found = if acc.is_offline() {
                 source.touching_patches_offline(&aoi, &toi)
             } else {
                 source.touching_patches(&aoi, &toi)
@@ -217,10 +227,11 @@ impl PyAccessor {
         crs: &str,
         toi: Option<&str>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let report = interruptible(py, &self.inner, || -> geocube::Result<_> {
-            let aoi = aoi(geometry, crs)?;
-            let toi = self::toi(toi)?;
-            self.inner.prefetch(&aoi, &toi, &geocube::NoProgress)
+        let (geometry, crs, toi) = (geometry.to_owned(), crs.to_owned(), toi.map(str::to_owned));
+        let report = interruptible(py, &self.inner, move |acc| -> geocube::Result<_> {
+            let aoi = aoi(&geometry, &crs)?;
+            let toi = self::toi(toi.as_deref())?;
+            acc.prefetch(&aoi, &toi, &geocube::NoProgress)
         })?;
         report_dict(py, &report)
     }
@@ -251,8 +262,8 @@ impl PyAccessor {
             height,
             width,
         };
-        let loaded = interruptible(py, &self.inner, || {
-            self.inner.load_window(window, time.as_deref(), opts)
+        let loaded = interruptible(py, &self.inner, move |acc| {
+            acc.load_window(window, time.as_deref(), opts)
         })?;
         let vars = PyDict::new(py);
         for (name, var) in loaded.dataset.variables {
@@ -279,8 +290,8 @@ impl PyAccessor {
             height,
             width,
         };
-        let report = interruptible(py, &self.inner, || {
-            self.inner.download_window(window, time.as_deref())
+        let report = interruptible(py, &self.inner, move |acc| {
+            acc.download_window(window, time.as_deref())
         })?;
         report_dict(py, &report)
     }

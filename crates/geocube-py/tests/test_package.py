@@ -1,0 +1,177 @@
+"""The package's own promises beyond smart-geocubes parity: no-copy arrays,
+the lazy path through our zarr store (and its pickling to spawned
+processes), ``open_zarr``/``open_xarray`` against the reference reader
+(icechunk-python), the generic STAC accessor on the fixture STAC API, the
+AOI forms, and Ctrl-C during a load."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+from odc.geo.geom import box
+
+from _cogs import expected_from_cogs
+
+ROI = box(-1598000, 1560000, -1570000, 1590000, "EPSG:3413")
+
+
+def _exact(ds, fixtures):
+    want = expected_from_cogs(ds, fixtures)
+    np.testing.assert_array_equal(ds["dem"].values, want["dem"])
+    np.testing.assert_array_equal(ds["datamask"].values, want["datamask"])
+
+
+def test_arrays_reach_numpy_without_a_copy(gc_accessor, cube_path, fixtures):
+    """``persist=True`` data are Rust's buffers: numpy does not own them, and
+    their base is the Rust container (PyO3's ``PySliceContainer``)."""
+    acc = gc_accessor(cube_path)
+    ds = acc.load(ROI, create=True)
+    for name in ("dem", "datamask"):
+        data = ds[name].data
+        assert isinstance(data, np.ndarray)
+        assert not data.flags.owndata
+        assert type(data.base).__name__ == "PySliceContainer", type(data.base)
+    _exact(ds, fixtures)
+
+
+def _compute_pickled(blob: bytes) -> bytes:
+    ds = pickle.loads(blob)
+    return pickle.dumps(ds.load())
+
+
+def test_lazy_load_is_the_persisted_load_and_computes_in_spawned_processes(gc_accessor, cube_path, fixtures):
+    """``persist=False`` is dask-backed, reads one snapshot through our zarr
+    store, equals ``persist=True`` exactly, and its pickle (graph + store by
+    path and snapshot) computes to the same Dataset in a spawned process."""
+    acc = gc_accessor(cube_path)
+    eager = acc.load(ROI, create=True)
+    lazy = acc.load(ROI, persist=False)
+    assert lazy["dem"].chunks is not None, "persist=False must be dask-backed"
+    xr.testing.assert_identical(lazy.load(), eager)
+    lazy = acc.load(ROI, persist=False)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        out = pickle.loads(pool.apply(_compute_pickled, (pickle.dumps(lazy),)))
+    xr.testing.assert_identical(out, eager)
+
+
+def test_open_xarray_and_open_zarr_match_icechunk_python(gc_accessor, cube_path):
+    """The cube as our store serves it equals the cube as icechunk-python 1.x
+    reads it (smart-geocubes' reader), for metadata and pixels."""
+    icechunk = pytest.importorskip("icechunk")
+    import zarr
+
+    acc = gc_accessor(cube_path)
+    acc.load(ROI, create=True)
+    ours = acc.open_xarray()
+    repo = icechunk.Repository.open(icechunk.local_filesystem_storage(str(cube_path)))
+    theirs = xr.open_zarr(
+        repo.readonly_session("main").store, mask_and_scale=False, consolidated=False
+    ).set_coords("spatial_ref")
+    crop = dict(y=slice(78000, 78800), x=slice(75000, 75900))
+    xr.testing.assert_identical(ours.isel(**crop).load(), theirs.isel(**crop).load())
+    group = acc.open_zarr()
+    assert isinstance(group, zarr.Group)
+    assert sorted(group.array_keys()) == sorted(zarr.open(repo.readonly_session("main").store, mode="r").array_keys())
+    assert group.attrs["loaded_patches"] == acc.loaded_patches()
+
+
+def test_generic_stac_accessor_on_the_fixture_stac_api(geocube, server, fixtures, new_cube_path):
+    """A ``STACAccessor`` subclass declared as in smart-geocubes (class
+    attributes only) searches the fixture STAC API and loads the same
+    pixels as the ArcticDEM preset, exactly the COGs' values."""
+    from odc.geo.geobox import GeoBox
+
+    class FixtureDEM(geocube.STACAccessor):
+        stac_api_url = server.stac_url
+        collection = fixtures.manifest["collection_id"]
+        extent = GeoBox.from_bbox((-4000096, -3400096, 3400096, 4100096), "epsg:3413", resolution=32)
+        chunk_size = 3600
+        channels = ["dem", "datamask"]
+        _channels_encoding = {"dem": {"dtype": "float32"}, "datamask": {"dtype": "bool"}}
+        _channels_meta = {"dem": {"units": "m"}}
+        _channels_nodata = {"dem": fixtures.nodata}
+
+    acc = FixtureDEM(str(new_cube_path("stac")))
+    ds = acc.load(ROI, create=True)
+    assert ds.attrs["title"] == "FixtureDEM"
+    assert ds["dem"].attrs["units"] == "m"
+    _exact(ds, fixtures)
+    assert sorted(acc.loaded_patches()) == sorted(fixtures.touching(*ROI.boundingbox.bbox))
+
+
+def test_aoi_forms_give_the_same_result(gc_accessor, cube_path):
+    """A GeoBox, an odc Geometry, a shapely geometry with ``crs=`` and a
+    GeoDataFrame of the same box load the same Dataset; a shapely geometry
+    without a CRS is a ValueError saying so."""
+    import geopandas as gpd
+    import shapely
+    from odc.geo.geobox import GeoBox
+
+    acc = gc_accessor(cube_path)
+    bbox = ROI.boundingbox
+    by_geom = acc.load(ROI, create=True)
+    by_box = acc.load(GeoBox.from_bbox(bbox.bbox, "EPSG:3413", resolution=32))
+    by_shapely = acc.load(shapely.box(*bbox.bbox), crs="EPSG:3413")
+    by_gdf = acc.load(gpd.GeoDataFrame(geometry=[shapely.box(*bbox.bbox)], crs="EPSG:3413"))
+    for other in (by_box, by_shapely, by_gdf):
+        xr.testing.assert_identical(other, by_geom)
+    with pytest.raises(ValueError, match="crs="):
+        acc.load(shapely.box(*bbox.bbox))
+
+
+_INTERRUPTED = textwrap.dedent(
+    """
+    import json, sys, time
+    import geocube
+    from odc.geo.geom import box
+    acc = geocube.ArcticDEM32m(sys.argv[1], stac_url=sys.argv[2], aux_dir=sys.argv[3])
+    acc.create()
+    print("ready", flush=True)
+    t0 = time.monotonic()
+    try:
+        acc.load(box(-1598000, 1560000, -1570000, 1590000, "EPSG:3413"))
+        print(json.dumps({"interrupted": False}), flush=True)
+    except KeyboardInterrupt:
+        took = time.monotonic() - t0
+        print(json.dumps({"interrupted": True, "seconds": took, "loaded": acc.loaded_patches(),
+                          "created": acc.created}), flush=True)
+    """
+)
+
+
+def test_ctrl_c_during_a_stalled_load_raises_keyboard_interrupt(start_server, fixtures, aux_dir, cube_path):
+    """SIGINT while every download stalls: the load raises KeyboardInterrupt
+    (the compiled call checks for signals while it waits and gives the work
+    5 s to wind down) instead of hanging until the read timeouts; the
+    accessor stays usable and the cube holds nothing half-written."""
+    stalled = start_server("--stall", "--fault-path-prefix", "/mosaics/")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED, str(cube_path), stalled.stac_url, str(aux_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["interrupted"], (out, err)
+    assert result["created"]
+    assert result["loaded"] == []
