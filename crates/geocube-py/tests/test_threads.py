@@ -53,7 +53,7 @@ def _load_in_threads(acc, boxes: dict) -> dict:
     return results
 
 
-@pytest.mark.parametrize("backend", ["threaded", "simple"])
+@pytest.mark.parametrize("backend", ["threaded", pytest.param("simple", marks=pytest.mark.slow)])
 def test_four_threads_download_each_patch_once_and_load_exactly(
     geocube, server, fixtures, gc_accessor, new_cube_path, backend
 ):
@@ -99,3 +99,38 @@ def test_four_threads_download_each_patch_once_and_load_exactly(
         # loaded_patches, which holds what was recorded when each load ended.
         assert again[name].attrs["loaded_patches"] == loaded
         xr.testing.assert_identical(again[name].drop_attrs(deep=False), results[name].drop_attrs(deep=False))
+
+
+@pytest.mark.slow
+def test_the_gil_is_released_while_rust_loads(start_server, fixtures, gc_accessor, cube_path):
+    """While one thread's load waits on a slow server (1 s per request), the
+    main thread keeps running Python: its longest pause is far shorter than
+    one request, so the load does not hold the GIL while Rust works."""
+    import time
+
+    slow = start_server("--latency-ms", "1000")
+    acc = gc_accessor(cube_path, stac_url=slow.stac_url)
+    acc.create()
+    done: dict = {}
+
+    def work() -> None:
+        try:
+            done["ds"] = acc.load(box(-1580000, 1572000, -1572000, 1580000, "EPSG:3413"))
+        except BaseException as e:
+            done["error"] = e
+
+    t = threading.Thread(target=work)
+    started = time.perf_counter()
+    t.start()
+    last, longest, spins = started, 0.0, 0
+    while t.is_alive():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+        spins += 1
+    took = time.perf_counter() - started
+    t.join()
+    assert "error" not in done, done.get("error")
+    assert took >= 1.0, f"the load took {took:.2f} s: the server's latency did not apply"
+    assert longest < 0.5, f"the main thread stalled {longest:.2f} s during a {took:.2f} s load ({spins} spins)"
+    assert_equals_cogs(done["ds"], fixtures, "slow load")
