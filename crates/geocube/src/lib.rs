@@ -75,6 +75,7 @@
 //! A library user who wants neither depends with `default-features = false`.
 
 mod accessor;
+pub mod basemap;
 pub mod budget;
 mod error;
 pub mod export;
