@@ -19,7 +19,7 @@ use crate::basemap::{self, Edge, GraticuleLine};
 use crate::{Error, Result};
 
 /// The picture's width and height in pixels.
-pub(crate) const PAGE: usize = 1024;
+const PAGE: usize = 1024;
 /// The map's square, in pixels, and its top-left corner on the page.
 const MAP: usize = 880;
 const MAP_X: usize = 72;
@@ -29,10 +29,10 @@ const DENSIFY: usize = 32;
 
 const PAPER: [u8; 3] = [255, 255, 255];
 /// The sea and the land (smart-geocubes draws land white on light grey).
-pub(crate) const OCEAN: [u8; 3] = [214, 226, 236];
-pub(crate) const LAND: [u8; 3] = [248, 247, 242];
+const OCEAN: [u8; 3] = [214, 226, 236];
+const LAND: [u8; 3] = [248, 247, 242];
 /// Coastlines: dark grey.
-pub(crate) const COAST: [u8; 3] = [64, 64, 64];
+const COAST: [u8; 3] = [64, 64, 64];
 const BORDER: [u8; 3] = [120, 120, 120];
 const GRATICULE: [u8; 3] = [140, 152, 166];
 const CUBE_EXTENT: [u8; 3] = [70, 70, 70];
@@ -42,7 +42,7 @@ const FRAME: [u8; 3] = [40, 40, 40];
 const LOCATOR: [u8; 3] = [215, 25, 28];
 const LABEL: [u8; 3] = [55, 55, 55];
 /// The title's ink.
-pub(crate) const TITLE: [u8; 3] = [20, 20, 20];
+const TITLE: [u8; 3] = [20, 20, 20];
 /// Footprint fills, one per patch in load order (matplotlib's tab10).
 const PALETTE: [[u8; 3]; 10] = [
     [31, 119, 180],
@@ -397,12 +397,12 @@ fn extent<'a>(points: impl IntoIterator<Item = &'a (f64, f64)>) -> Option<Boundi
     b
 }
 
-/// "12 patches loaded".
-pub(crate) fn patch_count(n: usize) -> String {
-    match n {
-        0 => "no patches loaded".to_owned(),
-        1 => "1 patch loaded".to_owned(),
-        n => format!("{n} patches loaded"),
+/// "12 patches loaded" (as the Python `draw_state` titles its map).
+fn patch_count(n: usize) -> String {
+    if n == 1 {
+        "1 patch loaded".to_owned()
+    } else {
+        format!("{n} patches loaded")
     }
 }
 
@@ -640,9 +640,9 @@ pub(crate) fn render_png(
             // Too small to see at this scale: a marker where it is.
             Some(e) if e.width() < 4.0 && e.height() < 4.0 => {
                 let (cx, cy) = (0.5 * (e.left + e.right), 0.5 * (e.bottom + e.top));
-                let sq = outline(&BoundingBox::new(cx - 4.0, cy - 4.0, cx + 4.0, cy + 4.0));
+                let sq = outline(&BoundingBox::new(cx - 5.0, cy - 5.0, cx + 5.0, cy + 5.0));
                 canvas.fill(&[sq.to_vec()], color, 0.8);
-                canvas.stroke(&sq, 1.0, OUTLINE, 1.0, None);
+                canvas.stroke(&sq, 1.5, OUTLINE, 1.0, None);
             }
             Some(_) => canvas.fill(&px, color, FOOTPRINT_ALPHA),
             None => {}
@@ -703,4 +703,79 @@ pub(crate) fn render_png(
         );
     }
     canvas.write_png(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ink(c: &Canvas) -> usize {
+        c.rgb.chunks_exact(3).filter(|p| *p != PAPER).count()
+    }
+
+    #[test]
+    fn even_odd_fill_of_a_ring_with_a_hole() {
+        let mut c = Canvas::new(20, 20);
+        let outer = outline(&BoundingBox::new(2.0, 2.0, 12.0, 12.0)).to_vec();
+        let hole = outline(&BoundingBox::new(4.0, 4.0, 6.0, 6.0)).to_vec();
+        c.fill(&[outer, hole], LAND, 1.0);
+        assert_eq!(ink(&c), 100 - 4);
+    }
+
+    #[test]
+    fn strokes_blend_once_per_pixel_and_dash() {
+        let mut solid = Canvas::new(40, 5);
+        // Three collinear pieces: the joints must not come out darker.
+        solid.stroke(
+            &[(0.0, 2.5), (10.0, 2.5), (20.0, 2.5), (40.0, 2.5)],
+            1.0,
+            COAST,
+            0.5,
+            None,
+        );
+        let row: Vec<&[u8]> = solid.rgb[2 * 40 * 3..3 * 40 * 3].chunks_exact(3).collect();
+        assert!(row[1..39].iter().all(|p| *p == row[1]), "{row:?}");
+        let mut dashed = Canvas::new(40, 5);
+        dashed.stroke(
+            &[(0.0, 2.5), (40.0, 2.5)],
+            1.0,
+            COAST,
+            1.0,
+            Some((4.0, 4.0)),
+        );
+        assert!(ink(&dashed) < ink(&solid) * 3 / 4 && ink(&dashed) > ink(&solid) / 4);
+        // A clip rectangle keeps everything else blank.
+        let mut clipped = Canvas::new(40, 5);
+        clipped.clip = PxRect {
+            x0: 0.0,
+            y0: 0.0,
+            x1: 10.0,
+            y1: 5.0,
+        };
+        clipped.stroke(&[(0.0, 2.5), (40.0, 2.5)], 1.0, COAST, 1.0, None);
+        assert!(
+            clipped
+                .rgb
+                .chunks_exact(3)
+                .skip(2 * 40 + 10)
+                .take(30)
+                .all(|p| p == PAPER)
+        );
+    }
+
+    #[test]
+    fn text_and_its_fitting() {
+        let mut c = Canvas::new(100, 20);
+        c.text(1, 1, "60°N", 2, LABEL, Some(PAPER));
+        assert!(ink(&c) > 40);
+        assert_eq!(fit("short", 1, 100), "short");
+        let cut = fit(&"x".repeat(100), 1, 60);
+        assert!(
+            cut.ends_with("...") && font::text_width(&cut, 1) <= 60,
+            "{cut}"
+        );
+        assert_eq!(patch_count(0), "0 patches loaded");
+        assert_eq!(patch_count(1), "1 patch loaded");
+        assert_eq!(patch_count(12), "12 patches loaded");
+    }
 }
