@@ -645,8 +645,12 @@ impl Accessor {
         Ok(crate::state::feature_collection(&ids, &index))
     }
 
-    /// Draw a PNG map of the loaded patches' footprints over the cube extent,
-    /// in the cube CRS, with a 10° graticule.
+    /// Draw a PNG map (1024 x 1024 px) of the loaded patches: their
+    /// footprints, in the cube CRS, over coastlines and borders
+    /// ([`crate::basemap`]) with a labelled graticule, the cube's title and
+    /// the patch count. The map is framed to the footprints with at least
+    /// 2 000 km around them (less only in a smaller cube), or to the whole
+    /// cube when nothing is loaded; the cube's extent is drawn dashed.
     ///
     /// # Errors
     /// [`Error::NotCreated`]; source index errors; [`Error::Output`] when the
@@ -654,9 +658,11 @@ impl Accessor {
     #[cfg(feature = "viz")]
     pub fn visualize_state(&self, path: &std::path::Path) -> Result<()> {
         let cube = self.cube()?;
-        let index = self.index_of(&cube.loaded_patches()?)?;
+        let ids = cube.loaded_patches()?;
+        let index = self.index_of(&ids)?;
         let footprints: Vec<geo::Geometry<f64>> = index.into_iter().map(|i| i.geometry).collect();
-        crate::state::map::render_png(&cube.layout().geobox, &footprints, path)
+        let layout = cube.layout();
+        crate::state::map::render_png(&layout.title, &layout.geobox, ids.len(), &footprints, path)
     }
 
     /// The source's index entries of the loaded patches `ids`. An empty cube

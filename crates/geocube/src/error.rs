@@ -141,6 +141,17 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// The basemap built into the crate (Natural Earth coastlines and
+    /// borders) does not parse: a damaged build.
+    #[error(
+        "the built-in basemap is damaged at byte {offset}: {reason}; rebuild geocube (crates/geocube/data/ne_110m_coast.bin comes from tools/make_coastline.py)"
+    )]
+    BasemapData {
+        /// Where in the file.
+        offset: usize,
+        /// What is wrong there.
+        reason: &'static str,
+    },
     /// Local file-system I/O.
     #[error("I/O error at {}: {source}", .path.display())]
     Io {

@@ -60,6 +60,10 @@
 //! the dataset presets), so `geocube` is the one dependency to import from;
 //! the crates underneath stay available for what goes beyond.
 //!
+//! [`basemap`] gives coastlines, land borders and a labelled graticule in any
+//! cube CRS from Natural Earth data built into the crate (no feature needed),
+//! for maps of a cube drawn here or elsewhere (matplotlib).
+//!
 //! The `geocube` command wraps the same operations for the dataset presets
 //! of `geocube-sources` (`geocube datasets`, `create`, `load`, `prefetch`,
 //! `status`, `events`).
@@ -75,6 +79,7 @@
 //! A library user who wants neither depends with `default-features = false`.
 
 mod accessor;
+pub mod basemap;
 pub mod budget;
 mod error;
 pub mod export;

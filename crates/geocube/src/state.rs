@@ -7,6 +7,8 @@ use geocube_core::PatchRef;
 use serde_json::json;
 
 #[cfg(feature = "viz")]
+mod font;
+#[cfg(feature = "viz")]
 pub(crate) mod map;
 
 /// One feature per loaded id, in load order.

@@ -526,6 +526,26 @@ fn outputs_status_and_events() {
         &std::fs::read(&png).expect("png")[..8],
         b"\x89PNG\r\n\x1a\n"
     );
+    // The state map: 1024 px square, the title written above the map and
+    // the coast (the fixture mosaic is by the Bering Strait) in dark grey.
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png).expect("open png"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut px = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut px).expect("frame");
+    assert_eq!((info.width, info.height), (1024, 1024));
+    let count = |rows: std::ops::Range<usize>, rgb: [u8; 3]| {
+        rows.flat_map(|r| (0..1024).map(move |c| (r * 1024 + c) * 3))
+            .filter(|&i| px[i..i + 3] == rgb)
+            .count()
+    };
+    assert!(count(0..50, [20, 20, 20]) > 100, "no title");
+    assert!(count(104..984, [64, 64, 64]) > 100, "no coast");
+    let _ = std::fs::copy(
+        &png,
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-state.png"),
+    );
 
     // Prefetch the whole mosaic: the rest of the tiles, once.
     let m = &world().manifest.mosaic_bounds;
