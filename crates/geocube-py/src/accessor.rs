@@ -308,6 +308,52 @@ impl PyAccessor {
         py.detach(|| self.inner.visualize_state(&path)).py(py)
     }
 
+    /// The base map of a state map in the cube's CRS around the footprints
+    /// `footprints` (`(left, bottom, right, top)` in the cube CRS, `None`
+    /// for the whole cube): `frame`, `coastlines`, `borders`, `land` (closed
+    /// rings) as lists of `(x, y)` lists, and `graticule` as `(label, kind,
+    /// points)` with kind `"meridian"` or `"parallel"`.
+    #[pyo3(signature = (footprints=None))]
+    fn basemap<'py>(
+        &self,
+        py: Python<'py>,
+        footprints: Option<(f64, f64, f64, f64)>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        use geocube::basemap;
+        let grid = &self.inner.spec().geobox;
+        let crs = grid.crs().clone();
+        let fp = footprints.map(|(l, b, r, t)| geocube::BoundingBox::new(l, b, r, t));
+        let frame = basemap::frame(grid.bbox(), fp, crs.is_geographic());
+        let (coast, borders, land, graticule) = py
+            .detach(|| -> geocube::Result<_> {
+                let (lon_step, lat_step) = basemap::nice_steps(&crs, frame);
+                Ok((
+                    basemap::coastlines(&crs, Some(frame))?,
+                    basemap::borders(&crs, Some(frame))?,
+                    basemap::land(&crs, frame)?,
+                    basemap::graticule_steps(&crs, Some(frame), lon_step, lat_step),
+                ))
+            })
+            .py(py)?;
+        let d = PyDict::new(py);
+        d.set_item("frame", (frame.left, frame.bottom, frame.right, frame.top))?;
+        d.set_item("coastlines", coast)?;
+        d.set_item("borders", borders)?;
+        d.set_item("land", land)?;
+        let lines: Vec<(String, &str, Vec<(f64, f64)>)> = graticule
+            .into_iter()
+            .map(|g| {
+                let kind = match g.kind {
+                    basemap::GraticuleKind::Meridian => "meridian",
+                    basemap::GraticuleKind::Parallel => "parallel",
+                };
+                (g.label, kind, g.points)
+            })
+            .collect();
+        d.set_item("graticule", lines)?;
+        Ok(d)
+    }
+
     /// The backend's downloads and writes so far: dicts with `patch_id`,
     /// `action`, `thread`, `attempt`, `start`, `end` (seconds since the
     /// backend started), `ok`, `reapplied`.

@@ -175,3 +175,38 @@ def test_ctrl_c_during_a_stalled_load_raises_keyboard_interrupt(start_server, fi
     assert result["interrupted"], (out, err)
     assert result["created"]
     assert result["loaded"] == []
+
+
+def test_visualize_state_draws_the_loaded_footprints_offline(gc_accessor, cube_path, tmp_path):
+    """``visualize_state()`` draws the footprints over the shipped coastlines
+    (no download, no cartopy): a Figure titled with the dataset and the patch
+    count, framed around the footprints; into a given ``ax`` it returns that
+    Axes; a cube with nothing loaded is a ValueError, as in smart-geocubes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc = gc_accessor(cube_path)
+    acc.create()
+    with pytest.raises(ValueError):
+        acc.visualize_state()
+    acc.load(ROI)
+    n = len(acc.loaded_patches())
+    fig = acc.visualize_state()
+    ax = fig.axes[0]
+    assert ax.get_title() == f"ArcticDEM32m: {n} patches loaded"
+    x0, x1 = ax.get_xlim()
+    bounds = acc.current_state().to_crs("EPSG:3413").total_bounds
+    assert x0 <= bounds[0] and bounds[2] <= x1
+    from matplotlib.collections import LineCollection
+
+    segments = sum(len(c.get_segments()) for c in ax.collections if isinstance(c, LineCollection))
+    assert segments > 10, "coastlines and graticule drawn"
+    labels = [t.get_text() for t in ax.texts]
+    assert any(t.endswith("°N") for t in labels) and any(t.endswith(("°E", "°W")) for t in labels), labels
+    fig.savefig(tmp_path / "state.png")
+    assert (tmp_path / "state.png").stat().st_size > 10_000
+    fig2, given = plt.subplots()
+    assert acc.visualize_state(ax=given) is given
+    plt.close("all")

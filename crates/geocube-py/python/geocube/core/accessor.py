@@ -498,16 +498,19 @@ class RemoteAccessor(ABC):
             raise InvalidRequestError("Datacube is not created or loaded yet. Can't visualize!")
         crs = self.extent.crs
         footprints = state.to_crs(crs.to_wkt())
-        bounds = footprints.total_bounds
-        lines = self._core.basemap(crs_to_core(crs), tuple(float(b) for b in bounds))
+        lines = self._core.basemap(tuple(float(b) for b in footprints.total_bounds))
+        gb = self.extent.boundingbox
         return draw_state(
             footprints,
             [np.asarray(c) for c in lines["coastlines"]],
             [np.asarray(c) for c in lines["borders"]],
             [(lab, kind, np.asarray(pts)) for lab, kind, pts in lines["graticule"]],
             self.title,
-            str(crs),
+            f"EPSG:{crs.epsg}" if crs.epsg else str(crs),
             ax=ax,
+            land=[np.asarray(r) for r in lines["land"]],
+            frame=lines["frame"],
+            cube_extent=(gb.left, gb.bottom, gb.right, gb.top),
         )
 
     def close(self) -> None:

@@ -4,12 +4,14 @@ into the compiled core's time syntax."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeAlias, Union
 
 import pandas as pd
 
-type TOI = (
-    pd.DatetimeIndex | list[pd.Timestamp | str | datetime] | slice | pd.Timestamp | str | datetime | None
-)
+# A plain alias, not a `type` statement: the package supports Python 3.11.
+TOI: TypeAlias = Union[
+    pd.DatetimeIndex, list[Union[pd.Timestamp, str, datetime]], slice, pd.Timestamp, str, datetime, None
+]
 
 
 def _instant(t) -> str:
