@@ -57,6 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds (deselect with -m 'not slow')")
     # affine 3 deprecates `*` for matrix products; odc-geo 0.4.10 still uses it.
     config.addinivalue_line("filterwarnings", "ignore:Use `@` matmul:PendingDeprecationWarning")
+    config.addinivalue_line("filterwarnings", "ignore:The 'shapely.ops.transform:DeprecationWarning")
 
 
 # ---------------------------------------------------------------- geocube
