@@ -8,7 +8,7 @@
 //! whatever the configured count.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +29,8 @@ use crate::{
 struct Completion {
     result: Mutex<Option<Result<bool, PatchFailure>>>,
     done: Condvar,
+    /// Submission order across this backend: a batch records its ids in it.
+    rank: u64,
 }
 
 impl Completion {
@@ -70,6 +72,8 @@ struct Inner {
     /// Download jobs submitted and not yet ended: queued in the pool,
     /// waiting for a claim, downloading, or handing their patch to the writer.
     downloading: Arc<AtomicUsize>,
+    /// The next submitted patch's [`Completion::rank`].
+    next_rank: AtomicU64,
 }
 
 /// Counts one download job from its submission until it ends, whichever
@@ -264,6 +268,13 @@ impl Inner {
             }
             return;
         }
+        // In submission order, not in the order the downloads finished.
+        let rank: HashMap<&str, u64> = ids
+            .iter()
+            .zip(&members)
+            .map(|(id, (completion, _))| (id.as_str(), completion.rank))
+            .collect();
+        staged.order_ids_by(|id| rank.get(id.as_str()).copied().unwrap_or(u64::MAX));
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let committed = self
             .shared
@@ -362,6 +373,7 @@ impl ThreadedBackend {
             shared: Shared::new(storage, download, streaming, &config),
             inflight: Mutex::new(HashMap::new()),
             downloading: Arc::new(AtomicUsize::new(0)),
+            next_rank: AtomicU64::new(0),
         });
         let pool = WorkerPool::new(config.workers, "geocube-download");
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
@@ -430,7 +442,10 @@ impl DownloadBackend for ThreadedBackend {
                 } else if loaded.contains(&idx.id) {
                     report.already_loaded += 1;
                 } else {
-                    let c = Arc::new(Completion::default());
+                    let c = Arc::new(Completion {
+                        rank: self.inner.next_rank.fetch_add(1, Ordering::Relaxed),
+                        ..Completion::default()
+                    });
                     inflight.insert(idx.id.clone(), Arc::clone(&c));
                     waits.push((idx.id.clone(), Arc::clone(&c), true));
                     // Counted now, spawned below: the writer must not see

@@ -81,6 +81,26 @@ fn interruptible<T: Send + 'static>(
     }
 }
 
+/// smart-geocubes' `ValueError` when no patch touches the request, with the
+/// Rust error's message (naming the area) after its sentence.
+fn no_patches(py: Python<'_>, area: String) -> PyErr {
+    let rust = geocube_sources::Error::NoPatches { aoi: area };
+    crate::errors::new_err(
+        py,
+        crate::errors::Kind::NoPatches,
+        format!("No adjacent patches found - is the provided aoi and toi correct? ({rust})"),
+    )
+}
+
+/// The bounds of cube `window` in the cube CRS, as messages print them.
+fn window_text(accessor: &Accessor, window: Window) -> String {
+    accessor
+        .spec()
+        .geobox
+        .window(window)
+        .map_or_else(|_| format!("{window:?}"), |g| g.bbox().to_string())
+}
+
 fn report_dict<'py>(py: Python<'py>, report: &geocube::LoadReport) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("patches", &report.patches)?;
@@ -217,6 +237,17 @@ impl PyAccessor {
             .collect())
     }
 
+    /// Fail as a load of `geometry` (GeoJSON in `crs`) would before any
+    /// download: `ValueError` when it lies outside the cube, or names a bad
+    /// CRS. Returns the bytes an in-memory load of it takes.
+    fn check_aoi(&self, py: Python<'_>, geometry: &str, crs: &str) -> PyResult<u64> {
+        py.detach(|| {
+            let aoi = aoi(geometry, crs)?;
+            self.inner.result_bytes(&aoi, &Toi::None)
+        })
+        .py(py)
+    }
+
     /// Download every patch touching `geometry` (GeoJSON in `crs`) at `toi`
     /// that the cube lacks; a report dict.
     #[pyo3(signature = (geometry, crs, toi=None))]
@@ -228,11 +259,17 @@ impl PyAccessor {
         toi: Option<&str>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (geometry, crs, toi) = (geometry.to_owned(), crs.to_owned(), toi.map(str::to_owned));
-        let report = interruptible(py, &self.inner, move |acc| -> geocube::Result<_> {
+        let (report, area) = interruptible(py, &self.inner, move |acc| -> geocube::Result<_> {
             let aoi = aoi(&geometry, &crs)?;
             let toi = self::toi(toi.as_deref())?;
-            acc.prefetch(&aoi, &toi, &geocube::NoProgress)
+            let area = aoi
+                .bounds_in(acc.spec().geobox.crs())
+                .map_or_else(|_| crs.clone(), |b| b.to_string());
+            Ok((acc.prefetch(&aoi, &toi, &geocube::NoProgress)?, area))
         })?;
+        if report.patches.is_empty() {
+            return Err(no_patches(py, area));
+        }
         report_dict(py, &report)
     }
 
@@ -265,6 +302,9 @@ impl PyAccessor {
         let loaded = interruptible(py, &self.inner, move |acc| {
             acc.load_window(window, time.as_deref(), opts)
         })?;
+        if loaded.report.patches.is_empty() {
+            return Err(no_patches(py, window_text(&self.inner, window)));
+        }
         let vars = PyDict::new(py);
         for (name, var) in loaded.dataset.variables {
             vars.set_item(name, to_numpy(py, var.data))?;
@@ -293,6 +333,9 @@ impl PyAccessor {
         let report = interruptible(py, &self.inner, move |acc| {
             acc.download_window(window, time.as_deref())
         })?;
+        if report.patches.is_empty() {
+            return Err(no_patches(py, window_text(&self.inner, window)));
+        }
         report_dict(py, &report)
     }
 

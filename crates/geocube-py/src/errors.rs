@@ -7,7 +7,8 @@
 //! `geocube.errors.GeocubeError`, so code written for smart-geocubes keeps
 //! catching what it caught, and new code can catch everything geocube
 //! raises at once. The message is the Rust error's, with its causes; the
-//! innermost cause is also chained as `__cause__`.
+//! innermost cause, when the error has one (a refused connection, an I/O
+//! error), is also chained as `__cause__`.
 
 use std::error::Error as StdError;
 
@@ -158,9 +159,36 @@ pub(crate) fn new_err(py: Python<'_>, kind: Kind, msg: String) -> PyErr {
     }
 }
 
+/// The message of `e` for a Python user: the Rust message, except where it
+/// names Rust or command-line remedies a Python user has other names for.
+fn python_message(e: &geocube::Error) -> String {
+    match e {
+        geocube::Error::NotCreated { location } => format!(
+            "no datacube at {location}; create it first (`create()`, or `load(..., create=True)`)"
+        ),
+        geocube::Error::ResultTooLarge {
+            bytes,
+            limit,
+            width,
+            height,
+            steps,
+        } => format!(
+            "an in-memory load of {width} x {height} px{} would take {} (all variables), over the {} limit; load it lazily (`load(..., persist=False)`, dask-backed), download only (`procedural_download`), or raise the limit (`load(..., max_bytes=...)`, 0 for none)",
+            if *steps > 1 {
+                format!(" x {steps} time steps")
+            } else {
+                String::new()
+            },
+            geocube::budget::ByteSize(*bytes),
+            geocube::budget::ByteSize(*limit)
+        ),
+        _ => message(e),
+    }
+}
+
 /// `e` as the Python exception smart-geocubes users expect.
 pub(crate) fn to_py(py: Python<'_>, e: &geocube::Error) -> PyErr {
-    let err = new_err(py, kind(e), message(e));
+    let err = new_err(py, kind(e), python_message(e));
     // The innermost cause, as `__cause__`: what actually failed (a refused
     // connection, a corrupt file) for tracebacks and `except ... as e: e.__cause__`.
     let mut root: Option<&dyn StdError> = None;

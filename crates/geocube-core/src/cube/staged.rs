@@ -286,6 +286,16 @@ impl StagedWrite<'_> {
         merged.into_iter().collect()
     }
 
+    /// Put the recorded ids in the order `key` gives (a stable sort), before
+    /// [`StagedWrite::commit`] appends them to `loaded_patches`. A backend
+    /// that merges patches as their downloads finish records them in
+    /// completion order; sorting by submission order makes the list the
+    /// same run after run (smart-geocubes' simple backend writes in index
+    /// order, and a Dataset's `loaded_patches` attribute shows the list).
+    pub fn order_ids_by<K: Ord>(&mut self, key: impl FnMut(&String) -> K) {
+        self.ids.sort_by_key(key);
+    }
+
     /// Record `id` as loaded by this write (after its pieces are merged).
     pub fn record(&mut self, id: &str) {
         if self.base_loaded.contains(id) {

@@ -31,7 +31,6 @@ from geocube.core.toi import TOI, toi_to_core
 from geocube.errors import (
     CubeNotFoundError,
     InvalidRequestError,
-    NoPatchesError,
 )
 
 if TYPE_CHECKING:
@@ -40,10 +39,6 @@ if TYPE_CHECKING:
     import zarr
 
 logger = logging.getLogger(__name__)
-
-#: smart-geocubes' message when no patch touches the request.
-NO_PATCHES = "No adjacent patches found - is the provided aoi and toi correct?"
-
 
 def _rebuild(cls: type, kwargs: dict) -> RemoteAccessor:
     """Unpickle an accessor: a new one, with its own backend."""
@@ -359,9 +354,7 @@ class RemoteAccessor(ABC):
             ValueError: no patch touches the area (smart-geocubes' message).
         """
         geometry, crs_text = self._aoi_args(aoi, crs)
-        report = self._work("procedural_download", geometry, crs_text, toi_to_core(toi))
-        if not report["patches"]:
-            raise NoPatchesError(NO_PATCHES)
+        self._work("procedural_download", geometry, crs_text, toi_to_core(toi))
 
     # -- loads -----------------------------------------------------------------------
     def _time_selection(self, tmpl: xr.Dataset, toi: TOI):
@@ -425,9 +418,11 @@ class RemoteAccessor(ABC):
 
         roi = gbox.overlap_roi(gbox.enclosing(aligned))
         if roi_is_empty(roi):
+            # The compiled check raises the Rust error naming both boxes.
+            self._core.check_aoi(json.dumps(aligned.json), crs_to_core(aligned.crs))
             raise InvalidRequestError(
-                "The supplied `poly` must overlap spatially with the extent of `xx`."
-                f" (the area of interest {aligned.boundingbox} misses the cube {gbox.extent.boundingbox})"
+                f"the area of interest {tuple(aligned.boundingbox)} lies outside the cube extent"
+                f" {tuple(gbox.extent.boundingbox)} (both in the cube CRS)"
             )
         ysl, xsl = roi
         isel_time, core_time, squeeze = self._time_selection(tmpl, toi)
@@ -437,8 +432,6 @@ class RemoteAccessor(ABC):
             variables, report = self._work("load_window", *window, time=core_time, max_bytes=limit)
         else:
             variables, report = None, self._work("download_window", *window, time=core_time)
-        if not report["patches"]:
-            raise NoPatchesError(NO_PATCHES)
         if not persist:
             xrcube = xr.open_zarr(
                 self._store(), mask_and_scale=False, chunks="auto", consolidated=False
