@@ -114,3 +114,29 @@ fn commit_conflicts_happen_and_are_retried() {
         "no commit conflict occurred in 5 rounds; the retry path went untested"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// Downloads finishing in any order (random per-patch delays): one
+    /// submit's patches, committed in one batch, are recorded in the order
+    /// they were submitted, as smart-geocubes' simple backend records them.
+    #[test]
+    fn a_batch_records_its_ids_in_submission_order(
+        order in Just(common::all_ids()).prop_shuffle(),
+        delays in prop::collection::vec(0..40_u64, 16),
+        take in 2..9_usize,
+    ) {
+        let storage = CubeStorage::in_memory().expect("memory");
+        create(&storage);
+        let src = TileSource::new();
+        let ids: Vec<String> = order.into_iter().take(take).collect();
+        for (id, ms) in ids.iter().zip(&delays) {
+            src.slow(id, std::time::Duration::from_millis(*ms));
+        }
+        let backend = ThreadedBackend::new(storage.clone(), src.download_fn(), config()).expect("threaded");
+        backend.submit(&indices(&ids)).expect("submit");
+        let cube = Cube::open(storage).expect("open");
+        prop_assert_eq!(cube.loaded_patches().expect("ids"), ids);
+    }
+}
