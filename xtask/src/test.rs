@@ -164,11 +164,17 @@ fn python_package_tests(root: &Path, python: &str, pytest_args: &[String]) -> Re
         return Err(format!("pip install {} failed ({status})", wheel.display()));
     }
     eprintln!("xtask test: installed {}; running pytest", wheel.display());
-    let status = Command::new(python)
-        .current_dir(root)
+    let mut cmd = Command::new(python);
+    cmd.current_dir(root)
         .args(["-m", "pytest", "crates/geocube-py/tests", "-q"])
         .args(pytest_args)
-        .env("GEOCUBE_PYTHON", python)
+        .env("GEOCUBE_PYTHON", python);
+    // The suite serves fixtures with `xtask serve`: this very binary, so it
+    // does not build one of its own.
+    if let Ok(me) = std::env::current_exe() {
+        cmd.env("GEOCUBE_XTASK", me);
+    }
+    let status = cmd
         .status()
         .map_err(|e| format!("cannot run pytest: {e}"))?;
     if status.success() {

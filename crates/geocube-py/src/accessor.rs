@@ -81,6 +81,9 @@ fn interruptible<T: Send + 'static>(
     }
 }
 
+/// A labelled graticule line for Python: `(label, kind, points)`.
+type GraticuleRow = (String, &'static str, Vec<(f64, f64)>);
+
 /// smart-geocubes' `ValueError` when no patch touches the request, with the
 /// Rust error's message (naming the area) after its sentence.
 fn no_patches(py: Python<'_>, area: String) -> PyErr {
@@ -383,7 +386,7 @@ impl PyAccessor {
         d.set_item("coastlines", coast)?;
         d.set_item("borders", borders)?;
         d.set_item("land", land)?;
-        let lines: Vec<(String, &str, Vec<(f64, f64)>)> = graticule
+        let lines: Vec<GraticuleRow> = graticule
             .into_iter()
             .map(|g| {
                 let kind = match g.kind {

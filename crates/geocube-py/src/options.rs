@@ -51,12 +51,11 @@ impl Options {
     }
 
     fn codec(&self) -> geocube::Result<Option<ChunkCodec>> {
-        Ok(self
-            .codec
+        self.codec
             .as_deref()
             .map(ChunkCodec::parse)
             .transpose()
-            .map_err(geocube::Error::from)?)
+            .map_err(geocube::Error::from)
     }
 
     fn source(&self) -> geocube::Result<Arc<dyn Source>> {
