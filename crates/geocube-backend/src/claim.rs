@@ -1,12 +1,21 @@
-//! Cross-process patch claims for local repositories.
+//! Cross-process (and cross-machine) patch claims.
 //!
-//! Before downloading a patch, a backend takes an exclusive advisory lock on
-//! `<repo>/.geocube-claims/<id>.lock` and holds it until the patch is
-//! committed (or has failed). Another process that wants the same patch
-//! blocks on the claim, then finds the id in `loaded_patches` and skips the
-//! download. The OS drops the lock if the holder dies, so a crashed process
-//! never blocks others. Remote storage has no such lock: there at worst a
-//! patch is downloaded twice and written once.
+//! Before downloading a patch, a backend claims it and holds the claim until
+//! the patch is committed (or has failed). Another process that wants the
+//! same patch waits on the claim, then finds the id in `loaded_patches` and
+//! skips the download.
+//!
+//! - Local repositories: an exclusive advisory lock on
+//!   `<repo>/.geocube-claims/<id>.lock`. The OS drops the lock if the holder
+//!   dies, so a crashed process never blocks others.
+//! - S3: an object `<prefix>/geocube-claims/<id>.json` made with a
+//!   conditional create, renewed while held and deleted after the commit;
+//!   one whose holder died expires after [`BackendConfig::claim_lease`] and
+//!   is taken over atomically (`geocube_core::PatchClaimObject`).
+//! - Other storage (in memory): no claim; at worst a patch is downloaded
+//!   twice and written once.
+//!
+//! [`BackendConfig::claim_lease`]: crate::BackendConfig::claim_lease
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -21,13 +30,18 @@ pub const CLAIMS_DIR: &str = ".geocube-claims";
 
 /// A held claim; released on drop.
 #[derive(Debug)]
-pub(crate) struct PatchClaim {
-    file: File,
+pub(crate) enum PatchClaim {
+    /// A locked claim file of a local repository.
+    File(File),
+    /// A claim object in a bucket (renewed by its own thread, deleted on drop).
+    Object(#[allow(dead_code)] geocube_core::PatchClaimObject),
 }
 
 impl Drop for PatchClaim {
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        if let Self::File(file) = self {
+            let _ = file.unlock();
+        }
     }
 }
 
@@ -84,10 +98,22 @@ pub(crate) fn check_writable(storage: &CubeStorage) -> Result<()> {
     }
 }
 
-/// Claim patch `id`, blocking while another thread or process holds it.
-/// `None` for non-local storage. Once it holds the claim, the caller
-/// re-checks `loaded_patches`: the patch may have been committed meanwhile.
-pub(crate) fn claim(storage: &CubeStorage, id: &str) -> Result<Option<PatchClaim>> {
+/// Claim patch `id`, blocking while another thread or process holds it
+/// (on S3 until the holder releases it, or its claim expired after `lease`;
+/// `None` once `cancel` is set). `None` for storage without claims. Once it
+/// holds the claim, the caller re-checks `loaded_patches`: the patch may have
+/// been committed meanwhile.
+pub(crate) fn claim(
+    storage: &CubeStorage,
+    id: &str,
+    lease: std::time::Duration,
+    cancel: &geocube_core::CancelToken,
+) -> Result<Option<PatchClaim>> {
+    if storage.s3_location().is_some() {
+        return Ok(storage
+            .claim_object(id, lease, cancel)?
+            .map(PatchClaim::Object));
+    }
     let CubeStorage::Local(repo) = storage else {
         return Ok(None);
     };
@@ -105,7 +131,7 @@ pub(crate) fn claim(storage: &CubeStorage, id: &str) -> Result<Option<PatchClaim
         .open(&path)
         .map_err(io)?;
     file.lock().map_err(io)?;
-    Ok(Some(PatchClaim { file }))
+    Ok(Some(PatchClaim::File(file)))
 }
 
 #[cfg(test)]

@@ -135,6 +135,12 @@ pub struct BackendConfig {
     /// batch not yet committed is dropped, and waiting submits return
     /// [`Error::Cancelled`]. Default: a token nobody else holds.
     pub cancel: geocube_core::CancelToken,
+    /// How long a patch claim on object storage (S3) lives without renewal:
+    /// the holder renews it every third of this while it downloads and
+    /// writes; a holder that died stops renewing, and another process takes
+    /// the patch over once it expired (default 30 s). Local cubes claim with
+    /// OS file locks, which die with their process, and ignore it.
+    pub claim_lease: std::time::Duration,
 }
 
 impl Default for BackendConfig {
@@ -150,6 +156,7 @@ impl Default for BackendConfig {
             write_buffer_bytes: geocube_core::cube::DEFAULT_WRITE_BUFFER_BYTES,
             whole_patch_bytes: 256 << 20,
             cancel: geocube_core::CancelToken::new(),
+            claim_lease: std::time::Duration::from_secs(30),
         }
     }
 }

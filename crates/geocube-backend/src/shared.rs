@@ -25,6 +25,7 @@ pub(crate) struct Shared {
     pub(crate) write_buffer_bytes: usize,
     whole_patch_bytes: u64,
     pub(crate) cancel: geocube_core::CancelToken,
+    pub(crate) claim_lease: std::time::Duration,
 }
 
 /// A downloaded patch: whole, for the writer to merge, or already streamed
@@ -53,6 +54,7 @@ impl Shared {
             write_buffer_bytes: config.write_buffer_bytes,
             whole_patch_bytes: config.whole_patch_bytes,
             cancel: config.cancel.clone(),
+            claim_lease: config.claim_lease,
         }
     }
 

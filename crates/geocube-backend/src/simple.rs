@@ -80,7 +80,12 @@ impl DownloadBackend for SimpleBackend {
                 report.already_loaded += 1;
                 continue;
             }
-            let claim = crate::claim::claim(&self.shared.storage, &idx.id)?;
+            let claim = crate::claim::claim(
+                &self.shared.storage,
+                &idx.id,
+                self.shared.claim_lease,
+                &self.shared.cancel,
+            )?;
             if claim.is_some() && cube.loaded()?.contains(&idx.id) {
                 report.awaited += 1;
                 continue;

@@ -126,7 +126,12 @@ impl Inner {
         if self.shared.cancel.is_cancelled() {
             return self.finish(&idx.id, completion, Err(fail(CANCELLED.into())));
         }
-        let claim = match crate::claim::claim(&self.shared.storage, &idx.id) {
+        let claim = match crate::claim::claim(
+            &self.shared.storage,
+            &idx.id,
+            self.shared.claim_lease,
+            &self.shared.cancel,
+        ) {
             Ok(c) => c,
             Err(e) => return self.finish(&idx.id, completion, Err(fail(e.to_string()))),
         };

@@ -62,6 +62,25 @@ pub enum Error {
         /// A summary of the cube's time axis.
         available: String,
     },
+    /// A storage location that cannot be used as given (a malformed
+    /// `s3://` URL, an S3 client that cannot be configured).
+    #[error("invalid storage location `{location}`: {reason}")]
+    InvalidStorage {
+        /// The location as given.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Object storage that does not answer as a cube's storage must: an
+    /// unknown bucket, refused credentials, an endpoint that refuses
+    /// connections.
+    #[error("cannot use {location}: {reason}")]
+    Unreachable {
+        /// The location (URL and endpoint).
+        location: String,
+        /// What failed, for a person, then the client's error.
+        reason: String,
+    },
     /// A snapshot id that does not parse (ids print as 20 base32 characters).
     #[error("invalid snapshot id `{id}`: {reason}")]
     InvalidSnapshot {

@@ -27,7 +27,8 @@ pub mod spec;
 
 pub use crate::cube::{
     CompactOptions, CompactReport, Cube, CubeLayout, CubeStorage, IcechunkFormat, LazyRegion,
-    LoadedPatches, RawRange, SnapshotStore, StagedWrite, Tiling, WriteOutcome,
+    LoadedPatches, PatchClaimObject, RawRange, S3Credentials, S3Location, SnapshotStore,
+    StagedWrite, Tiling, WriteOutcome,
 };
 pub use crate::dataset::{CubeElement, Dataset, Stats, TypedArray, Variable};
 pub use crate::patch::{Patch, PatchLayer, PatchRef};

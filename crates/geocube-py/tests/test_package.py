@@ -164,7 +164,11 @@ def test_ctrl_c_during_a_stalled_load_raises_keyboard_interrupt(start_server, fi
         text=True,
     )
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        first = proc.stdout.readline().strip()
+        if first != "ready":
+            proc.kill()
+            _, err = proc.communicate(timeout=30)
+            pytest.fail(f"the child did not start its load: {first!r}; stderr:\n{err}")
         time.sleep(2.0)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

@@ -83,6 +83,17 @@ impl CreateCube<'_> {
                 });
             }
         }
+        // An S3 prefix holding something else is never written into.
+        if !repo_exists(&self.storage.icechunk_storage()?)?
+            && let Some(entry) = self.storage.foreign_s3_entry()?
+        {
+            return Err(Error::NotACube {
+                location: self.storage.to_string(),
+                reason: format!(
+                    "the prefix holds `{entry}` but no Icechunk repository; use an empty prefix for a new cube"
+                ),
+            });
+        }
         let _lock = self.storage.lock()?;
         let storage = self.storage.icechunk_storage()?;
         let exists = repo_exists(&storage)?;

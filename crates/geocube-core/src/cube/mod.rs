@@ -25,6 +25,7 @@
 //! | `compact.rs` | expiring history, collecting garbage, re-encoding chunks (`geocube compact`) |
 //! | `cache.rs` | the decoded-chunk cache, keyed by chunk object |
 //! | `store.rs` | the sync zarrs store over an Icechunk session, the I/O runtime |
+//! | `s3.rs` | cubes in S3: the location, the probe, claim objects |
 //! | `raw.rs` | the store's bytes at one snapshot, for other Zarr readers (zarr-python) |
 //! | `lock.rs` | the file lock that serialises commits on local repositories |
 
@@ -41,6 +42,7 @@ mod open;
 mod raw;
 mod read;
 mod region;
+mod s3;
 mod staged;
 mod storage;
 mod store;
@@ -66,6 +68,7 @@ pub use self::layout::{
 pub use self::loaded::LoadedPatches;
 pub use self::raw::{RawRange, SnapshotStore};
 pub use self::region::{LazyRegion, Tile, TileWindow, TileWindows, Tiling};
+pub use self::s3::{CLAIMS_PREFIX, PatchClaimObject, S3Credentials, S3Location};
 pub use self::staged::{DEFAULT_WRITE_BUFFER_BYTES, StagedWrite};
 pub use self::storage::{CubeStorage, IcechunkFormat};
 use self::store::{IcechunkSyncStore, block_on, session_store};

@@ -66,6 +66,14 @@ impl Cube {
         }
         let ic_storage = storage.icechunk_storage()?;
         if !repo_exists(&ic_storage)? {
+            if let Some(entry) = storage.foreign_s3_entry()? {
+                return Err(Error::NotACube {
+                    location: storage.to_string(),
+                    reason: format!(
+                        "the prefix holds `{entry}` but no Icechunk repository; use an empty prefix for a new cube"
+                    ),
+                });
+            }
             return Err(not_created());
         }
         let repo = block_on(Repository::open(ic_storage).execute())?.map_err(Error::icechunk)?;

@@ -13,7 +13,7 @@ mod report;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use geocube::{
@@ -80,9 +80,40 @@ enum Command {
 
 #[derive(Args)]
 struct StoreArgs {
-    /// The cube's Icechunk repository directory.
-    #[arg(long, value_name = "PATH")]
-    store: PathBuf,
+    /// The cube's Icechunk repository: a local directory, or
+    /// `s3://bucket/prefix` (credentials from the standard AWS variables,
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "PATH|s3://BUCKET/PREFIX")]
+    store: String,
+    /// S3-compatible endpoint of an `s3://` store (e.g. http://127.0.0.1:9000;
+    /// plain http is then allowed). Default: AWS.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// Region of an `s3://` store.
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    s3_region: Option<String>,
+}
+
+impl StoreArgs {
+    /// The storage the flags name (an S3 location is checked here: bucket,
+    /// credentials, endpoint).
+    fn storage(&self) -> Result<CubeStorage> {
+        Ok(CubeStorage::from_url(&self.store, |mut loc| {
+            if let Some(e) = &self.s3_endpoint {
+                loc = loc.endpoint(e.clone());
+            }
+            if let Some(r) = &self.s3_region {
+                loc = loc.region(r.clone());
+            }
+            loc
+        })?)
+    }
+
+    /// The local repository directory (`None` for an `s3://` store).
+    fn local_dir(&self) -> Option<PathBuf> {
+        (!self.store.starts_with("s3://"))
+            .then(|| PathBuf::from(self.store.strip_prefix("file://").unwrap_or(&self.store)))
+    }
 }
 
 #[derive(Args)]
@@ -168,10 +199,16 @@ struct RequestArgs {
     /// (0: encode each chunk as soon as a patch is merged into it).
     #[arg(long, value_name = "MIB", default_value_t = geocube_core::cube::DEFAULT_WRITE_BUFFER_BYTES >> 20)]
     write_buffer_mib: usize,
+    /// Seconds a patch claim on an `s3://` store lives without renewal: the
+    /// holder renews it every third of this; a process that died stops, and
+    /// another takes its patches over once the claim expired.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = positive_seconds)]
+    claim_lease: f64,
     /// Codec of a cube created with --create.
     #[arg(long, value_name = "CODEC")]
     codec: Option<String>,
-    /// Where to save the event timeline (default: <store>/.geocube-events.json).
+    /// Where to save the event timeline (default: <store>/.geocube-events.json
+    /// for a local store; an `s3://` store saves none unless given).
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
     #[command(flatten)]
@@ -320,7 +357,7 @@ fn create(a: &CreateArgs, reporter: &Reporter) -> Result<()> {
         Format::V2 => IcechunkFormat::V2,
     };
     // Creating downloads nothing: no download threads.
-    let mut builder = Accessor::builder(source, CubeStorage::local(&a.store.store))
+    let mut builder = Accessor::builder(source, a.store.storage()?)
         .backend(BackendKind::Simple)
         .format(format);
     if let Some(c) = codec(a.codec.as_deref())? {
@@ -339,7 +376,7 @@ fn create(a: &CreateArgs, reporter: &Reporter) -> Result<()> {
     reporter.say(&format!(
         "{what}: cube `{}` at {} ({w} x {h} px, {}, {} variable(s))",
         spec.title,
-        a.store.store.display(),
+        a.store.store,
         spec.geobox.crs(),
         spec.channels.len()
     ));
@@ -372,15 +409,15 @@ fn prepare(r: &RequestArgs, offline: bool, reporter: &Reporter) -> Result<(Acces
             BackendConfig::MAX_WORKERS
         ));
     }
-    let mut builder = Accessor::builder(source, CubeStorage::local(&r.store.store))
+    let mut config = BackendConfig::default()
+        .workers(r.workers)
+        .chunk_cache_bytes(r.chunk_cache_mib.saturating_mul(1 << 20))
+        .write_buffer_bytes(r.write_buffer_mib.saturating_mul(1 << 20))
+        .cancel_token(interrupt::token());
+    config.claim_lease = Duration::from_secs_f64(r.claim_lease);
+    let mut builder = Accessor::builder(source, r.store.storage()?)
         .backend(backend)
-        .config(
-            BackendConfig::default()
-                .workers(r.workers)
-                .chunk_cache_bytes(r.chunk_cache_mib.saturating_mul(1 << 20))
-                .write_buffer_bytes(r.write_buffer_mib.saturating_mul(1 << 20))
-                .cancel_token(interrupt::token()),
-        )
+        .config(config)
         .offline(offline);
     if let Some(c) = codec(r.codec.as_deref())? {
         builder = builder.codec(c);
@@ -394,10 +431,11 @@ fn save_events(accessor: &Accessor, r: &RequestArgs) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let path = r
-        .events
-        .clone()
-        .unwrap_or_else(|| r.store.store.join(EVENTS_FILE));
+    let path = match (&r.events, r.store.local_dir()) {
+        (Some(p), _) => p.clone(),
+        (None, Some(dir)) => dir.join(EVENTS_FILE),
+        (None, None) => return Ok(()),
+    };
     timeline::write_events(&events, &path)
 }
 
@@ -478,12 +516,12 @@ fn prefetch(a: &PrefetchArgs, reporter: &Reporter) -> Result<()> {
 }
 
 fn status(a: &StatusArgs, reporter: &Reporter) -> Result<()> {
-    let storage = CubeStorage::local(&a.store.store);
+    let storage = a.store.storage()?;
     let cube = Cube::open(storage.clone())?;
     let layout = cube.layout();
     let ids = cube.loaded_patches()?;
     let (h, w) = layout.geobox.shape();
-    println!("cube `{}` at {}", layout.title, a.store.store.display());
+    println!("cube `{}` at {}", layout.title, a.store.store);
     println!(
         "  grid: {w} x {h} px, {}, extent {}",
         layout.geobox.crs(),
@@ -526,11 +564,11 @@ fn status(a: &StatusArgs, reporter: &Reporter) -> Result<()> {
 }
 
 /// The preset to use for a cube: the one named, or the one whose title the cube has.
-fn preset_of(dataset: Option<&str>, title: &str, store: &std::path::Path) -> Result<String> {
+fn preset_of(dataset: Option<&str>, title: &str, store: &str) -> Result<String> {
     match dataset {
         Some(d) => Ok(d.to_owned()),
         None => datasets::name_for_title(title).ok_or_else(|| Error::Output {
-            path: store.to_path_buf(),
+            path: PathBuf::from(store),
             source: format!("no preset has the title `{title}`; pass --dataset").into(),
         }),
     }
@@ -540,7 +578,7 @@ fn preset_of(dataset: Option<&str>, title: &str, store: &std::path::Path) -> Res
 /// may need the mosaic index downloaded, spot checks and repairs download
 /// patches; `verify` alone needs no download threads.
 fn verify_accessor(a: &VerifyArgs, backend: BackendKind) -> Result<Accessor> {
-    let storage = CubeStorage::local(&a.store.store);
+    let storage = a.store.storage()?;
     let cube = Cube::open(storage.clone())?;
     let name = preset_of(a.dataset.as_deref(), &cube.layout().title, &a.store.store)?;
     Accessor::builder(datasets::open(&name, &a.endpoints, false)?, storage)
@@ -644,4 +682,12 @@ fn events(a: &EventsArgs, reporter: &Reporter) -> Result<()> {
         events.len()
     ));
     Ok(())
+}
+
+/// `--claim-lease`: a positive number of seconds.
+fn positive_seconds(text: &str) -> std::result::Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0 && Duration::try_from_secs_f64(*s).is_ok())
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
 }
