@@ -133,10 +133,41 @@ impl CreateCube<'_> {
                 clear_branch(&repo)?;
                 repo
             }
-            (false, _, _) => create_repo(storage, spec_version)?,
+            (false, _, _) => match create_repo(storage, spec_version) {
+                Ok(repo) => repo,
+                Err(e) => return self.lost_race(e),
+            },
         };
-        write_new_cube(&repo, &spec_layout)?;
+        if let Err(e) = write_new_cube(&repo, &spec_layout) {
+            return self.lost_race(e);
+        }
         Cube::from_repo(self.storage, repo)
+    }
+
+    /// A create that failed on object storage, where nothing serialises
+    /// creators (local cubes take the lock file): if another process was
+    /// creating the same cube, its repository or first commit won the
+    /// conditional write. Wait (up to 30 s) for its cube and use it as
+    /// `exists_ok` says; otherwise the failure stands.
+    fn lost_race(&self, failure: Error) -> Result<Cube> {
+        if self.storage.local_path().is_some() {
+            return Err(failure);
+        }
+        for _ in 0..60 {
+            match Cube::open_unlocked(self.storage.clone()) {
+                Ok(cube) if self.exists_ok => return Ok(cube),
+                Ok(_) => {
+                    return Err(Error::AlreadyExists {
+                        location: self.storage.to_string(),
+                    });
+                }
+                Err(Error::NotCreated { .. } | Error::NotACube { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(failure)
     }
 }
 
@@ -154,7 +185,7 @@ fn branch_is_empty(repo: &Repository) -> Result<bool> {
 
 /// Top-level names of an Icechunk repository (formats 1 and 2), as
 /// `icechunk_format`'s `*_FILE_PATH` constants name them.
-const ICECHUNK_ENTRIES: [&str; 8] = [
+pub(super) const ICECHUNK_ENTRIES: [&str; 8] = [
     "config.yaml",
     "refs",
     "snapshots",

@@ -301,7 +301,9 @@ impl S3Location {
             .iter()
             .filter_map(name)
             .chain(listed.objects.iter().filter_map(|o| name(&o.location)))
-            .find(|n| n != CLAIMS_PREFIX))
+            // Icechunk's own entries are a repository being created by
+            // another process, not something else.
+            .find(|n| n != CLAIMS_PREFIX && !super::create::ICECHUNK_ENTRIES.contains(&n.as_str())))
     }
 }
 
