@@ -1,9 +1,10 @@
 //! `_geocube.Accessor`: one [`geocube::Accessor`], shared by Python threads.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use geocube::{Accessor, Aoi, Crs, CubeStorage, LoadOptions, Toi, Window};
+use geocube::{Accessor, Aoi, Crs, LoadOptions, Toi, Window};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -122,11 +123,11 @@ impl PyAccessor {
     #[pyo3(signature = (storage, *, preset=None, spec_json=None, stac_url=None, collection=None,
         assets=None, aux_dir=None, index_url=None, backend="threaded", workers=None,
         offline=false, connect_timeout=None, read_timeout=None, request_timeout=None,
-        codec=None, chunk_cache_mib=None))]
+        codec=None, chunk_cache_mib=None, claim_lease=None, s3=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        storage: PathBuf,
+        storage: String,
         preset: Option<String>,
         spec_json: Option<String>,
         stac_url: Option<String>,
@@ -142,6 +143,8 @@ impl PyAccessor {
         request_timeout: Option<f64>,
         codec: Option<String>,
         chunk_cache_mib: Option<usize>,
+        claim_lease: Option<f64>,
+        s3: Option<HashMap<String, String>>,
     ) -> PyResult<Self> {
         let options = Options {
             preset,
@@ -159,9 +162,11 @@ impl PyAccessor {
             request_timeout,
             codec,
             chunk_cache_mib,
+            claim_lease,
         };
+        let s3 = s3.unwrap_or_default();
         let inner = py
-            .detach(|| options.build(CubeStorage::local(storage)))
+            .detach(|| options.build(crate::options::storage(&storage, &s3)?))
             .py(py)?;
         Ok(Self {
             inner: Arc::new(inner),

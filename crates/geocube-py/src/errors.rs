@@ -82,9 +82,12 @@ fn core_kind(e: &geocube_core::Error) -> Kind {
         | E::InvalidSpec(_)
         | E::NotACube { .. }
         | E::NotADirectory { .. } => Kind::Invalid,
-        E::Icechunk { .. } | E::Zarr { .. } | E::CorruptChunk { .. } | E::Io { .. } => {
-            Kind::Storage
-        }
+        E::Icechunk { .. }
+        | E::Zarr { .. }
+        | E::CorruptChunk { .. }
+        | E::Io { .. }
+        | E::Unreachable { .. } => Kind::Storage,
+        E::InvalidStorage { .. } => Kind::Invalid,
         _ => Kind::Other,
     }
 }

@@ -1,13 +1,41 @@
 //! What an accessor is built from: a preset or a STAC spec, endpoints,
 //! deadlines and backend settings, as the Python keyword arguments give them.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use geocube::{Accessor, BackendConfig, BackendKind, ChunkCodec, CubeSpec, CubeStorage, Source};
+use geocube_core::S3Credentials;
 use geocube_sources::datasets::Overrides;
 use geocube_sources::http::HttpConfig;
+
+/// The S3 options of an `s3://` storage, as the Python keyword arguments
+/// give them (`endpoint`, `region`, `access_key_id`, `secret_access_key`,
+/// `session_token`, `anonymous`); credentials default to the environment.
+pub(crate) fn storage(url: &str, s3: &HashMap<String, String>) -> geocube::Result<CubeStorage> {
+    Ok(CubeStorage::from_url(url, |mut loc| {
+        if let Some(e) = s3.get("endpoint") {
+            loc = loc.endpoint(e.clone());
+        }
+        if let Some(r) = s3.get("region") {
+            loc = loc.region(r.clone());
+        }
+        if s3.get("anonymous").is_some_and(|v| v == "true") {
+            loc = loc.credentials(S3Credentials::Anonymous);
+        } else if let (Some(id), Some(secret)) =
+            (s3.get("access_key_id"), s3.get("secret_access_key"))
+        {
+            loc = loc.credentials(S3Credentials::Static {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: s3.get("session_token").cloned(),
+            });
+        }
+        loc
+    })?)
+}
 
 /// Options of one accessor (every field a keyword argument of `_geocube.Accessor`).
 #[derive(Clone, Debug, Default)]
@@ -27,6 +55,7 @@ pub(crate) struct Options {
     pub(crate) request_timeout: Option<f64>,
     pub(crate) codec: Option<String>,
     pub(crate) chunk_cache_mib: Option<usize>,
+    pub(crate) claim_lease: Option<f64>,
 }
 
 fn seconds(name: &str, v: Option<f64>, default: Duration) -> Result<Duration, String> {
@@ -111,6 +140,10 @@ impl Options {
                 return Err(invalid("workers must be at least 1".into()));
             }
             config.workers = w;
+        }
+        if let Some(secs) = self.claim_lease {
+            config.claim_lease =
+                seconds("claim_lease", Some(secs), config.claim_lease).map_err(invalid)?;
         }
         if let Some(mib) = self.chunk_cache_mib {
             config.chunk_cache_bytes = mib.saturating_mul(1 << 20);

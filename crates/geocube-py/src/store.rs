@@ -65,16 +65,18 @@ impl PySnapshotStore {
 /// branch tip when `None`): what a pickled lazy dataset reopens on a Dask
 /// or Ray worker, without a source or a backend.
 #[pyfunction]
-#[pyo3(signature = (path, snapshot=None))]
+#[pyo3(signature = (path, snapshot=None, s3=None))]
 pub(crate) fn open_snapshot_store(
     py: Python<'_>,
-    path: std::path::PathBuf,
+    path: String,
     snapshot: Option<String>,
+    s3: Option<std::collections::HashMap<String, String>>,
 ) -> PyResult<PySnapshotStore> {
+    let s3 = s3.unwrap_or_default();
     let store = py
-        .detach(|| -> geocube_core::Result<_> {
-            let cube = geocube_core::Cube::open(geocube::CubeStorage::local(path))?;
-            cube.snapshot_store(snapshot.as_deref())
+        .detach(|| -> geocube::Result<_> {
+            let cube = geocube_core::Cube::open(crate::options::storage(&path, &s3)?)?;
+            Ok(cube.snapshot_store(snapshot.as_deref())?)
         })
         .py(py)?;
     Ok(PySnapshotStore::new(store))

@@ -10,8 +10,11 @@ __version__: str
 def presets() -> list[tuple[str, str]]:
     """``(name, title)`` of every preset, e.g. ``("arcticdem-32m", "ArcticDEM32m")``."""
 
-def open_snapshot_store(path: str | PathLike[str], snapshot: str | None = None) -> SnapshotStore:
-    """The Zarr store of the cube at ``path`` at ``snapshot`` (the branch tip when ``None``)."""
+def open_snapshot_store(
+    path: str, snapshot: str | None = None, s3: dict[str, str] | None = None
+) -> SnapshotStore:
+    """The Zarr store of the cube at ``path`` (a local path or ``s3://``) at
+    ``snapshot`` (the branch tip when ``None``)."""
 
 class SnapshotStore:
     """A read-only view of a cube's Zarr store at one snapshot."""
@@ -33,7 +36,7 @@ class Accessor:
 
     def __init__(
         self,
-        storage: str | PathLike[str],
+        storage: str,
         *,
         preset: str | None = None,
         spec_json: str | None = None,
@@ -50,6 +53,8 @@ class Accessor:
         request_timeout: float | None = None,
         codec: str | None = None,
         chunk_cache_mib: int | None = None,
+        claim_lease: float | None = None,
+        s3: dict[str, str] | None = None,
     ) -> None: ...
     def spec_json(self) -> str: ...
     def create(self, overwrite: bool = False, exists_ok: bool = False) -> None: ...

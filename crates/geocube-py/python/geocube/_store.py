@@ -1,4 +1,4 @@
-"""A read-only zarr-python store over a geocube cube at one snapshot.
+"""A read-only zarr-python store over a geocube cube (local or S3) at one snapshot.
 
 zarr-python reads the cube through the compiled core's Icechunk client: no
 Icechunk Python package is needed, the cube's format version (1 or 2) does
@@ -27,16 +27,16 @@ from geocube import _geocube
 
 # One compiled store per (path, snapshot) in this process: unpickling a lazy
 # Dataset's tasks would otherwise reopen the repository once per task.
-_OPEN: dict[tuple[str, str | None], Any] = {}
+_OPEN: dict[tuple, Any] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def _reopen(path: str, snapshot: str | None):
-    key = (path, snapshot)
+def _reopen(path: str, snapshot: str | None, s3: dict[str, str]):
+    key = (path, snapshot, tuple(sorted(s3.items())))
     with _OPEN_LOCK:
         found = _OPEN.get(key)
     if found is None:
-        found = _geocube.open_snapshot_store(path, snapshot)
+        found = _geocube.open_snapshot_store(path, snapshot, s3)
         with _OPEN_LOCK:
             _OPEN[key] = found
     return found
@@ -50,18 +50,25 @@ class GeocubeStore(Store):
     supports_partial_writes = False
     supports_listing = True
 
-    def __init__(self, path: str, raw: Any | None = None, snapshot: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        raw: Any | None = None,
+        snapshot: str | None = None,
+        s3: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(read_only=True)
         self.path = str(path)
-        self._raw = raw if raw is not None else _reopen(self.path, snapshot)
+        self._s3 = dict(s3 or {})
+        self._raw = raw if raw is not None else _reopen(self.path, snapshot, self._s3)
         self.snapshot_id: str = self._raw.snapshot_id
 
-    # -- pickling: by location and snapshot ---------------------------------
+    # -- pickling: by location, S3 options and snapshot ----------------------
     def __getstate__(self) -> dict:
-        return {"path": self.path, "snapshot_id": self.snapshot_id}
+        return {"path": self.path, "snapshot_id": self.snapshot_id, "s3": self._s3}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"], None, state["snapshot_id"])
+        self.__init__(state["path"], None, state["snapshot_id"], state.get("s3"))
 
     def __eq__(self, other: object) -> bool:
         return (

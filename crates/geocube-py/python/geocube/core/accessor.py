@@ -46,15 +46,49 @@ def _rebuild(cls: type, kwargs: dict) -> RemoteAccessor:
 
 
 def _storage_path(storage: Any) -> str:
+    """A local path (resolved) or an ``s3://bucket/prefix`` URL, as given."""
     if isinstance(storage, Path):
         return str(storage.resolve())
     if isinstance(storage, str):
+        if storage.startswith("s3://"):
+            return storage
         if "://" in storage and not storage.startswith("file://"):
             raise InvalidRequestError(
-                f"storage {storage!r}: only local paths are supported in this version"
+                f"storage {storage!r}: give a local path or s3://bucket/prefix"
             )
         return str(Path(storage.removeprefix("file://")).resolve())
-    raise InvalidRequestError(f"Expected a path (str or pathlib.Path), but got {type(storage)}")
+    raise InvalidRequestError(
+        f"Expected a path (str or pathlib.Path) or an s3:// URL, but got {type(storage)}"
+    )
+
+
+def s3_options(
+    endpoint: str | None = None,
+    region: str | None = None,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    anonymous: bool = False,
+) -> dict[str, str]:
+    """The compiled core's S3 options: the arguments, else the standard AWS
+    environment variables (``AWS_ENDPOINT_URL``, ``AWS_REGION`` /
+    ``AWS_DEFAULT_REGION``; credentials the core reads from the environment
+    itself when none are given)."""
+    out: dict[str, str] = {}
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    for key, value in (
+        ("endpoint", endpoint),
+        ("region", region),
+        ("access_key_id", access_key_id),
+        ("secret_access_key", secret_access_key),
+        ("session_token", session_token),
+    ):
+        if value:
+            out[key] = value
+    if anonymous:
+        out["anonymous"] = "true"
+    return out
 
 
 def crs_to_core(crs: Any) -> str:
@@ -106,7 +140,8 @@ class RemoteAccessor(ABC):
     and ``_channels_encoding`` (``{"dtype": ...}`` per channel).
 
     Args:
-        storage: where the cube lives: a local path (``str`` or ``Path``).
+        storage: where the cube lives: a local path (``str`` or ``Path``) or
+            ``s3://bucket/prefix`` (with the ``s3_*`` options).
         create_icechunk_storage: accepted for compatibility; ``False``
             additionally requires the location to exist.
         backend: ``"threaded"`` (a pool of download workers and one writer
@@ -120,6 +155,14 @@ class RemoteAccessor(ABC):
         connect_timeout, read_timeout, request_timeout: network deadlines (s).
         codec: chunk codec of a new cube (``"reference"``, ``"default"``, ...).
         chunk_cache_mib: memory for decoded chunks (MiB).
+        claim_lease: seconds a patch claim on S3 lives without renewal
+            (default 30): a worker that died releases its patches after it.
+        s3_endpoint, s3_region: an S3-compatible server and its region
+            (default ``AWS_ENDPOINT_URL``, ``AWS_REGION``).
+        s3_access_key_id, s3_secret_access_key, s3_session_token: static
+            credentials (default: the standard AWS environment variables,
+            read by each process, so a pickled accessor carries no secret
+            unless given here); ``s3_anonymous`` for unsigned requests.
 
     An accessor is thread-safe (share one between threads) and pickles by
     its storage location and options: a Dask or Ray worker that unpickles
@@ -149,6 +192,13 @@ class RemoteAccessor(ABC):
         request_timeout: float | None = None,
         codec: str | None = None,
         chunk_cache_mib: int | None = None,
+        claim_lease: float | None = None,
+        s3_endpoint: str | None = None,
+        s3_region: str | None = None,
+        s3_access_key_id: str | None = None,
+        s3_secret_access_key: str | None = None,
+        s3_session_token: str | None = None,
+        s3_anonymous: bool = False,
     ):
         self.title = self.__class__.__name__
         self._init_kwargs = dict(
@@ -165,12 +215,23 @@ class RemoteAccessor(ABC):
             request_timeout=request_timeout,
             codec=codec,
             chunk_cache_mib=chunk_cache_mib,
+            claim_lease=claim_lease,
+            s3_endpoint=s3_endpoint,
+            s3_region=s3_region,
+            s3_access_key_id=s3_access_key_id,
+            s3_secret_access_key=s3_secret_access_key,
+            s3_session_token=s3_session_token,
+            s3_anonymous=s3_anonymous,
         )
         if backend not in ("threaded", "simple"):
             raise InvalidRequestError(f"Unknown backend {backend}")
         self.path = _storage_path(storage)
         self.storage = self.path
-        if not create_icechunk_storage and not Path(self.path).exists():
+        self._s3 = s3_options(
+            s3_endpoint, s3_region, s3_access_key_id, s3_secret_access_key, s3_session_token, s3_anonymous
+        )
+        is_s3 = self.path.startswith("s3://")
+        if not create_icechunk_storage and not is_s3 and not Path(self.path).exists():
             raise CubeNotFoundError(f"no repository at {self.path} (create_icechunk_storage=False)")
         self.backend = backend
         options = dict(
@@ -185,6 +246,8 @@ class RemoteAccessor(ABC):
             request_timeout=request_timeout,
             codec=codec,
             chunk_cache_mib=chunk_cache_mib,
+            claim_lease=claim_lease,
+            s3=self._s3,
         )
         options.update(self._core_source(options))
         self._core_kwargs = options
@@ -291,7 +354,7 @@ class RemoteAccessor(ABC):
 
     def _store(self) -> GeocubeStore:
         """The cube's Zarr store at the branch tip."""
-        return GeocubeStore(self.path, raw=self._core.snapshot_store())
+        return GeocubeStore(self.path, raw=self._core.snapshot_store(), s3=self._s3)
 
     def open_zarr(self) -> zarr.Group:
         """The datacube as a read-only ``zarr.Group`` (at the current branch tip)."""
