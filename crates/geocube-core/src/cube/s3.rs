@@ -435,7 +435,7 @@ impl Drop for PatchClaimObject {
 }
 
 /// The claim of `id` under `location`: taken when free or expired, waited
-/// for (polling about once a second) while another holder keeps renewing
+/// for (polling every quarter to half second) while another holder keeps renewing
 /// it. `lease` is how long a claim lives without renewal; the holder renews
 /// every third of it. Waiting ends when `cancel` is set (`Ok(None)`).
 ///
@@ -510,9 +510,11 @@ pub(super) fn acquire(
             Err(e) => return Err(fail(e)),
         }
         attempt += 1;
-        // About a second, jittered so waiters do not poll in step.
-        let jitter = (now_ms() ^ attempt.wrapping_mul(0x9E37_79B9)) % 400;
-        std::thread::sleep(Duration::from_millis(800 + jitter));
+        // A quarter to half a second, jittered so waiters do not poll in
+        // step: a waiter's load goes on soon after the holder's commit, for
+        // one small GET per waiter and poll.
+        let jitter = (now_ms() ^ attempt.wrapping_mul(0x9E37_79B9)) % 250;
+        std::thread::sleep(Duration::from_millis(250 + jitter));
     };
     let stop = crossbeam_stop::Stop::default();
     let renewer = {
