@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Create (or reuse) the Python venv with geocube's reference stack
 # (smart-geocubes 0.1.2 with its STAC download path, icechunk 1.x, zarr 3,
-# xarray, odc-geo, rasterio) and the Python package's build and test tools
-# (maturin, pytest), and print its interpreter's path as the last line of
-# output.
+# xarray, odc-geo, rasterio), the Python package's build and test tools
+# (maturin, pytest), the S3 test server (moto) and Dask distributed, and
+# print its interpreter's path as the last line of output.
 #
 #   ci/python-env.sh [DIR]        # DIR defaults to target/pyenv in the workspace
 #   export GEOCUBE_PYTHON="$(ci/python-env.sh | tail -n1)"
@@ -58,11 +58,14 @@ else
     "$base" -m venv "$venv"
     "$py" -m pip install --quiet --disable-pip-version-check --requirement "$req" >&2
     # Each package the tests import (the Rust interop tests, and the Python
-    # package's pytest suite with smart-geocubes' STAC download path), and
-    # maturin, which builds the Python package's wheel.
+    # package's pytest suite with smart-geocubes' STAC download path, the S3
+    # test server and Dask distributed), maturin, which builds the Python
+    # package's wheel, and moto_server, which geocube_testkit::moto starts.
     "$py" -c 'import smart_geocubes, icechunk, zarr, xarray, odc.geo.xr, rasterio
-import geopandas, pyarrow, pystac, pystac_client, odc.stac, odc.loader, matplotlib, pytest' >&2
+import geopandas, pyarrow, pystac, pystac_client, odc.stac, odc.loader, matplotlib, pytest
+import moto, distributed' >&2
     "$venv/bin/maturin" --version >&2
+    [ -x "$venv/bin/moto_server" ] || { log "moto_server missing from $venv/bin"; exit 1; }
     echo "$want" >"$stamp"
     log "installed in $(($(date +%s) - start)) s"
 fi
