@@ -81,6 +81,10 @@ pub enum Error {
         /// Width and height of the tile.
         tile_px: u32,
     },
+    /// The moto S3 server could not be started or answered unexpectedly
+    /// ([`crate::moto`]).
+    #[error("moto S3 server: {0}")]
+    Moto(String),
     /// A preset name was not recognised.
     #[error("unknown preset {0:?}: use one of tiny, small, large, 2m")]
     UnknownPreset(String),

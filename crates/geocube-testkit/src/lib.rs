@@ -15,6 +15,9 @@
 //!   injection (503s, truncated bodies, latency).
 //! - [`gdal::gdalinfo`] runs GDAL on a file, for tests that check COGs
 //!   against it.
+//! - [`moto::MotoServer`] starts moto's S3 server (from the Python venv) on
+//!   127.0.0.1 for the object-storage tests, with bucket, listing and reset
+//!   helpers.
 //! - `fuzz` (feature `fuzz`): mutations of valid inputs and the runner of
 //!   the fuzz tests, with a counting global allocator.
 //!
@@ -56,6 +59,7 @@ pub mod fuzz;
 pub mod gdal;
 pub mod geoparquet;
 pub mod manifest;
+pub mod moto;
 pub mod preset;
 pub mod server;
 pub mod stac;
