@@ -205,10 +205,26 @@ impl MotoServer {
     /// quotes its end); [`Error::Io`] when the log cannot be created or the
     /// process not spawned.
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`MotoServer::start`], but the server authenticates every request
+    /// against its IAM, which has no users: every access key id is unknown,
+    /// and every S3 request answers 403 `InvalidAccessKeyId` — the server
+    /// for wrong-credential tests (moto's env `INITIAL_NO_AUTH_ACTION_COUNT`
+    /// set to 0). The helpers' requests are refused too: it holds no bucket.
+    ///
+    /// # Errors
+    /// As [`MotoServer::start`].
+    pub fn start_checking_credentials() -> Result<Self> {
+        Self::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Result<Self> {
         let exe = python()?;
         let mut last = None;
         for _ in 0..PORT_ATTEMPTS {
-            match Self::start_on_free_port(&exe) {
+            match Self::start_on_free_port(&exe, env) {
                 Ok(server) => return Ok(server),
                 // Another process took the port between our probe and moto's
                 // bind: try another one.
@@ -243,7 +259,7 @@ impl MotoServer {
         }
     }
 
-    fn start_on_free_port(exe: &Path) -> Result<Self, StartError> {
+    fn start_on_free_port(exe: &Path, env: &[(&str, &str)]) -> Result<Self, StartError> {
         let port = free_port().map_err(StartError::Other)?;
         let log =
             std::env::temp_dir().join(format!("geocube-moto-{}-{port}.log", std::process::id()));
@@ -256,6 +272,7 @@ impl MotoServer {
             .arg(BOOTSTRAP)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("PYTHONDONTWRITEBYTECODE", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(out)
             .stderr(err)

@@ -362,6 +362,27 @@ fn plain_moto_server_races_conditional_creates() {
     assert_eq!(with_lock, 0);
 }
 
+/// The credential-checking server refuses every key: the 403 that a client
+/// with wrong credentials gets from S3.
+#[test]
+fn the_credential_checking_server_refuses_every_key() {
+    if MotoServer::start_or_skip("the_credential_checking_server_refuses_every_key").is_none() {
+        return;
+    }
+    let moto = MotoServer::start_checking_credentials().expect("moto");
+    let listing = moto
+        .request("GET", "/cubes?list-type=2", &[], &[])
+        .expect("listing");
+    assert_eq!(listing.status, 403, "{}", listing.text());
+    assert!(
+        listing.text().contains("InvalidAccessKeyId"),
+        "{}",
+        listing.text()
+    );
+    let err = moto.create_bucket("cubes").expect_err("refused");
+    assert!(err.to_string().contains("InvalidAccessKeyId"), "{err}");
+}
+
 /// The child side of [`a_killed_test_process_leaves_no_server`]: start a
 /// server, print its port, wait to be killed.
 #[test]
