@@ -272,6 +272,7 @@ impl MotoServer {
             .arg(BOOTSTRAP)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("GEOCUBE_MOTO_EXIT_ON_EOF", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(out)

@@ -9,8 +9,12 @@
 #    bodies are read before the lock is taken, connections and sockets stay
 #    concurrent (werkzeug's threads), and moto holds the GIL while it works
 #    anyway, so little throughput is lost.
-# 2. The server exits when its stdin reaches end of file: the test process
-#    holds the other end, so a test killed with SIGKILL leaves no server.
+# 2. With env GEOCUBE_MOTO_EXIT_ON_EOF=1 (geocube_testkit::moto sets it), the
+#    server exits when its stdin reaches end of file: the test process holds
+#    the other end, so a test killed with SIGKILL leaves no server.
+#
+# Also runs as a script, e.g. for a benchmark against a server of its own:
+#   target/pyenv/bin/python crates/geocube-testkit/src/moto_server.py -H 127.0.0.1 -p 5555
 import io
 import os
 import sys
@@ -55,5 +59,6 @@ def run_simple(host, port, app, **kwargs):
 
 
 moto.server.run_simple = run_simple
-threading.Thread(target=watch_stdin, daemon=True).start()
+if os.environ.get("GEOCUBE_MOTO_EXIT_ON_EOF") == "1":
+    threading.Thread(target=watch_stdin, daemon=True).start()
 moto.server.main(sys.argv[1:])

@@ -255,20 +255,29 @@ fn a_few_hundred_small_puts_take_seconds_not_minutes() {
     let par = start.elapsed();
 
     let start = Instant::now();
+    for i in 0..N {
+        moto.put_object("speed", &format!("helper/{i}"), body.as_bytes())
+            .expect("put");
+    }
+    let helper = start.elapsed();
+
+    let start = Instant::now();
     let keys = moto.list_keys("speed", "").expect("list");
     let list = start.elapsed();
-    assert_eq!(keys.len(), 2 * N);
+    assert_eq!(keys.len(), 3 * N);
     eprintln!(
         "moto: {N} 1 KiB PUTs, one keep-alive client: {:.2} s ({:.1} ms each); \
-         8 clients with If-None-Match: {:.2} s ({:.0} PUT/s); listing {} keys: {:.3} s",
+         8 clients with If-None-Match: {:.2} s ({:.0} PUT/s); the helper (a connection \
+         each): {:.2} s; listing {} keys: {:.3} s",
         seq.as_secs_f64(),
         seq.as_secs_f64() * 1000.0 / N as f64,
         par.as_secs_f64(),
         N as f64 / par.as_secs_f64(),
+        helper.as_secs_f64(),
         keys.len(),
         list.as_secs_f64()
     );
-    assert!(seq < Duration::from_secs(60) && par < Duration::from_secs(60));
+    assert!(seq.max(par).max(helper) < Duration::from_secs(60));
 }
 
 #[test]
