@@ -56,6 +56,11 @@ pub(crate) struct Args {
     /// overhead against the command line, 4 threads against 1, peak RSS).
     #[arg(long)]
     python: bool,
+    /// Only the S3 scenarios (moto on loopback): a cold load by 4 processes
+    /// into a bucket beside a local directory, and the commit latency of 8
+    /// and 32 concurrent writers.
+    #[arg(long)]
+    s3: bool,
     /// Label of this run in the report (e.g. before / after).
     #[arg(long, default_value = "")]
     label: String,
@@ -120,6 +125,11 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         Preset::Small
     });
     let reps = if args.quick { 1 } else { args.reps.max(1) };
+    if args.s3 {
+        let target = std::env::current_dir()
+            .map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR));
+        return crate::bench_s3::run(preset, reps, &target);
+    }
     if args.python {
         let target = std::env::current_dir()
             .map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR));

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_python;
+mod bench_s3;
 mod demo;
 mod fixtures;
 mod fuzz;

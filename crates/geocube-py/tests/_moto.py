@@ -135,14 +135,18 @@ def start_moto(log_dir: Path, timeout: float = 60.0) -> MotoS3:
     """Starts moto_server on a free port of 127.0.0.1 and waits until it
     answers (at most ``timeout`` seconds; a port taken between choosing and
     binding it is retried on another)."""
-    binary = moto_server_bin()
+    moto_server_bin()  # moto[server] is installed in this venv
+    # moto's server behind one lock (crates/geocube-testkit/src/moto_server.py):
+    # plain moto_server checks If-None-Match / If-Match and then stores the
+    # object without a lock, so two racing conditional PUTs can both win.
+    wrapper = Path(__file__).resolve().parents[2] / "geocube-testkit" / "src" / "moto_server.py"
     last = ""
     for attempt in range(3):
         port = _free_port()
         log = log_dir / f"moto-{port}.log"
         out = log.open("wb")
         proc = subprocess.Popen(
-            [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, str(wrapper), "-H", "127.0.0.1", "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

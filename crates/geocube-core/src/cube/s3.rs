@@ -307,10 +307,23 @@ impl S3Location {
     }
 }
 
-/// What an S3 failure means, for a person.
+/// What an S3 failure means, for a person: a sentence, then the client's
+/// error without the server's XML body (its `<Code>` kept).
 fn storage_reason(e: &object_store::Error) -> String {
-    let text = e.to_string();
-    let lower = text.to_ascii_lowercase();
+    let full = e.to_string();
+    let text = match full.find("<?xml") {
+        Some(at) => {
+            let code = full
+                .split("<Code>")
+                .nth(1)
+                .and_then(|c| c.split("</Code>").next())
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            format!("{}{code}", full[..at].trim_end().trim_end_matches(':'))
+        }
+        None => full.clone(),
+    };
+    let lower = full.to_ascii_lowercase();
     let hint = if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
         "the bucket does not exist"
     } else if lower.contains("accessdenied")
@@ -458,7 +471,7 @@ pub(super) fn acquire(
         };
         serde_json::to_vec(&b)
             .map(PutPayload::from)
-            .map_err(|e| Error::zarr(e))
+            .map_err(Error::zarr)
     };
     let fail = |e: object_store::Error| Error::Unreachable {
         location: location.describe(),

@@ -192,7 +192,7 @@ impl fmt::Display for CubeStorage {
         match self {
             Self::Local(p) => write!(f, "{}", p.display()),
             Self::Icechunk { description, .. } => f.write_str(description),
-            Self::S3 { location, .. } => f.write_str(&location.url()),
+            Self::S3 { location, .. } => f.write_str(&location.describe()),
         }
     }
 }
