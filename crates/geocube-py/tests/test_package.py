@@ -133,7 +133,9 @@ def test_aoi_forms_give_the_same_result(gc_accessor, cube_path):
 
 _INTERRUPTED = textwrap.dedent(
     """
-    import json, sys, time
+    import faulthandler, json, sys, time
+    # A hang shows where it is (the test then fails with this on stderr).
+    faulthandler.dump_traceback_later(40, exit=True)
     import geocube
     from odc.geo.geom import box
     acc = geocube.ArcticDEM32m(sys.argv[1], stac_url=sys.argv[2], aux_dir=sys.argv[3])
@@ -169,12 +171,20 @@ def test_ctrl_c_during_a_stalled_load_raises_keyboard_interrupt(start_server, fi
             proc.kill()
             _, err = proc.communicate(timeout=30)
             pytest.fail(f"the child did not start its load: {first!r}; stderr:\n{err}")
-        time.sleep(2.0)
+        # Interrupt once the load waits on the stalled downloads (a Ctrl-C
+        # that lands in Python code, e.g. inside zarr's event loop while the
+        # cube's metadata is read, is that code's to handle).
+        deadline = time.monotonic() + 60
+        while not stalled.cog_requests() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stalled.cog_requests(), "the load never reached its downloads"
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert out.strip(), f"the child printed nothing after 'ready'; stderr:\n{err}"
     result = json.loads(out.strip().splitlines()[-1])
     assert result["interrupted"], (out, err)
     assert result["created"]
