@@ -133,9 +133,12 @@ def test_aoi_forms_give_the_same_result(gc_accessor, cube_path):
 
 _INTERRUPTED = textwrap.dedent(
     """
-    import faulthandler, json, sys, time
+    import faulthandler, json, signal, sys, time
     # A hang shows where it is (the test then fails with this on stderr).
     faulthandler.dump_traceback_later(40, exit=True)
+    # Ctrl-C as in a terminal: a test run started in the background (CI,
+    # nohup) inherits SIGINT ignored, and Python then installs no handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import geocube
     from odc.geo.geom import box
     acc = geocube.ArcticDEM32m(sys.argv[1], stac_url=sys.argv[2], aux_dir=sys.argv[3])
