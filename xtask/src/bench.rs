@@ -109,6 +109,14 @@ pub(crate) fn cargo() -> Command {
     c
 }
 
+/// Build `bin` of `package` in release into the bench's target directory.
+pub(crate) fn build_release(package: &str, bin: &str) -> Result<(), String> {
+    status(
+        cargo().args(["build", "--release", "--quiet", "-p", package, "--bin", bin]),
+        &format!("cargo build {bin}"),
+    )
+}
+
 pub(crate) fn status(cmd: &mut Command, what: &str) -> Result<(), String> {
     let st = cmd.status().map_err(|e| format!("{what}: {e}"))?;
     if st.success() {
@@ -158,18 +166,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         ensure_fixtures(preset, &dir)?;
     }
     eprintln!("building the scenario runner (release, {TARGET_DIR})");
-    status(
-        cargo().args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "geocube-benches",
-            "--bin",
-            "bench-scenario",
-        ]),
-        "cargo build",
-    )?;
+    build_release("geocube-benches", "bench-scenario")?;
     if !args.no_criterion {
         eprintln!("criterion benches");
         let mut c = cargo();

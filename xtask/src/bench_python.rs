@@ -39,37 +39,8 @@ pub(crate) fn run(
             .arg(&wheels),
         "maturin build --release",
     )?;
-    crate::bench::status(
-        crate::bench::cargo().args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "geocube",
-            "--bin",
-            "geocube",
-        ]),
-        "cargo build geocube",
-    )?;
-    let wheel = std::fs::read_dir(&wheels)
-        .map_err(|e| format!("{}: {e}", wheels.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or("maturin left no wheel")?;
-    crate::bench::status(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--no-deps", "--force-reinstall"])
-            .arg(&wheel),
-        "pip install",
-    )?;
+    crate::bench::build_release("geocube", "geocube")?;
+    crate::test::install_wheel(&python, &wheels)?;
     let dir = crate::fixtures::default_dir(preset);
     crate::bench::ensure_fixtures(preset, &dir)?;
     let server = FixtureServer::start(&dir, ServerOptions::default()).map_err(|e| e.to_string())?;

@@ -160,30 +160,8 @@ pub(crate) fn run(preset: Preset, reps: usize, target_dir: &Path) -> Result<(), 
         "building geocube and s3-commits (release, {})",
         target_dir.display()
     );
-    crate::bench::status(
-        crate::bench::cargo().args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "geocube",
-            "--bin",
-            "geocube",
-        ]),
-        "cargo build geocube",
-    )?;
-    crate::bench::status(
-        crate::bench::cargo().args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "geocube-benches",
-            "--bin",
-            "s3-commits",
-        ]),
-        "cargo build s3-commits",
-    )?;
+    crate::bench::build_release("geocube", "geocube")?;
+    crate::bench::build_release("geocube-benches", "s3-commits")?;
     let exe = target_dir.join("release").join("geocube");
     let commits_exe = target_dir.join("release").join("s3-commits");
     let dir = crate::fixtures::default_dir(preset);

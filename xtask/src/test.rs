@@ -141,28 +141,7 @@ fn python_package_tests(root: &Path, python: &str, pytest_args: &[String]) -> Re
     if !status.success() {
         return Err(format!("maturin build failed ({status})"));
     }
-    let wheel = std::fs::read_dir(&wheels)
-        .map_err(|e| format!("cannot list {}: {e}", wheels.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| format!("maturin left no wheel in {}", wheels.display()))?;
-    let status = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--force-reinstall",
-        ])
-        .arg(&wheel)
-        .status()
-        .map_err(|e| format!("cannot run pip: {e}"))?;
-    if !status.success() {
-        return Err(format!("pip install {} failed ({status})", wheel.display()));
-    }
+    let wheel = install_wheel(python, &wheels)?;
     eprintln!("xtask test: installed {}; running pytest", wheel.display());
     let mut cmd = Command::new(python);
     cmd.current_dir(root)
@@ -181,5 +160,33 @@ fn python_package_tests(root: &Path, python: &str, pytest_args: &[String]) -> Re
         Ok(())
     } else {
         Err(format!("pytest failed ({status})"))
+    }
+}
+
+/// Install into `python`'s venv the wheel maturin left in `wheels`
+/// (replacing any installed `geocube`); its path.
+pub(crate) fn install_wheel(python: &str, wheels: &Path) -> Result<PathBuf, String> {
+    let wheel = std::fs::read_dir(wheels)
+        .map_err(|e| format!("cannot list {}: {e}", wheels.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| format!("maturin left no wheel in {}", wheels.display()))?;
+    let status = Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--no-deps", "--force-reinstall"])
+        .arg(&wheel)
+        .status()
+        .map_err(|e| format!("cannot run pip: {e}"))?;
+    if status.success() {
+        Ok(wheel)
+    } else {
+        Err(format!("pip install {} failed ({status})", wheel.display()))
     }
 }

@@ -45,18 +45,9 @@ impl Drop for PatchClaim {
     }
 }
 
-/// A file name for any id: keep `[A-Za-z0-9._-]`, hex-escape the rest.
+/// The claim file of patch `id` (the escaping S3 claim objects use too).
 fn file_name(id: &str) -> String {
-    let mut s = String::with_capacity(id.len() + 5);
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
-            s.push(char::from(b));
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s.push_str(".lock");
-    s
+    format!("{}.lock", geocube_core::cube::claim_stem(id))
 }
 
 /// Fail with [`Error::ReadOnly`] unless a local repository takes writes:

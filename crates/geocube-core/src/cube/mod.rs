@@ -68,7 +68,7 @@ pub use self::layout::{
 pub use self::loaded::LoadedPatches;
 pub use self::raw::{RawRange, SnapshotStore};
 pub use self::region::{LazyRegion, Tile, TileWindow, TileWindows, Tiling};
-pub use self::s3::{CLAIMS_PREFIX, PatchClaimObject, S3Credentials, S3Location};
+pub use self::s3::{CLAIMS_PREFIX, PatchClaimObject, S3Credentials, S3Location, claim_stem};
 pub use self::staged::{DEFAULT_WRITE_BUFFER_BYTES, StagedWrite};
 pub use self::storage::{CubeStorage, IcechunkFormat};
 use self::store::{IcechunkSyncStore, block_on, session_store};

@@ -351,8 +351,12 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// An object key for any patch id: keep `[A-Za-z0-9._-]`, hex-escape the rest.
-fn claim_name(id: &str) -> String {
+/// A file or object name for any patch id: `[A-Za-z0-9._-]` kept, every
+/// other byte hex-escaped (`a/b` → `a%2Fb`), so distinct ids get distinct
+/// names. The claim files of local cubes and the claim objects of S3 cubes
+/// are named with it.
+#[must_use]
+pub fn claim_stem(id: &str) -> String {
     let mut s = String::with_capacity(id.len() + 5);
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
@@ -361,7 +365,6 @@ fn claim_name(id: &str) -> String {
             s.push_str(&format!("%{b:02X}"));
         }
     }
-    s.push_str(".json");
     s
 }
 
@@ -461,7 +464,7 @@ pub(super) fn acquire(
     lease: Duration,
     cancel: &CancelToken,
 ) -> Result<Option<PatchClaimObject>> {
-    let key = location.key(&format!("{CLAIMS_PREFIX}/{}", claim_name(id)));
+    let key = location.key(&format!("{CLAIMS_PREFIX}/{}.json", claim_stem(id)));
     let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
     let body = |expires_ms| -> Result<PutPayload> {
         let b = ClaimBody {
