@@ -195,21 +195,27 @@ impl Node {
 }
 
 impl Image {
-    /// The mosaic of `images` (indices in collection order) of `collection`.
+    /// The mosaic of `images` (indices in collection order) of
+    /// `collection`. Like Earth Engine's, the mosaic of no images has no
+    /// bands (a date filter that matches nothing leaves nothing to select).
     pub(crate) fn mosaic(collection: &'static Collection, images: Arc<[usize]>) -> Self {
+        let bands: Vec<usize> = if images.is_empty() {
+            Vec::new()
+        } else {
+            (0..collection.bands.len()).collect()
+        };
         Self {
-            bands: collection
-                .bands
+            bands: bands
                 .iter()
-                .map(|b| Band {
-                    name: b.name.clone(),
-                    ty: b.ty,
+                .map(|&b| Band {
+                    name: collection.bands[b].name.clone(),
+                    ty: collection.bands[b].ty,
                 })
                 .collect(),
             node: Node::Mosaic {
                 collection,
                 images,
-                bands: (0..collection.bands.len()).collect(),
+                bands,
             },
         }
     }

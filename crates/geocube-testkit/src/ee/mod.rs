@@ -736,6 +736,12 @@ fn render(
         }
         image = image.select(&picks, None);
     }
+    if image.bands.is_empty() {
+        return Err(
+            "The image has no bands (a mosaic of a collection filtered to no images has none)."
+                .into(),
+        );
+    }
     let format = body.file_format.as_str();
     if format != "NPY" && format != "GEO_TIFF" {
         return Err(format!(
@@ -767,9 +773,6 @@ fn render(
             "Total request size ({bytes} bytes) must be less than or equal to {} bytes.",
             options.max_bytes
         ));
-    }
-    if image.bands.is_empty() {
-        return Err("The image has no bands.".into());
     }
     let pixels = image.render(grid);
     rec.bands = image.bands.iter().map(|b| b.name.clone()).collect();
