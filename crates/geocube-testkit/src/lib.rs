@@ -13,6 +13,10 @@
 //! - [`server::FixtureServer`] serves such a directory over HTTP on
 //!   127.0.0.1 with range requests, a small STAC API and deterministic fault
 //!   injection (503s, truncated bodies, latency).
+//! - [`ee::EeEmulator`] is a loopback Earth Engine: `image:computePixels`
+//!   and the service-account token endpoint over synthetic TCTrend- and
+//!   AlphaEarth-like collections whose values [`ee::truth`] gives, with
+//!   Earth Engine's limits and error bodies and deterministic faults.
 //! - [`gdal::gdalinfo`] runs GDAL on a file, for tests that check COGs
 //!   against it.
 //! - [`moto::MotoServer`] starts moto's S3 server (from the Python venv) on
@@ -51,6 +55,7 @@
 //! ```
 
 pub mod blocks;
+pub mod ee;
 pub mod error;
 pub mod fixtures;
 pub mod footprint;

@@ -1,11 +1,14 @@
-//! Just enough HTTP/1.1 for the fixture server: request parsing with hard
-//! limits (a malformed request is an error value, never a panic) and
-//! response writing with optional truncation or pacing.
+//! Just enough HTTP/1.1 for the fixture server and the Earth Engine
+//! emulator ([`crate::ee`]): request parsing with hard limits (a malformed
+//! request is an error value, never a panic) and response writing with
+//! optional truncation or pacing.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Largest request head accepted.
@@ -16,6 +19,8 @@ const MAX_BODY: usize = 1024 * 1024;
 const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
 /// Idle keep-alive connections are closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; more get a 503 and are closed.
+const MAX_CONNECTIONS: usize = 256;
 
 /// A parsed request.
 #[derive(Debug)]
@@ -340,12 +345,15 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         206 => "Partial Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         411 => "Length Required",
         413 => "Content Too Large",
         416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -467,6 +475,95 @@ pub(crate) fn write_response(
     }
     stream.flush()?;
     Ok(send)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking connection thread must not stop the others being joined.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The accept thread of a server and one thread per connection, joined
+/// when the server stops.
+pub(crate) struct ServerThreads {
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl ServerThreads {
+    /// Accepts connections on `listener` in a background thread and runs
+    /// `serve(shared, stream)` for each on a thread of its own, until the
+    /// flag `shutdown(shared)` is set; past [`MAX_CONNECTIONS`] open ones a
+    /// connection gets a 503 and is closed.
+    pub(crate) fn spawn<S: Send + Sync + 'static>(
+        listener: TcpListener,
+        shared: &Arc<S>,
+        shutdown: fn(&S) -> &AtomicBool,
+        serve: fn(&S, TcpStream),
+        name: &str,
+    ) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept = {
+            let shared = Arc::clone(shared);
+            let connections = Arc::clone(&connections);
+            let conn_name = format!("{name}-conn");
+            std::thread::Builder::new()
+                .name(format!("{name}-accept"))
+                .spawn(move || {
+                    for stream in listener.incoming() {
+                        if shutdown(&shared).load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let Ok(mut stream) = stream else {
+                            continue;
+                        };
+                        let mut handles = lock(&connections);
+                        handles.retain(|h| !h.is_finished());
+                        if handles.len() >= MAX_CONNECTIONS {
+                            let _ = write_response(
+                                &mut stream,
+                                Response::error(503, "too many connections"),
+                                false,
+                                false,
+                                true,
+                                None,
+                            );
+                            continue;
+                        }
+                        let shared = Arc::clone(&shared);
+                        if let Ok(h) = std::thread::Builder::new()
+                            .name(conn_name.clone())
+                            .spawn(move || serve(&shared, stream))
+                        {
+                            handles.push(h);
+                        }
+                    }
+                })?
+        };
+        Ok(Self {
+            addr,
+            accept: Some(accept),
+            connections,
+        })
+    }
+
+    /// Sets `shutdown` and joins every thread.
+    pub(crate) fn stop(&mut self, shutdown: &AtomicBool) {
+        shutdown.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; if that fails the thread is left
+        // detached rather than joined forever.
+        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(accept) = self.accept.take()
+            && woke
+        {
+            let _ = accept.join();
+        }
+        let handles: Vec<JoinHandle<()>> = lock(&self.connections).drain(..).collect();
+        for h in handles {
+            let _ = h.join();
+        }
+    }
 }
 
 #[cfg(test)]

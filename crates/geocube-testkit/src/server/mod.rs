@@ -15,7 +15,7 @@
 //! `http::parse_query`).
 
 mod files;
-mod http;
+pub(crate) mod http;
 mod stac_api;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,17 +23,13 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use self::http::{Connection, ReadError, Response, Trickle, write_response};
+use self::http::{Connection, ReadError, Response, ServerThreads, Trickle, write_response};
 use self::stac_api::StacApi;
 pub use self::stac_api::StacApiError;
 use crate::error::{Error, Result};
 use crate::terrain::{splitmix64, unit};
-
-/// Connections served at once; more get a 503 and are closed.
-const MAX_CONNECTIONS: usize = 256;
 
 /// Path prefix of the control routes, which expose the counters to a test
 /// in another process (see [`FixtureServer`]).
@@ -358,8 +354,7 @@ impl Shared {
 pub struct FixtureServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    accept: Option<JoinHandle<()>>,
-    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    threads: ServerThreads,
 }
 
 impl std::fmt::Debug for FixtureServer {
@@ -402,23 +397,21 @@ impl FixtureServer {
             stalled: AtomicU64::new(0),
             trickled: AtomicU64::new(0),
         });
-        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let accept = {
-            let shared = Arc::clone(&shared);
-            let connections = Arc::clone(&connections);
-            std::thread::Builder::new()
-                .name("fixture-server-accept".into())
-                .spawn(move || accept_loop(&listener, &shared, &connections))
-                .map_err(|source| Error::Server {
-                    action: "spawning the accept thread",
-                    source,
-                })?
-        };
+        let threads = ServerThreads::spawn(
+            listener,
+            &shared,
+            |s: &Shared| &s.shutdown,
+            Shared::serve_connection,
+            "fixture-server",
+        )
+        .map_err(|source| Error::Server {
+            action: "spawning the accept thread",
+            source,
+        })?;
         Ok(Self {
             shared,
             addr,
-            accept: Some(accept),
-            connections,
+            threads,
         })
     }
 
@@ -485,59 +478,12 @@ impl FixtureServer {
     }
 
     fn shutdown(&mut self) {
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        // Wake the blocking accept; if that fails the thread is left
-        // detached rather than joined forever.
-        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
-        if let Some(accept) = self.accept.take()
-            && woke
-        {
-            let _ = accept.join();
-        }
-        let handles: Vec<JoinHandle<()>> = lock(&self.connections).drain(..).collect();
-        for h in handles {
-            let _ = h.join();
-        }
+        self.threads.stop(&self.shared.shutdown);
     }
 }
 
 impl Drop for FixtureServer {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-fn accept_loop(
-    listener: &TcpListener,
-    shared: &Arc<Shared>,
-    connections: &Mutex<Vec<JoinHandle<()>>>,
-) {
-    for stream in listener.incoming() {
-        if shared.shutdown.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(mut stream) = stream else {
-            continue;
-        };
-        let mut handles = lock(connections);
-        handles.retain(|h| !h.is_finished());
-        if handles.len() >= MAX_CONNECTIONS {
-            let _ = write_response(
-                &mut stream,
-                Response::error(503, "too many connections"),
-                false,
-                false,
-                true,
-                None,
-            );
-            continue;
-        }
-        let shared = Arc::clone(shared);
-        if let Ok(h) = std::thread::Builder::new()
-            .name("fixture-server-conn".into())
-            .spawn(move || shared.serve_connection(stream))
-        {
-            handles.push(h);
-        }
     }
 }
