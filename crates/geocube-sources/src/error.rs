@@ -171,6 +171,38 @@ pub enum Error {
         /// The names available, comma-separated.
         known: String,
     },
+    /// Earth Engine credentials that cannot be used: no key or token, an
+    /// unreadable key file, a key the token endpoint refuses.
+    #[error("Earth Engine authentication: {reason}")]
+    Auth {
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
+    /// Earth Engine refused a request with an API error (the status and
+    /// message of its `{"error": …}` body).
+    #[error("Earth Engine {status} ({code}) for {what}: {message}")]
+    EarthEngine {
+        /// What was asked (`computePixels of chunk 3-40-195, rows 0-1799`).
+        what: String,
+        /// HTTP status.
+        code: u16,
+        /// The API's status name (`INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`).
+        status: String,
+        /// The API's message.
+        message: String,
+    },
+    /// An Earth Engine reply that is not the NPY array asked for: cut
+    /// short, another shape, a band missing, values the channel type
+    /// cannot hold.
+    #[error("Earth Engine reply for {what} cannot be used: {reason}")]
+    InvalidPixels {
+        /// What was asked.
+        what: String,
+        /// What is wrong with the reply.
+        reason: String,
+        /// Whether asking again may help (a truncated reply).
+        retryable: bool,
+    },
     /// A source configuration that cannot work.
     #[error("invalid source configuration: {0}")]
     Config(String),
@@ -242,7 +274,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Http { status, .. } => is_retryable_status(*status),
-            Error::Transport { retryable, .. } => *retryable,
+            Error::Transport { retryable, .. } | Error::InvalidPixels { retryable, .. } => {
+                *retryable
+            }
+            Error::EarthEngine { code, .. } => is_retryable_status(*code),
             Error::TimedOut { deadline, .. } => deadline.is_retryable(),
             _ => false,
         }

@@ -590,6 +590,50 @@ impl HttpClient {
         })
     }
 
+    /// POST a form (`application/x-www-form-urlencoded`), read a JSON
+    /// answer: an OAuth token request.
+    ///
+    /// # Errors
+    /// As [`HttpClient::get_json`].
+    pub fn post_form(&self, url: &str, body: Vec<u8>) -> Result<Value> {
+        self.retrying(&format!("POST {url}"), || {
+            let req = self
+                .client
+                .post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .header("Accept", "application/json")
+                .body(body.clone());
+            let (resp, mut watch) = self.send(url, req, true)?;
+            parse_json(url, &read_body(url, resp, &mut watch, MAX_JSON_BYTES)?)
+        })
+    }
+
+    /// POST `body` once, without retries, with extra `headers`; the
+    /// response body, at most `max_bytes`, checked against its
+    /// `Content-Length`. For callers with a retry policy of their own (the
+    /// Earth Engine client, which must renew a token or wait out a quota
+    /// between attempts). Every deadline applies.
+    ///
+    /// # Errors
+    /// [`Error::Http`] (with the start of the error body),
+    /// [`Error::Transport`] (a body cut short among them),
+    /// [`Error::TimedOut`], [`Error::InvalidResponse`] for a body over
+    /// `max_bytes`.
+    pub fn post_once(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>> {
+        let mut req = self.client.post(url).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let (resp, mut watch) = self.send(url, req, true)?;
+        read_body(url, resp, &mut watch, max_bytes)
+    }
+
     /// GET `len` bytes from `start` (`Range: bytes=start-(start+len-1)`).
     /// A server that ignores ranges (200 with the whole file) is handled.
     /// Asking past the end of the file gives the bytes up to its end.

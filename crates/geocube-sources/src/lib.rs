@@ -38,6 +38,7 @@
 
 pub mod cog;
 pub mod datasets;
+pub mod ee;
 pub mod error;
 pub mod geotiff;
 pub mod http;

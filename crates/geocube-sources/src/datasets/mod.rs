@@ -2,10 +2,16 @@
 //!
 //! ```
 //! let names: Vec<_> = geocube_sources::datasets::presets().into_iter().map(|p| p.name).collect();
-//! assert_eq!(names, ["arcticdem-2m", "arcticdem-10m", "arcticdem-32m"]);
+//! assert_eq!(names, [
+//!     "arcticdem-2m", "arcticdem-10m", "arcticdem-32m",
+//!     "tctrend-2019", "tctrend-2020", "tctrend-2022", "tctrend-2024", "alphaearth",
+//! ]);
 //! ```
+//!
+//! `tctrend` (and smart-geocubes' `TCTrend`) open `tctrend-2024`.
 
 pub mod arcticdem;
+pub mod earthengine;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use crate::http::HttpConfig;
 use geocube_core::Source;
 
 use self::arcticdem::{ArcticDem, Resolution};
+use self::earthengine::{ALPHAEARTH_COLLECTION, EeDataset, TcTrendYear};
 
 /// What a preset is, for listings.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,12 +59,70 @@ pub struct Overrides {
     pub http: Option<HttpConfig>,
     /// Never touch the network (see [`ArcticDemBuilder::offline`](arcticdem::ArcticDemBuilder::offline)).
     pub offline: bool,
+    /// Earth Engine endpoint, credentials and budget (the Earth Engine presets).
+    pub ee: EeOverrides,
+}
+
+/// Earth Engine settings for [`open`]; `None` keeps the default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EeOverrides {
+    /// API root (default Earth Engine's).
+    pub url: Option<String>,
+    /// A service-account JSON key file (else `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub key: Option<PathBuf>,
+    /// An access token instead of a key (else `GEOCUBE_EE_TOKEN`).
+    pub token: Option<String>,
+    /// Cloud project (else the key's).
+    pub project: Option<String>,
+    /// Requests in flight per project.
+    pub max_in_flight: Option<usize>,
+}
+
+impl EeOverrides {
+    /// The client configuration these settings give: a key file, else a
+    /// token, else the environment's credentials.
+    ///
+    /// # Errors
+    /// [`Error::Auth`] for an unusable key file.
+    pub fn config(&self, http: Option<&HttpConfig>) -> Result<crate::ee::EeConfig> {
+        use crate::ee::{EeConfig, EeCredentials, ServiceAccountKey};
+        let credentials = if let Some(k) = &self.key {
+            EeCredentials::ServiceAccount(Box::new(ServiceAccountKey::from_file(k)?))
+        } else if let Some(t) = self.token.as_ref().filter(|t| !t.is_empty()) {
+            EeCredentials::AccessToken(t.clone())
+        } else {
+            EeCredentials::from_env()?
+        };
+        let mut c = EeConfig::new(credentials);
+        if let Some(u) = &self.url {
+            c.url = u.clone();
+        }
+        if let Some(p) = &self.project {
+            c.project = Some(p.clone());
+        }
+        if let Some(n) = self.max_in_flight {
+            c.max_in_flight = n.max(1);
+        }
+        if let Some(h) = http {
+            c.http = h.clone();
+        }
+        Ok(c)
+    }
 }
 
 /// Every preset.
 #[must_use]
 pub fn presets() -> Vec<PresetInfo> {
-    Resolution::ALL
+    let ee = |name: String, d: EeDataset, description: String| PresetInfo {
+        name,
+        title: d.spec.title.clone(),
+        description,
+        resolution: d.spec.geobox.resolution().0,
+        crs: "EPSG:4326".to_owned(),
+        chunk_size: d.spec.chunk_size,
+        temporal: d.spec.time.is_some(),
+    };
+    let mut out: Vec<PresetInfo> = Resolution::ALL
         .iter()
         .map(|&res| PresetInfo {
             name: format!("arcticdem-{}", res.label()),
@@ -68,7 +133,35 @@ pub fn presets() -> Vec<PresetInfo> {
             chunk_size: arcticdem::CHUNK_SIZE,
             temporal: false,
         })
-        .collect()
+        .collect();
+    for y in TcTrendYear::ALL {
+        out.push(ee(
+            format!("tctrend-{}", y.year()),
+            EeDataset::tctrend(y),
+            format!("Tasseled Cap trends {}-{} (TCB/TCG/TCW_slope, uint8), from Earth Engine {}", y.year() - 19, y.year(), y.collection()),
+        ));
+    }
+    out.push(ee(
+        "alphaearth".to_owned(),
+        EeDataset::alphaearth(),
+        format!("AlphaEarth satellite embeddings 2017-2024 (A00-A63, float32), from Earth Engine {ALPHAEARTH_COLLECTION}"),
+    ));
+    out
+}
+
+/// The Earth Engine dataset `name` stands for, if any.
+fn ee_dataset(name: &str) -> Option<EeDataset> {
+    let n = name.to_ascii_lowercase();
+    if n == "tctrend" {
+        return Some(EeDataset::tctrend(TcTrendYear::Y2024));
+    }
+    if n == "alphaearth" || n == "alphaearthembeddings" {
+        return Some(EeDataset::alphaearth());
+    }
+    TcTrendYear::ALL
+        .into_iter()
+        .find(|y| n == format!("tctrend-{}", y.year()) || n == format!("tctrend{}", y.year()))
+        .map(EeDataset::tctrend)
 }
 
 /// The source of preset `name` (its `name` or `title`, any case), with
@@ -77,6 +170,15 @@ pub fn presets() -> Vec<PresetInfo> {
 /// # Errors
 /// [`Error::UnknownDataset`] listing the known names; errors building the source.
 pub fn open(name: &str, overrides: &Overrides) -> Result<Arc<dyn Source>> {
+    if let Some(mut d) = ee_dataset(name) {
+        if let Some(c) = overrides.codec {
+            d = d.with_codec(c);
+        }
+        let config = overrides.ee.config(overrides.http.as_ref())?;
+        return Ok(Arc::new(
+            crate::ee::EarthEngineSource::new(d, config)?.offline(overrides.offline),
+        ));
+    }
     let res = Resolution::ALL
         .into_iter()
         .find(|r| {
@@ -118,7 +220,7 @@ mod tests {
     #[test]
     fn registry() {
         let p = presets();
-        assert_eq!(p.len(), 3);
+        assert_eq!(p.len(), 8);
         assert_eq!(p[2].title, "ArcticDEM32m");
         let s = open(
             "ArcticDEM10m",
