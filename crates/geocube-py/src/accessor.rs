@@ -123,7 +123,7 @@ impl PyAccessor {
     #[pyo3(signature = (storage, *, preset=None, spec_json=None, stac_url=None, collection=None,
         assets=None, aux_dir=None, index_url=None, backend="threaded", workers=None,
         offline=false, connect_timeout=None, read_timeout=None, request_timeout=None,
-        codec=None, chunk_cache_mib=None, claim_lease=None, s3=None))]
+        codec=None, chunk_cache_mib=None, claim_lease=None, s3=None, ee=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -145,6 +145,7 @@ impl PyAccessor {
         chunk_cache_mib: Option<usize>,
         claim_lease: Option<f64>,
         s3: Option<HashMap<String, String>>,
+        ee: Option<HashMap<String, String>>,
     ) -> PyResult<Self> {
         let options = Options {
             preset,
@@ -163,6 +164,7 @@ impl PyAccessor {
             codec,
             chunk_cache_mib,
             claim_lease,
+            ee: ee.unwrap_or_default(),
         };
         let s3 = s3.unwrap_or_default();
         let inner = py

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use geocube::{Accessor, BackendConfig, BackendKind, ChunkCodec, CubeSpec, CubeStorage, Source};
 use geocube_core::S3Credentials;
-use geocube_sources::datasets::Overrides;
+use geocube_sources::datasets::{EeOverrides, Overrides};
 use geocube_sources::http::HttpConfig;
 
 /// The S3 options of an `s3://` storage, as the Python keyword arguments
@@ -56,6 +56,9 @@ pub(crate) struct Options {
     pub(crate) codec: Option<String>,
     pub(crate) chunk_cache_mib: Option<usize>,
     pub(crate) claim_lease: Option<f64>,
+    /// Earth Engine settings: `url`, `key` (a key file), `token`,
+    /// `project`, `max_in_flight`.
+    pub(crate) ee: HashMap<String, String>,
 }
 
 fn seconds(name: &str, v: Option<f64>, default: Duration) -> Result<Duration, String> {
@@ -69,6 +72,25 @@ fn seconds(name: &str, v: Option<f64>, default: Duration) -> Result<Duration, St
 }
 
 impl Options {
+    fn ee_overrides(&self) -> geocube::Result<EeOverrides> {
+        let get = |k: &str| self.ee.get(k).filter(|v| !v.is_empty()).cloned();
+        let max_in_flight = get("max_in_flight")
+            .map(|n| {
+                n.parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| invalid(format!("ee_max_in_flight must be a positive integer, not {n}")))
+            })
+            .transpose()?;
+        Ok(EeOverrides {
+            url: get("url"),
+            key: get("key").map(PathBuf::from),
+            token: get("token"),
+            project: get("project"),
+            max_in_flight,
+        })
+    }
+
     fn http(&self) -> Result<HttpConfig, String> {
         let d = HttpConfig::default();
         Ok(HttpConfig {
@@ -99,6 +121,7 @@ impl Options {
                     codec: self.codec()?,
                     http: Some(http),
                     offline: self.offline,
+                    ee: self.ee_overrides()?,
                 },
             )?),
             (None, Some(json)) => {

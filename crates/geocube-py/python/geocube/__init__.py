@@ -20,7 +20,13 @@ from geocube.core.accessor import RemoteAccessor as RemoteAccessor
 from geocube.core.patches import PatchIndex as PatchIndex
 from geocube.datasets.arcticdem import ArcticDEM2m as ArcticDEM2m
 from geocube.datasets.arcticdem import ArcticDEM10m as ArcticDEM10m
+from geocube.datasets.alphaearth import AlphaEarthEmbeddings as AlphaEarthEmbeddings
 from geocube.datasets.arcticdem import ArcticDEM32m as ArcticDEM32m
+from geocube.datasets.tctrend import TCTrend as TCTrend
+from geocube.datasets.tctrend import TCTrend2019 as TCTrend2019
+from geocube.datasets.tctrend import TCTrend2020 as TCTrend2020
+from geocube.datasets.tctrend import TCTrend2022 as TCTrend2022
+from geocube.datasets.tctrend import TCTrend2024 as TCTrend2024
 from geocube.errors import GeocubeError as GeocubeError
 
 try:
@@ -29,6 +35,7 @@ except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "AlphaEarthEmbeddings",
     "ArcticDEM2m",
     "ArcticDEM10m",
     "ArcticDEM32m",
@@ -36,6 +43,11 @@ __all__ = [
     "PatchIndex",
     "RemoteAccessor",
     "STACAccessor",
+    "TCTrend",
+    "TCTrend2019",
+    "TCTrend2020",
+    "TCTrend2022",
+    "TCTrend2024",
     "accessors",
     "errors",
 ]

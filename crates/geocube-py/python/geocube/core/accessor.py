@@ -163,6 +163,14 @@ class RemoteAccessor(ABC):
             credentials (default: the standard AWS environment variables,
             read by each process, so a pickled accessor carries no secret
             unless given here); ``s3_anonymous`` for unsigned requests.
+        ee_url, ee_key, ee_token, ee_project, ee_max_in_flight: Earth Engine
+            (the TCTrend and AlphaEarth datasets): the API root (default
+            ``GEOCUBE_EE_URL``, else Google's), a service-account JSON key
+            file (default ``GOOGLE_APPLICATION_CREDENTIALS``) or an access
+            token (default ``GEOCUBE_EE_TOKEN``), the Cloud project billed
+            (default ``GEOCUBE_EE_PROJECT``, else the key's) and the requests
+            in flight at once per project (default 10; the quota is 40).
+            Like the S3 options, each process reads the environment itself.
 
     An accessor is thread-safe (share one between threads) and pickles by
     its storage location and options: a Dask or Ray worker that unpickles
@@ -199,6 +207,11 @@ class RemoteAccessor(ABC):
         s3_secret_access_key: str | None = None,
         s3_session_token: str | None = None,
         s3_anonymous: bool = False,
+        ee_url: str | None = None,
+        ee_key: str | Path | None = None,
+        ee_token: str | None = None,
+        ee_project: str | None = None,
+        ee_max_in_flight: int | None = None,
     ):
         self.title = self.__class__.__name__
         self._init_kwargs = dict(
@@ -222,6 +235,11 @@ class RemoteAccessor(ABC):
             s3_secret_access_key=s3_secret_access_key,
             s3_session_token=s3_session_token,
             s3_anonymous=s3_anonymous,
+            ee_url=ee_url,
+            ee_key=ee_key,
+            ee_token=ee_token,
+            ee_project=ee_project,
+            ee_max_in_flight=ee_max_in_flight,
         )
         if backend not in ("threaded", "simple"):
             raise InvalidRequestError(f"Unknown backend {backend}")
@@ -248,6 +266,7 @@ class RemoteAccessor(ABC):
             chunk_cache_mib=chunk_cache_mib,
             claim_lease=claim_lease,
             s3=self._s3,
+            ee=_ee_options(ee_url, ee_key, ee_token, ee_project, ee_max_in_flight),
         )
         options.update(self._core_source(options))
         self._core_kwargs = options
@@ -572,3 +591,16 @@ class RemoteAccessor(ABC):
     def close(self) -> None:
         """Stop the backend's threads."""
         self._core.close()
+
+
+def _ee_options(url, key, token, project, max_in_flight) -> dict:
+    """The Earth Engine options the compiled accessor takes (strings only;
+    unset ones fall back to the environment, read by each process)."""
+    out = {
+        "url": url or os.environ.get("GEOCUBE_EE_URL") or None,
+        "key": str(key) if key else None,
+        "token": token,
+        "project": project or os.environ.get("GEOCUBE_EE_PROJECT") or None,
+        "max_in_flight": str(int(max_in_flight)) if max_in_flight is not None else None,
+    }
+    return {k: v for k, v in out.items() if v}
