@@ -341,9 +341,11 @@ impl TokenSource {
             .get("expires_in")
             .and_then(Value::as_u64)
             .map_or(Duration::from_secs(3600), Duration::from_secs);
+        // A minute early, or a quarter of a short lifetime early.
+        let margin = REFRESH_MARGIN.min(lifetime / 4);
         Ok(Cached {
             token,
-            refresh_at: asked + lifetime.saturating_sub(REFRESH_MARGIN),
+            refresh_at: asked + lifetime.saturating_sub(margin),
         })
     }
 }
