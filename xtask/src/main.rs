@@ -10,6 +10,7 @@ mod fixtures;
 mod fuzz;
 mod relief;
 mod serve;
+mod serve_ee;
 mod test;
 
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ enum Command {
     Fixtures(fixtures::Args),
     /// Serve a fixture directory over HTTP with a STAC API and fault injection.
     Serve(serve::Args),
+    /// Run the loopback Earth Engine emulator (computePixels, tokens, faults);
+    /// prints its URL and writes a service-account key file.
+    ServeEe(serve_ee::Args),
     /// Criterion benches plus end-to-end scenarios with floors: a markdown
     /// table on stdout and target/bench/report.json.
     Bench(bench::Args),
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Fixtures(args) => fixtures::run(&args).map_err(|e| e.to_string()),
         Command::Serve(args) => serve::run(&args).map_err(|e| e.to_string()),
+        Command::ServeEe(args) => serve_ee::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
