@@ -61,6 +61,10 @@ pub(crate) struct Args {
     /// and 32 concurrent writers.
     #[arg(long)]
     s3: bool,
+    /// Only the Earth Engine scenarios (the loopback emulator): cold loads
+    /// of TCTrend and AlphaEarth chunks, in chunks per second.
+    #[arg(long)]
+    ee: bool,
     /// Label of this run in the report (e.g. before / after).
     #[arg(long, default_value = "")]
     label: String,
@@ -137,6 +141,11 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         let target = std::env::current_dir()
             .map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR));
         return crate::bench_s3::run(preset, reps, &target);
+    }
+    if args.ee {
+        let target = std::env::current_dir()
+            .map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR));
+        return crate::bench_ee::run(reps, &target);
     }
     if args.python {
         let target = std::env::current_dir()

@@ -3,6 +3,7 @@
 //! A thin command line over `geocube-testkit`: parsing and printing only.
 
 mod bench;
+mod bench_ee;
 mod bench_python;
 mod bench_s3;
 mod demo;

@@ -35,6 +35,9 @@ pub(crate) enum Kind {
     Storage,
     /// Cancelled: `CancelledError(RuntimeError)`.
     Cancelled,
+    /// Earth Engine credentials missing or refused:
+    /// `AuthenticationError(PermissionError)`.
+    Auth,
     /// Anything else: `GeocubeRuntimeError(RuntimeError)`.
     Other,
 }
@@ -49,6 +52,7 @@ impl Kind {
             Kind::Download => "DownloadError",
             Kind::Storage => "StorageError",
             Kind::Cancelled => "CancelledError",
+            Kind::Auth => "AuthenticationError",
             Kind::Other => "GeocubeRuntimeError",
         }
     }
@@ -59,6 +63,7 @@ impl Kind {
             Kind::Exists => PyFileExistsError::new_err(msg),
             Kind::NoPatches | Kind::Invalid => PyValueError::new_err(msg),
             Kind::Storage => PyOSError::new_err(msg),
+            Kind::Auth => pyo3::exceptions::PyPermissionError::new_err(msg),
             Kind::Download | Kind::Cancelled | Kind::Other => PyRuntimeError::new_err(msg),
         }
     }
@@ -98,7 +103,10 @@ fn source_kind(e: &geocube_sources::Error) -> Kind {
         E::NoPatches { .. } => Kind::NoPatches,
         E::UnknownDataset { .. } | E::Config(_) => Kind::Invalid,
         E::Core(c) => core_kind(c),
-        E::Http { .. }
+        E::Auth { .. } => Kind::Auth,
+        E::EarthEngine { .. }
+        | E::InvalidPixels { .. }
+        | E::Http { .. }
         | E::Transport { .. }
         | E::TimedOut { .. }
         | E::InvalidResponse { .. }

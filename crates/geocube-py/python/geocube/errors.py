@@ -43,11 +43,16 @@ class CancelledError(GeocubeError, RuntimeError):
     """The load was cancelled (``cancel()``); what was committed before stays."""
 
 
+class AuthenticationError(GeocubeError, PermissionError):
+    """Earth Engine credentials are missing, unreadable or refused."""
+
+
 class GeocubeRuntimeError(GeocubeError, RuntimeError):
     """Anything else that went wrong."""
 
 
 __all__ = [
+    "AuthenticationError",
     "CancelledError",
     "CubeExistsError",
     "CubeNotFoundError",
