@@ -529,7 +529,7 @@ fn token_endpoint_verifies_the_jwt_grant() {
 #[test]
 fn compute_pixels_wants_a_live_token_of_its_own() {
     let ee = EeEmulator::start(EeOptions {
-        token_lifetime: Duration::from_secs(1),
+        token_lifetime: Duration::from_secs(2),
         ..EeOptions::default()
     })
     .expect("start");
@@ -543,7 +543,7 @@ fn compute_pixels_wants_a_live_token_of_its_own() {
     compute(&ee, Some("ya29.made-up"), &body).google_error(401, "UNAUTHENTICATED");
     let t = token(&ee);
     assert_eq!(compute(&ee, Some(&t), &body).status, 200);
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(2100));
     compute(&ee, Some(&t), &body).google_error(401, "UNAUTHENTICATED");
     let fresh = token(&ee);
     assert_eq!(compute(&ee, Some(&fresh), &body).status, 200);
@@ -1007,13 +1007,20 @@ fn limits_and_malformed_requests_are_invalid_argument() {
         json!({"expression": expression(mosaic(load("users/nobody/nothing"))), "fileFormat": "NPY", "grid": g}),
         "users/nobody/nothing",
     );
+    // The Python client names toFloat's argument `value`; `input` is not
+    // one of Image.toFloat's.
+    invalid(
+        json!({"expression": expression(fcall("Image.toFloat", json!({"input": mosaic(load(truth::EMBEDDING))}))),
+               "fileFormat": "NPY", "grid": g}),
+        "Image.toFloat: Unrecognized argument 'input'",
+    );
     invalid(
         json!({"expression": tc(), "fileFormat": "NPY", "grid": {"dimensions": {"width": 0, "height": 4},
                "affineTransform": {"scaleX": 1.0, "scaleY": -1.0}, "crsCode": "EPSG:4326"}}),
         "width",
     );
     let recorded = ee.requests();
-    assert_eq!(recorded.iter().filter(|r| r.status == 400).count(), 13);
+    assert_eq!(recorded.iter().filter(|r| r.status == 400).count(), 14);
     assert!(
         recorded
             .iter()
@@ -1025,7 +1032,9 @@ fn limits_and_malformed_requests_are_invalid_argument() {
 fn above_the_concurrency_cap_requests_get_429() {
     let ee = EeEmulator::start(EeOptions {
         max_concurrent: 2,
-        latency: Duration::from_millis(600),
+        // Long enough that all six requests arrive while the first two
+        // hold their slots, even on a loaded machine.
+        latency: Duration::from_millis(1500),
         ..EeOptions::default()
     })
     .expect("start");

@@ -8,7 +8,8 @@
 //! - `POST {url}v1/projects/{project}/image:computePixels` with
 //!   `Authorization: Bearer <token>` and the body `{expression,
 //!   fileFormat, bandIds?, grid}`; the expression is the serialized graph
-//!   the official clients send ([`expression`](self) lists the functions);
+//!   the official clients send (the functions implemented are listed in
+//!   the 400 an unknown one gets, and in `src/ee/expression.rs`);
 //!   replies are an NPY 1.0 structured array (`fileFormat: NPY`) or a
 //!   GeoTIFF (`GEO_TIFF`) of the grid's pixels, masked pixels 0;
 //! - errors in Google's shape `{"error": {"code", "message", "status"}}`:
@@ -703,11 +704,7 @@ fn render(
     options: &EeOptions,
     rec: &mut RecordedRequest,
 ) -> Result<Response, String> {
-    let evaluated = expression::evaluate(&body.expression);
-    let (mut image, observed) = match evaluated {
-        Ok(v) => v,
-        Err(e) => return Err(e),
-    };
+    let (mut image, observed) = expression::evaluate(&body.expression)?;
     rec.collection = observed.collection;
     rec.date_range = observed.date_range;
     rec.clip = observed.clip;
