@@ -980,6 +980,10 @@ fn limits_and_malformed_requests_are_invalid_argument() {
         "IMAGE_FILE_FORMAT_UNSPECIFIED",
     );
     invalid(
+        json!({"expression": tc(), "fileFormat": "NUMPY_NDARRAY", "grid": g}),
+        "Invalid value at 'file_format'",
+    );
+    invalid(
         json!({"expression": tc(), "fileFormat": "NPY", "grid": g, "color": 1}),
         "Unknown name \"color\"",
     );
@@ -1020,7 +1024,7 @@ fn limits_and_malformed_requests_are_invalid_argument() {
         "width",
     );
     let recorded = ee.requests();
-    assert_eq!(recorded.iter().filter(|r| r.status == 400).count(), 14);
+    assert_eq!(recorded.iter().filter(|r| r.status == 400).count(), 15);
     assert!(
         recorded
             .iter()

@@ -88,6 +88,20 @@ const TOO_MANY_CONCURRENT: &str = "Too many concurrent aggregations.";
 const RATE_QUOTA: &str = "Quota exceeded for quota metric 'Requests' and limit 'Requests per \
      minute' of service 'earthengine.googleapis.com'.";
 
+/// The values of the ImageFileFormat enum (only NPY and GEO_TIFF are
+/// implemented).
+const IMAGE_FILE_FORMATS: [&str; 9] = [
+    "IMAGE_FILE_FORMAT_UNSPECIFIED",
+    "JPEG",
+    "PNG",
+    "AUTO_JPEG_PNG",
+    "NPY",
+    "GEO_TIFF",
+    "TF_RECORD_IMAGE",
+    "ZIPPED_GEO_TIFF",
+    "ZIPPED_GEO_TIFF_PER_BAND",
+];
+
 /// Slow faults and latency sleep in steps this long, so that stopping the
 /// emulator never waits for them.
 const SLEEP_STEP: Duration = Duration::from_millis(20);
@@ -348,6 +362,14 @@ fn parse_body(body: &[u8], rec: &mut RecordedRequest) -> Result<ComputeBody, Str
         Some(other) => return Err(format!("Invalid value at 'file_format' ({other}).")),
     };
     rec.file_format = Some(file_format.clone());
+    if !IMAGE_FILE_FORMATS.contains(&file_format.as_str()) {
+        // What Google's JSON parser says of a name not in the enum (e.g.
+        // the Python client's own `NUMPY_NDARRAY`, which it converts).
+        return Err(format!(
+            "Invalid value at 'file_format' \
+             (type.googleapis.com/google.earthengine.v1.ImageFileFormat), \"{file_format}\""
+        ));
+    }
     let band_ids = match field(obj, "bandIds") {
         None => None,
         Some(Value::Array(items)) => Some(
