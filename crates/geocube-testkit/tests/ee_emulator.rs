@@ -1023,8 +1023,22 @@ fn limits_and_malformed_requests_are_invalid_argument() {
                "affineTransform": {"scaleX": 1.0, "scaleY": -1.0}, "crsCode": "EPSG:4326"}}),
         "width",
     );
+    // A chain of references deeper than the emulator follows is refused,
+    // not a stack overflow.
+    let mut values = serde_json::Map::new();
+    for i in 0..2000 {
+        values.insert(
+            i.to_string(),
+            json!({"valueReference": (i + 1).to_string()}),
+        );
+    }
+    values.insert("2000".into(), mosaic(load(truth::EMBEDDING)));
+    invalid(
+        json!({"expression": {"result": "0", "values": values}, "fileFormat": "NPY", "grid": g}),
+        "nested more than",
+    );
     let recorded = ee.requests();
-    assert_eq!(recorded.iter().filter(|r| r.status == 400).count(), 15);
+    assert_eq!(recorded.iter().filter(|r| r.status == 400).count(), 16);
     assert!(
         recorded
             .iter()
