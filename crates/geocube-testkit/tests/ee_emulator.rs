@@ -529,7 +529,7 @@ fn token_endpoint_verifies_the_jwt_grant() {
 #[test]
 fn compute_pixels_wants_a_live_token_of_its_own() {
     let ee = EeEmulator::start(EeOptions {
-        token_lifetime: Duration::from_secs(1),
+        token_lifetime: Duration::from_secs(2),
         ..EeOptions::default()
     })
     .expect("start");
@@ -543,7 +543,7 @@ fn compute_pixels_wants_a_live_token_of_its_own() {
     compute(&ee, Some("ya29.made-up"), &body).google_error(401, "UNAUTHENTICATED");
     let t = token(&ee);
     assert_eq!(compute(&ee, Some(&t), &body).status, 200);
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(2100));
     compute(&ee, Some(&t), &body).google_error(401, "UNAUTHENTICATED");
     let fresh = token(&ee);
     assert_eq!(compute(&ee, Some(&fresh), &body).status, 200);
@@ -980,6 +980,10 @@ fn limits_and_malformed_requests_are_invalid_argument() {
         "IMAGE_FILE_FORMAT_UNSPECIFIED",
     );
     invalid(
+        json!({"expression": tc(), "fileFormat": "NUMPY_NDARRAY", "grid": g}),
+        "Invalid value at 'file_format'",
+    );
+    invalid(
         json!({"expression": tc(), "fileFormat": "NPY", "grid": g, "color": 1}),
         "Unknown name \"color\"",
     );
@@ -1007,13 +1011,34 @@ fn limits_and_malformed_requests_are_invalid_argument() {
         json!({"expression": expression(mosaic(load("users/nobody/nothing"))), "fileFormat": "NPY", "grid": g}),
         "users/nobody/nothing",
     );
+    // The Python client names toFloat's argument `value`; `input` is not
+    // one of Image.toFloat's.
+    invalid(
+        json!({"expression": expression(fcall("Image.toFloat", json!({"input": mosaic(load(truth::EMBEDDING))}))),
+               "fileFormat": "NPY", "grid": g}),
+        "Image.toFloat: Unrecognized argument 'input'",
+    );
     invalid(
         json!({"expression": tc(), "fileFormat": "NPY", "grid": {"dimensions": {"width": 0, "height": 4},
                "affineTransform": {"scaleX": 1.0, "scaleY": -1.0}, "crsCode": "EPSG:4326"}}),
         "width",
     );
+    // A chain of references deeper than the emulator follows is refused,
+    // not a stack overflow.
+    let mut values = serde_json::Map::new();
+    for i in 0..2000 {
+        values.insert(
+            i.to_string(),
+            json!({"valueReference": (i + 1).to_string()}),
+        );
+    }
+    values.insert("2000".into(), mosaic(load(truth::EMBEDDING)));
+    invalid(
+        json!({"expression": {"result": "0", "values": values}, "fileFormat": "NPY", "grid": g}),
+        "nested more than",
+    );
     let recorded = ee.requests();
-    assert_eq!(recorded.iter().filter(|r| r.status == 400).count(), 13);
+    assert_eq!(recorded.iter().filter(|r| r.status == 400).count(), 16);
     assert!(
         recorded
             .iter()
@@ -1025,7 +1050,9 @@ fn limits_and_malformed_requests_are_invalid_argument() {
 fn above_the_concurrency_cap_requests_get_429() {
     let ee = EeEmulator::start(EeOptions {
         max_concurrent: 2,
-        latency: Duration::from_millis(600),
+        // Long enough that all six requests arrive while the first two
+        // hold their slots, even on a loaded machine.
+        latency: Duration::from_millis(1500),
         ..EeOptions::default()
     })
     .expect("start");

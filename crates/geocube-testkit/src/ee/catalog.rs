@@ -83,10 +83,13 @@ pub(crate) struct Footprint {
 }
 
 impl Footprint {
+    /// Whether the box holds `(lon, lat)`, `lon` in [-180, 180) (a cell
+    /// centre). Comparisons only: this runs per pixel and image.
     fn contains(&self, lon: f64, lat: f64) -> bool {
+        let within = |l: f64| l >= self.west && l < self.east;
         lat >= self.south
             && lat < self.north
-            && (lon - self.west).rem_euclid(360.0) < self.east - self.west
+            && (within(lon) || within(lon + 360.0) || within(lon - 360.0))
     }
 
     /// Whether the box shares points with the box `[w, s, e, n]` (no
@@ -148,7 +151,11 @@ pub(crate) fn cell(lon: f64, lat: f64) -> Option<Cell> {
     if !lon.is_finite() || !(-90.0..=90.0).contains(&lat) {
         return None;
     }
-    let lon = (lon + 180.0).rem_euclid(360.0) - 180.0;
+    let lon = if (-180.0..180.0).contains(&lon) {
+        lon
+    } else {
+        (lon + 180.0).rem_euclid(360.0) - 180.0
+    };
     let col = (lon / NATIVE_DEG).floor() as i64;
     let row = (lat / NATIVE_DEG).floor() as i64;
     #[allow(clippy::cast_precision_loss)]
@@ -160,9 +167,14 @@ pub(crate) fn cell(lon: f64, lat: f64) -> Option<Cell> {
     })
 }
 
+/// A hash of a cell under `seed`: one SplitMix64 round of the index spread
+/// by two odd constants (this runs several times per pixel).
 #[allow(clippy::cast_sign_loss)]
 fn cell_hash(seed: u64, col: i64, row: i64) -> u64 {
-    splitmix64(seed ^ splitmix64((col as u64) ^ splitmix64(row as u64 ^ 0x00C0_FFEE)))
+    splitmix64(
+        seed ^ (col as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (row as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+    )
 }
 
 /// FNV-1a of an id: the seed of its collection.
@@ -291,7 +303,7 @@ impl Collection {
     /// into `out` (as long as `bands`).
     pub(crate) fn values(&self, image: usize, bands: &[usize], cell: &Cell, out: &mut [f64]) {
         let seed = self.images.get(image).map_or(0, |i| i.seed);
-        let h = cell_hash(seed ^ 0x5EED_0F_BA2D, cell.col, cell.row);
+        let h = cell_hash(seed ^ 0x005E_ED0F_BA2D, cell.col, cell.row);
         for (o, &b) in out.iter_mut().zip(bands) {
             let v = splitmix64(h ^ (b as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             #[allow(clippy::cast_precision_loss)]

@@ -309,7 +309,7 @@ mod tests {
     fn left_inside_rule_follows_orientation() {
         let ccw = vec![(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)];
         let cw: Vec<_> = ccw.iter().rev().copied().collect();
-        let a = Polygon::new(&[ccw.clone()], false, false).expect("valid");
+        let a = Polygon::new(std::slice::from_ref(&ccw), false, false).expect("valid");
         assert!(a.contains(0.5, 0.5) && !a.contains(1.5, 0.5));
         let b = Polygon::new(&[cw], false, false).expect("valid");
         // Clockwise: the interior is everything but the square (on the

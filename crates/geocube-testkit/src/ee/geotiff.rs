@@ -44,6 +44,7 @@ pub(crate) fn encode(
     let mut file = Cursor::new(Vec::with_capacity(pixels.len() + 4096));
     let mut encoder = TiffEncoder::new(&mut file)?;
     let mut dir = encoder.image_directory()?;
+    // (The encoder borrows `file` until the directory is finished.)
     let mut offsets: Vec<u32> = Vec::new();
     let mut counts: Vec<u32> = Vec::new();
     for strip in pixels.chunks(rows_per_strip * row_bytes) {
@@ -113,6 +114,5 @@ pub(crate) fn encode(
     ];
     dir.write_tag(Tag::GeoKeyDirectoryTag, &keys[..])?;
     dir.finish()?;
-    drop(encoder);
     Ok(file.into_inner())
 }

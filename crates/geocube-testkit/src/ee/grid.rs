@@ -109,9 +109,7 @@ fn wkt_epsg(wkt: &str) -> Option<u32> {
                 b'[' | b'(' => {
                     // A keyword that opens at depth 1 is a child of the root.
                     if depth == 1 {
-                        let start = wkt[..i]
-                            .rfind(|ch: char| ch == ',' || ch == '[' || ch == '(')
-                            .map_or(0, |p| p + 1);
+                        let start = wkt[..i].rfind([',', '[', '(']).map_or(0, |p| p + 1);
                         let keyword = wkt[start..i].trim();
                         if keyword.eq_ignore_ascii_case("AUTHORITY")
                             || keyword.eq_ignore_ascii_case("ID")

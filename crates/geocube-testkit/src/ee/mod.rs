@@ -8,7 +8,8 @@
 //! - `POST {url}v1/projects/{project}/image:computePixels` with
 //!   `Authorization: Bearer <token>` and the body `{expression,
 //!   fileFormat, bandIds?, grid}`; the expression is the serialized graph
-//!   the official clients send ([`expression`](self) lists the functions);
+//!   the official clients send (the functions implemented are listed in
+//!   the 400 an unknown one gets, and in `src/ee/expression.rs`);
 //!   replies are an NPY 1.0 structured array (`fileFormat: NPY`) or a
 //!   GeoTIFF (`GEO_TIFF`) of the grid's pixels, masked pixels 0;
 //! - errors in Google's shape `{"error": {"code", "message", "status"}}`:
@@ -86,6 +87,20 @@ const TOO_MANY_CONCURRENT: &str = "Too many concurrent aggregations.";
 /// Google's message for a rate quota (the injected storms).
 const RATE_QUOTA: &str = "Quota exceeded for quota metric 'Requests' and limit 'Requests per \
      minute' of service 'earthengine.googleapis.com'.";
+
+/// The values of the ImageFileFormat enum (only NPY and GEO_TIFF are
+/// implemented).
+const IMAGE_FILE_FORMATS: [&str; 9] = [
+    "IMAGE_FILE_FORMAT_UNSPECIFIED",
+    "JPEG",
+    "PNG",
+    "AUTO_JPEG_PNG",
+    "NPY",
+    "GEO_TIFF",
+    "TF_RECORD_IMAGE",
+    "ZIPPED_GEO_TIFF",
+    "ZIPPED_GEO_TIFF_PER_BAND",
+];
 
 /// Slow faults and latency sleep in steps this long, so that stopping the
 /// emulator never waits for them.
@@ -347,6 +362,14 @@ fn parse_body(body: &[u8], rec: &mut RecordedRequest) -> Result<ComputeBody, Str
         Some(other) => return Err(format!("Invalid value at 'file_format' ({other}).")),
     };
     rec.file_format = Some(file_format.clone());
+    if !IMAGE_FILE_FORMATS.contains(&file_format.as_str()) {
+        // What Google's JSON parser says of a name not in the enum (e.g.
+        // the Python client's own `NUMPY_NDARRAY`, which it converts).
+        return Err(format!(
+            "Invalid value at 'file_format' \
+             (type.googleapis.com/google.earthengine.v1.ImageFileFormat), \"{file_format}\""
+        ));
+    }
     let band_ids = match field(obj, "bandIds") {
         None => None,
         Some(Value::Array(items)) => Some(
@@ -703,11 +726,7 @@ fn render(
     options: &EeOptions,
     rec: &mut RecordedRequest,
 ) -> Result<Response, String> {
-    let evaluated = expression::evaluate(&body.expression);
-    let (mut image, observed) = match evaluated {
-        Ok(v) => v,
-        Err(e) => return Err(e),
-    };
+    let (mut image, observed) = expression::evaluate(&body.expression)?;
     rec.collection = observed.collection;
     rec.date_range = observed.date_range;
     rec.clip = observed.clip;
