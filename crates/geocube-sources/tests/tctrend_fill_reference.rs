@@ -332,7 +332,7 @@ fn band(h: usize, w: usize, values: Values, holes: Holes, seed: u64) -> Array2<f
     let sparse = |rng: &mut Rng, nan: &mut dyn FnMut(usize, usize)| {
         for r in 0..h {
             for c in 0..w {
-                if rng.unit() < 0.003 {
+                if rng.unit() < 0.004 {
                     nan(r, c);
                 }
             }
