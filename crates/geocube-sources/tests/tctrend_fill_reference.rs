@@ -395,21 +395,24 @@ struct Case {
     bands: Vec<(Values, Holes)>,
 }
 
+/// The cases: the reference takes ~20 s per 3600² band (scipy's griddata),
+/// so the full tiles get one or two bands each; the others were measured
+/// once (the table in `ee::fill`'s docs).
 fn cases() -> Vec<Case> {
-    use Holes::{All, Edges, Half, Large, None, Sparse};
+    use Holes::{All, Edges, Large, None, Sparse};
     use Values::{Fractions, Integers};
     vec![
         // Central Europe (9.19 °E, 51.19 °N).
         Case {
             name: "europe",
             tile: (40, 195),
-            bands: vec![(Integers, Sparse), (Fractions, Sparse), (Integers, Large)],
+            bands: vec![(Fractions, Sparse), (Integers, Large)],
         },
         // The antimeridian and the north pole.
         Case {
             name: "northwest",
             tile: (0, 0),
-            bands: vec![(Integers, Sparse), (Fractions, Edges), (Integers, Half)],
+            bands: vec![(Integers, Sparse)],
         },
         // The partial tile at the antimeridian and the south pole (1918 × 234).
         Case {

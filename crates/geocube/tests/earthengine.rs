@@ -157,6 +157,24 @@ fn tctrend_cold_and_warm_loads_equal_the_emulators_rasters() {
     assert_eq!(emu.counts().compute_requests, 0);
     assert_eq!(warm.dataset, cold.dataset);
     assert_eq!(acc.loaded_patches().expect("ids"), ["40-196"]);
+    // Across the boundary with chunk 41-196 (50.22274° N): the clip is the
+    // chunk exactly (planar edges), no row lost on either side.
+    let edge = acc
+        .load(&lonlat(BoundingBox::new(10.20, 50.215, 10.21, 50.23)), &Toi::None, LoadOptions::default())
+        .expect("edge load");
+    assert_eq!(edge.report.submit.downloaded, ["41-196"]);
+    let (xs, ys) = (edge.dataset.xs(), edge.dataset.ys());
+    let a = edge.dataset.variable("TCG_slope").expect("band").data.as_array::<u8>().expect("u8");
+    let mut checked = 0;
+    for (r, &y) in ys.iter().enumerate() {
+        for (c, &x) in xs.iter().enumerate() {
+            if let Some(want) = truth::value(id, "TCG_slope", None, x, y) {
+                assert_eq!(f64::from(a[[r, c]]), want, "TCG_slope at ({x}, {y})");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000);
 }
 
 #[test]
@@ -169,7 +187,9 @@ fn alphaearth_temporal_loads_follow_the_time_of_interest() {
     let mut c = config(&emu);
     c.limits.max_bytes = 8 << 20;
     let (acc, source) = accessor(dir.path(), small_alphaearth(256), c);
-    let aoi = lonlat(BoundingBox::new(-3.01, 40.0, -2.99, 40.01));
+    // Across a corner of four 256² chunks (row 2175 starts at 39.98186° N,
+    // column 7697 at 2.99398° W): chunk edges are exact.
+    let aoi = lonlat(BoundingBox::new(-3.01, 39.975, -2.99, 39.99));
     let toi = Toi::parse("2019-01-01/2020-06-01").expect("toi");
     let loaded = acc
         .load(&aoi, &toi, LoadOptions::default().create(true))

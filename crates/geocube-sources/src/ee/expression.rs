@@ -10,6 +10,14 @@
 //! corners, and a `datetime` as `Date{value: milliseconds}`. An instant
 //! without an end is what `filterDate(t)` sends: Earth Engine reads it as a
 //! one-millisecond range from `t`.
+//!
+//! One departure, on purpose: the polygon says `geodesic: false`. The
+//! reference's `ee.Geometry.Rectangle(bbox)` sends no flag, and Earth
+//! Engine reads a polygon given as numbers as geodesic: its east-west edges
+//! bow poleward, so the clip drops a few rows along each chunk's
+//! equatorward edge (about 2 rows of 30 m on a TCTrend chunk at 50° N),
+//! which TCTrend's fill then papers over and AlphaEarth leaves NaN. Planar
+//! edges clip exactly the chunk the grid asks for.
 
 use chrono::{DateTime, Utc};
 use geocube_core::BoundingBox;
@@ -92,6 +100,7 @@ impl MosaicExpression<'_> {
                     [b.left, b.top], [b.left, b.bottom], [b.right, b.bottom], [b.right, b.top]
                 ]])),
                 "evenOdd": constant(true),
+                "geodesic": constant(false),
             }),
         );
         image = call(
@@ -120,7 +129,7 @@ mod tests {
     /// Example A of the official client's output (earthengine-api 1.7.50,
     /// `ee.ImageCollection("X").filterDate("2020-01-01", "2021-01-01")
     /// .mosaic().clip(ee.Geometry.Rectangle([10.0, 20.0, 11.5, 21.25]))`),
-    /// without the date filter: the parts we send verbatim.
+    /// without the date filter, plus `geodesic: false`.
     #[test]
     fn matches_the_official_serialisation() {
         let e = MosaicExpression {
@@ -133,7 +142,7 @@ mod tests {
         let want: Value = serde_json::from_str(r#"{"result": "0", "values": {"0": {"functionInvocationValue": {"functionName": "Image.clip", "arguments": {
  "geometry": {"functionInvocationValue": {"functionName": "GeometryConstructors.Polygon", "arguments": {
    "coordinates": {"constantValue": [[[10.0, 21.25], [10.0, 20.0], [11.5, 20.0], [11.5, 21.25]]]},
-   "evenOdd": {"constantValue": true}}}},
+   "evenOdd": {"constantValue": true}, "geodesic": {"constantValue": false}}}},
  "input": {"functionInvocationValue": {"functionName": "ImageCollection.mosaic", "arguments": {
      "collection": {"functionInvocationValue": {"functionName": "ImageCollection.load", "arguments": {"id": {"constantValue": "X"}}}}}}}}}}}}"#).unwrap();
         assert_eq!(e.to_json(), want);
