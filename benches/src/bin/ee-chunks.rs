@@ -36,7 +36,11 @@ fn main() -> Result<(), String> {
             EeDataset::alphaearth(),
             Toi::parse("2020-01-01").map_err(|e| e.to_string())?,
         ),
-        other => return Err(format!("unknown dataset {other}; use tctrend or alphaearth")),
+        other => {
+            return Err(format!(
+                "unknown dataset {other}; use tctrend or alphaearth"
+            ));
+        }
     };
     let source = Arc::new(EarthEngineSource::new(dataset, config).map_err(|e| e.to_string())?);
     let spec = source.spec().clone();
@@ -44,7 +48,7 @@ fn main() -> Result<(), String> {
     let g = spec.geobox.affine();
     let edge = spec.chunk_size as f64 * g.res_x;
     let (row, col) = (40.0, 196.0);
-    let y = g.y0 + (row + 0.5) * edge * -1.0;
+    let y = g.y0 + (row + 0.5) * spec.chunk_size as f64 * g.res_y;
     let x0 = g.x0 + (col + 0.5) * edge;
     let bbox = BoundingBox::new(x0, y - 1e-4, x0 + (n - 1) as f64 * edge + 1e-4, y + 1e-4);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;

@@ -76,10 +76,11 @@ impl Options {
         let get = |k: &str| self.ee.get(k).filter(|v| !v.is_empty()).cloned();
         let max_in_flight = get("max_in_flight")
             .map(|n| {
-                n.parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| invalid(format!("ee_max_in_flight must be a positive integer, not {n}")))
+                n.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    invalid(format!(
+                        "ee_max_in_flight must be a positive integer, not {n}"
+                    ))
+                })
             })
             .transpose()?;
         Ok(EeOverrides {

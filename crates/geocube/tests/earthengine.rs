@@ -10,9 +10,9 @@ use geocube::{Accessor, LoadOptions, Loaded, Source};
 use geocube_core::{Aoi, BoundingBox, Crs, CubeStorage, Toi};
 use geocube_sources::datasets::earthengine::{EeDataset, TcTrendYear};
 use geocube_sources::ee::{EarthEngineSource, EeConfig, EeCredentials, ServiceAccountKey};
+use geocube_testkit::ee::DateRange;
 use geocube_testkit::ee::truth::{self, EMBEDDING};
 use geocube_testkit::ee::{EeEmulator, EeOptions, Stall};
-use geocube_testkit::ee::DateRange;
 
 fn emulator(options: EeOptions) -> EeEmulator {
     EeEmulator::start(options).expect("start the Earth Engine emulator")
@@ -32,7 +32,11 @@ fn config(emu: &EeEmulator) -> EeConfig {
     c
 }
 
-fn accessor(dir: &std::path::Path, dataset: EeDataset, config: EeConfig) -> (Accessor, Arc<EarthEngineSource>) {
+fn accessor(
+    dir: &std::path::Path,
+    dataset: EeDataset,
+    config: EeConfig,
+) -> (Accessor, Arc<EarthEngineSource>) {
     let source = Arc::new(EarthEngineSource::new(dataset, config).expect("source"));
     let acc = Accessor::builder(
         Arc::clone(&source) as Arc<dyn Source>,
@@ -57,7 +61,10 @@ fn small_alphaearth(chunk: usize) -> EeDataset {
 
 /// Every computePixels request the emulator answered, grouped by the
 /// chunk its grid lies in (its top-left pixel's chunk).
-fn requests_by_chunk(emu: &EeEmulator, source: &EarthEngineSource) -> std::collections::BTreeMap<(usize, usize), usize> {
+fn requests_by_chunk(
+    emu: &EeEmulator,
+    source: &EarthEngineSource,
+) -> std::collections::BTreeMap<(usize, usize), usize> {
     let g = source.spec().geobox.affine();
     let chunk = source.spec().chunk_size;
     let mut out = std::collections::BTreeMap::new();
@@ -84,7 +91,10 @@ fn assert_alphaearth_truth(loaded: &Loaded, band: &str, t: usize, year: i32) {
                 Some(want) => assert_eq!(got, want as f32, "{band} {year} at ({x}, {y})"),
                 None => {
                     masked += 1;
-                    assert!(got.is_nan(), "{band} {year} at ({x}, {y}) is masked, got {got}");
+                    assert!(
+                        got.is_nan(),
+                        "{band} {year} at ({x}, {y}) is masked, got {got}"
+                    );
                 }
             }
         }
@@ -96,7 +106,11 @@ fn assert_alphaearth_truth(loaded: &Loaded, band: &str, t: usize, year: i32) {
 fn tctrend_cold_and_warm_loads_equal_the_emulators_rasters() {
     let emu = emulator(EeOptions::default());
     let dir = tempfile::tempdir().expect("tempdir");
-    let (acc, source) = accessor(dir.path(), EeDataset::tctrend(TcTrendYear::Y2024), config(&emu));
+    let (acc, source) = accessor(
+        dir.path(),
+        EeDataset::tctrend(TcTrendYear::Y2024),
+        config(&emu),
+    );
     // Inside chunk (40, 196); 0.06° × 0.04°: 223 × 149 px.
     let aoi = lonlat(BoundingBox::new(10.20, 50.30, 10.26, 50.34));
     let cold = acc
@@ -106,10 +120,17 @@ fn tctrend_cold_and_warm_loads_equal_the_emulators_rasters() {
     assert_eq!(cold.report.submit.downloaded, ["40-196"]);
     // Requests as planned, each within the limits the emulator enforces.
     let planned = source.planned_requests("40-196").expect("plan");
-    assert_eq!(planned.len(), 4, "3600² px of 3 float32 bands and a mask byte: 4 strips");
+    assert_eq!(
+        planned.len(),
+        4,
+        "3600² px of 3 float32 bands and a mask byte: 4 strips"
+    );
     assert_eq!(requests_by_chunk(&emu, &source), [((40, 196), 4)].into());
     let counts = emu.counts();
-    assert_eq!((counts.invalid, counts.unauthenticated, counts.tokens_minted), (0, 0, 1));
+    assert_eq!(
+        (counts.invalid, counts.unauthenticated, counts.tokens_minted),
+        (0, 0, 1)
+    );
     for r in emu.requests() {
         assert_eq!(r.crs.as_deref(), Some("EPSG:4326"));
         assert_eq!(r.file_format.as_deref(), Some("NPY"));
@@ -126,7 +147,13 @@ fn tctrend_cold_and_warm_loads_equal_the_emulators_rasters() {
     let (xs, ys) = (cold.dataset.xs(), cold.dataset.ys());
     let mut filled = 0;
     for band in ["TCB_slope", "TCG_slope", "TCW_slope"] {
-        let a = cold.dataset.variable(band).expect(band).data.as_array::<u8>().expect("u8");
+        let a = cold
+            .dataset
+            .variable(band)
+            .expect(band)
+            .data
+            .as_array::<u8>()
+            .expect("u8");
         for (r, &y) in ys.iter().enumerate() {
             for (c, &x) in xs.iter().enumerate() {
                 let got = a[[r, c]];
@@ -137,7 +164,16 @@ fn tctrend_cold_and_warm_loads_equal_the_emulators_rasters() {
                         let res = source.spec().geobox.resolution().0;
                         let near = (1..6).flat_map(|d| {
                             let d = f64::from(d) * res;
-                            [(x - d, y), (x + d, y), (x, y - d), (x, y + d), (x - d, y - d), (x + d, y + d), (x - d, y + d), (x + d, y - d)]
+                            [
+                                (x - d, y),
+                                (x + d, y),
+                                (x, y - d),
+                                (x, y + d),
+                                (x - d, y - d),
+                                (x + d, y + d),
+                                (x - d, y + d),
+                                (x + d, y - d),
+                            ]
                         });
                         assert!(
                             near.filter_map(|(x, y)| truth::value(id, band, None, x, y))
@@ -152,7 +188,9 @@ fn tctrend_cold_and_warm_loads_equal_the_emulators_rasters() {
     assert!(filled > 0, "the region should hold some masked pixels");
     // Warm: nothing asked.
     emu.reset();
-    let warm = acc.load(&aoi, &Toi::None, LoadOptions::default()).expect("warm load");
+    let warm = acc
+        .load(&aoi, &Toi::None, LoadOptions::default())
+        .expect("warm load");
     assert!(warm.report.submit.downloaded.is_empty());
     assert_eq!(emu.counts().compute_requests, 0);
     assert_eq!(warm.dataset, cold.dataset);
@@ -160,11 +198,21 @@ fn tctrend_cold_and_warm_loads_equal_the_emulators_rasters() {
     // Across the boundary with chunk 41-196 (50.22274° N): the clip is the
     // chunk exactly (planar edges), no row lost on either side.
     let edge = acc
-        .load(&lonlat(BoundingBox::new(10.20, 50.215, 10.21, 50.23)), &Toi::None, LoadOptions::default())
+        .load(
+            &lonlat(BoundingBox::new(10.20, 50.215, 10.21, 50.23)),
+            &Toi::None,
+            LoadOptions::default(),
+        )
         .expect("edge load");
     assert_eq!(edge.report.submit.downloaded, ["41-196"]);
     let (xs, ys) = (edge.dataset.xs(), edge.dataset.ys());
-    let a = edge.dataset.variable("TCG_slope").expect("band").data.as_array::<u8>().expect("u8");
+    let a = edge
+        .dataset
+        .variable("TCG_slope")
+        .expect("band")
+        .data
+        .as_array::<u8>()
+        .expect("u8");
     let mut checked = 0;
     for (r, &y) in ys.iter().enumerate() {
         for (c, &x) in xs.iter().enumerate() {
@@ -196,7 +244,15 @@ fn alphaearth_temporal_loads_follow_the_time_of_interest() {
         .expect("load");
     assert_eq!(loaded.dataset.time.as_ref().map(Vec::len), Some(2));
     // Ids are time-row-col with the step's index (2019 is step 2).
-    assert!(loaded.report.patches.iter().all(|p| p.starts_with("2-") || p.starts_with("3-")), "{:?}", loaded.report.patches);
+    assert!(
+        loaded
+            .report
+            .patches
+            .iter()
+            .all(|p| p.starts_with("2-") || p.starts_with("3-")),
+        "{:?}",
+        loaded.report.patches
+    );
     for (t, year) in [(0, 2019), (1, 2020)] {
         for band in ["A00", "A17", "A63"] {
             assert_alphaearth_truth(&loaded, band, t, year);
@@ -212,18 +268,29 @@ fn alphaearth_temporal_loads_follow_the_time_of_interest() {
         .map(|id| source.planned_requests(id).expect("plan").len())
         .sum();
     assert_eq!(planned, 3 * n);
-    let ok: Vec<_> = emu.requests().into_iter().filter(|r| r.status == 200).collect();
+    let ok: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .collect();
     assert_eq!(ok.len(), planned);
     for r in &ok {
         let range = r.date_range.expect("a date filter");
-        assert!(range.start_ms == truth_year_ms(2019) || range.start_ms == truth_year_ms(2020), "{range:?}");
+        assert!(
+            range.start_ms == truth_year_ms(2019) || range.start_ms == truth_year_ms(2020),
+            "{range:?}"
+        );
         assert_eq!(r.bands.len(), 64);
     }
     assert_eq!(emu.counts().invalid, 0);
     // Another year later: only its chunks are fetched.
     emu.reset();
     let more = acc
-        .load(&aoi, &Toi::parse("2024-01-01").expect("toi"), LoadOptions::default())
+        .load(
+            &aoi,
+            &Toi::parse("2024-01-01").expect("toi"),
+            LoadOptions::default(),
+        )
         .expect("load 2024");
     assert_eq!(more.report.submit.downloaded.len(), n / 2);
     assert_alphaearth_truth(&more, "A05", 0, 2024);
@@ -236,9 +303,17 @@ fn assert_same_bits(a: &Loaded, b: &Loaded) {
     assert_eq!(a.dataset.variables.len(), b.dataset.variables.len());
     for (name, va) in &a.dataset.variables {
         let x = va.data.as_array::<f32>().expect("f32");
-        let y = b.dataset.variable(name).expect(name).data.as_array::<f32>().expect("f32");
+        let y = b
+            .dataset
+            .variable(name)
+            .expect(name)
+            .data
+            .as_array::<f32>()
+            .expect("f32");
         assert!(
-            x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits()),
+            x.iter()
+                .zip(y.iter())
+                .all(|(p, q)| p.to_bits() == q.to_bits()),
             "{name} differs"
         );
     }
@@ -269,19 +344,25 @@ fn a_storm_of_429s_5xx_and_truncated_replies_is_survived_exactly() {
         .load(&aoi, &toi, LoadOptions::default().create(true))
         .expect("load through the faults");
     let counts = emu.counts();
-    assert!(counts.rate_limited > 0 && counts.failed > 0 && counts.truncated > 0, "{counts:?}");
+    assert!(
+        counts.rate_limited > 0 && counts.failed > 0 && counts.truncated > 0,
+        "{counts:?}"
+    );
     for band in ["A00", "A31", "A63"] {
         assert_alphaearth_truth(&loaded, band, 0, 2021);
     }
     // Every patch whole: what the cube holds (read back cold) is the truth.
     let ids = acc.loaded_patches().expect("ids");
     assert_eq!(ids.len(), loaded.report.patches.len());
-    let reread = Accessor::builder(acc.source().clone(), CubeStorage::local(dir.path().join("cube")))
-        .offline(true)
-        .build()
-        .expect("offline accessor")
-        .load(&aoi, &toi, LoadOptions::default())
-        .expect("offline load");
+    let reread = Accessor::builder(
+        acc.source().clone(),
+        CubeStorage::local(dir.path().join("cube")),
+    )
+    .offline(true)
+    .build()
+    .expect("offline accessor")
+    .load(&aoi, &toi, LoadOptions::default())
+    .expect("offline load");
     assert_same_bits(&reread, &loaded);
 }
 
@@ -301,12 +382,26 @@ fn a_stalled_reply_times_out_with_a_clear_error_and_writes_nothing() {
     let aoi = lonlat(BoundingBox::new(5.0, 5.0, 5.001, 5.001));
     let t0 = Instant::now();
     let err = acc
-        .load(&aoi, &Toi::parse("2018-01-01").expect("toi"), LoadOptions::default().create(true))
+        .load(
+            &aoi,
+            &Toi::parse("2018-01-01").expect("toi"),
+            LoadOptions::default().create(true),
+        )
         .expect_err("a stalled server");
     let msg = format!("{err:#}");
-    assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
-    assert!(msg.contains("computePixels") || msg.contains("image:computePixels"), "{msg}");
-    assert!(msg.contains("no response headers") && msg.contains("within 1 s"), "{msg}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        msg.contains("computePixels") || msg.contains("image:computePixels"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("no response headers") && msg.contains("within 1 s"),
+        "{msg}"
+    );
     assert!(acc.loaded_patches().expect("ids").is_empty());
 }
 
@@ -338,14 +433,25 @@ fn refused_credentials_and_requests_past_the_limits_are_final() {
         ServiceAccountKey::from_json(&key.to_string()).expect("key"),
     ));
     let (acc, _) = accessor(dir.path(), small_alphaearth(64), c);
-    let msg = format!("{:#}", acc.load(&aoi, &toi, LoadOptions::default()).expect_err("refused key"));
-    assert!(msg.contains("refused the key") && msg.contains("invalid_grant"), "{msg}");
+    let msg = format!(
+        "{:#}",
+        acc.load(&aoi, &toi, LoadOptions::default())
+            .expect_err("refused key")
+    );
+    assert!(
+        msg.contains("refused the key") && msg.contains("invalid_grant"),
+        "{msg}"
+    );
     // A client allowed more than the server: 400 INVALID_ARGUMENT, asked once.
     emu.reset();
     let mut c = config(&emu);
     c.limits.max_bytes = 64 << 20;
     let (acc, _) = accessor(dir.path(), small_alphaearth(256), c);
-    let msg = format!("{:#}", acc.load(&aoi, &toi, LoadOptions::default()).expect_err("too large"));
+    let msg = format!(
+        "{:#}",
+        acc.load(&aoi, &toi, LoadOptions::default())
+            .expect_err("too large")
+    );
     assert!(msg.contains("INVALID_ARGUMENT"), "{msg}");
     assert_eq!(emu.counts().compute_requests, 1);
     assert!(acc.loaded_patches().expect("ids").is_empty());
@@ -367,8 +473,12 @@ fn the_request_budget_keeps_under_the_concurrency_quota() {
     c.project = Some("budget-test".into());
     let (acc, _) = accessor(dir.path(), small_alphaearth(128), c);
     let aoi = lonlat(BoundingBox::new(30.0, 30.0, 30.03, 30.02));
-    acc.load(&aoi, &Toi::parse("2022-01-01").expect("toi"), LoadOptions::default().create(true))
-        .expect("load");
+    acc.load(
+        &aoi,
+        &Toi::parse("2022-01-01").expect("toi"),
+        LoadOptions::default().create(true),
+    )
+    .expect("load");
     let counts = emu.counts();
     assert!(counts.served >= 8, "{counts:?}");
     assert_eq!(counts.over_concurrency, 0, "{counts:?}");
@@ -384,11 +494,19 @@ fn short_lived_tokens_are_renewed_before_they_expire() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (acc, _) = accessor(dir.path(), small_alphaearth(64), config(&emu));
     let toi = Toi::parse("2017-01-01").expect("toi");
-    acc.load(&lonlat(BoundingBox::new(1.0, 1.0, 1.001, 1.001)), &toi, LoadOptions::default().create(true))
-        .expect("first");
+    acc.load(
+        &lonlat(BoundingBox::new(1.0, 1.0, 1.001, 1.001)),
+        &toi,
+        LoadOptions::default().create(true),
+    )
+    .expect("first");
     std::thread::sleep(Duration::from_millis(2200));
-    acc.load(&lonlat(BoundingBox::new(2.0, 1.0, 2.001, 1.001)), &toi, LoadOptions::default())
-        .expect("second");
+    acc.load(
+        &lonlat(BoundingBox::new(2.0, 1.0, 2.001, 1.001)),
+        &toi,
+        LoadOptions::default(),
+    )
+    .expect("second");
     let counts = emu.counts();
     assert_eq!(counts.tokens_minted, 2, "{counts:?}");
     assert_eq!(counts.unauthenticated, 0, "{counts:?}");

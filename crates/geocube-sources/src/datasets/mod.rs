@@ -138,7 +138,12 @@ pub fn presets() -> Vec<PresetInfo> {
         out.push(ee(
             format!("tctrend-{}", y.year()),
             EeDataset::tctrend(y),
-            format!("Tasseled Cap trends {}-{} (TCB/TCG/TCW_slope, uint8), from Earth Engine {}", y.year() - 19, y.year(), y.collection()),
+            format!(
+                "Tasseled Cap trends {}-{} (TCB/TCG/TCW_slope, uint8), from Earth Engine {}",
+                y.year() - 19,
+                y.year(),
+                y.collection()
+            ),
         ));
     }
     out.push(ee(

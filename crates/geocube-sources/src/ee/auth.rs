@@ -204,10 +204,12 @@ impl EeCredentials {
     /// # Errors
     /// [`Error::Auth`] when the key file is unusable.
     pub fn from_env() -> Result<Self> {
-        if let Some(path) = std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|p| !p.is_empty()) {
-            return Ok(Self::ServiceAccount(Box::new(ServiceAccountKey::from_file(
-                &PathBuf::from(path),
-            )?)));
+        if let Some(path) =
+            std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").filter(|p| !p.is_empty())
+        {
+            return Ok(Self::ServiceAccount(Box::new(
+                ServiceAccountKey::from_file(&PathBuf::from(path))?,
+            )));
         }
         if let Ok(token) = std::env::var("GEOCUBE_EE_TOKEN")
             && !token.trim().is_empty()
@@ -394,7 +396,9 @@ mod tests {
     #[test]
     fn oauth_errors_read() {
         assert_eq!(
-            oauth_error(r#"{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}"#),
+            oauth_error(
+                r#"{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}"#
+            ),
             "invalid_grant: Invalid JWT Signature."
         );
         assert_eq!(oauth_error("gateway down"), "gateway down");

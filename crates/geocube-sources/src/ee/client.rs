@@ -412,7 +412,10 @@ mod tests {
         let (s, m) = api_message(
             r#"{"error": {"code": 429, "message": "Too many concurrent aggregations.", "status": "RESOURCE_EXHAUSTED"}}"#,
         );
-        assert_eq!((s.as_str(), m.as_str()), ("RESOURCE_EXHAUSTED", "Too many concurrent aggregations."));
+        assert_eq!(
+            (s.as_str(), m.as_str()),
+            ("RESOURCE_EXHAUSTED", "Too many concurrent aggregations.")
+        );
         assert_eq!(api_message("<html>").1, "<html>");
     }
 }

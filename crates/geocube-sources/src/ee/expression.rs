@@ -103,10 +103,7 @@ impl MosaicExpression<'_> {
                 "geodesic": constant(false),
             }),
         );
-        image = call(
-            "Image.clip",
-            json!({ "geometry": polygon, "input": image }),
-        );
+        image = call("Image.clip", json!({ "geometry": polygon, "input": image }));
         if let Some(v) = self.unmask {
             image = call(
                 "Image.unmask",
@@ -163,11 +160,15 @@ mod tests {
         let j = e.to_json();
         let top = &j["values"]["0"]["functionInvocationValue"];
         assert_eq!(top["functionName"], "Image.unmask");
-        assert_eq!(top["arguments"]["value"]["functionInvocationValue"]["arguments"]["value"]["constantValue"], 2_147_483_647_i64);
+        assert_eq!(
+            top["arguments"]["value"]["functionInvocationValue"]["arguments"]["value"]["constantValue"],
+            2_147_483_647_i64
+        );
         let filter = j.pointer("/values/0/functionInvocationValue/arguments/input/functionInvocationValue/arguments/input/functionInvocationValue/arguments/value/functionInvocationValue/arguments/collection/functionInvocationValue/arguments/filter/functionInvocationValue").unwrap();
         assert_eq!(filter["functionName"], "Filter.dateRangeContains");
         assert_eq!(
-            filter["arguments"]["leftValue"]["functionInvocationValue"]["arguments"]["start"]["functionInvocationValue"]["arguments"]["value"]["constantValue"],
+            filter["arguments"]["leftValue"]["functionInvocationValue"]["arguments"]["start"]["functionInvocationValue"]
+                ["arguments"]["value"]["constantValue"],
             1_483_228_800_000.0
         );
     }

@@ -478,7 +478,8 @@ impl EarthEngineSource {
                 let what = format!("chunk {}", patch.id);
                 let px = self.band_pixels(&records, b, &what)?;
                 if post == PostProcess::TcTrend {
-                    let dst = whole_f32[b].get_or_insert_with(|| Array2::from_elem((h, w), f32::NAN));
+                    let dst =
+                        whole_f32[b].get_or_insert_with(|| Array2::from_elem((h, w), f32::NAN));
                     let TypedArray::Float32(src) = px else {
                         return Err(Error::Config("internal: TCTrend bands are float".into()));
                     };

@@ -140,7 +140,11 @@ impl NpyRecords {
         if got != want {
             return err(format!(
                 "NPY data is {got} bytes, the header announces {want} ({count} records of {record_size} bytes): {}",
-                if got < want { "truncated" } else { "trailing bytes" }
+                if got < want {
+                    "truncated"
+                } else {
+                    "trailing bytes"
+                }
             ));
         }
         Ok(Self {
@@ -212,7 +216,9 @@ impl NpyRecords {
             if (min..=max).contains(&v) {
                 Ok(v)
             } else {
-                err(format!("band `{name}` holds {v}, which {target} cannot hold"))
+                err(format!(
+                    "band `{name}` holds {v}, which {target} cannot hold"
+                ))
             }
         };
         Ok(match dtype {
@@ -304,7 +310,9 @@ fn read_value(f: &NpyField, b: &[u8]) -> Value {
 
 fn parse_descr(descr: &Literal) -> Result<(Vec<NpyField>, usize), NpyError> {
     let Literal::List(items) = descr else {
-        return err("NPY descr is not a structured (record) type: a computePixels reply has one field per band");
+        return err(
+            "NPY descr is not a structured (record) type: a computePixels reply has one field per band",
+        );
     };
     let mut fields = Vec::with_capacity(items.len());
     let mut offset = 0usize;
@@ -560,10 +568,18 @@ fn write_npy(fields: &[(&str, &str)], shape: &[usize], data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(MAGIC);
     if v1 {
         out.extend_from_slice(&[1, 0]);
-        out.extend_from_slice(&u16::try_from(header.len()).unwrap_or(u16::MAX).to_le_bytes());
+        out.extend_from_slice(
+            &u16::try_from(header.len())
+                .unwrap_or(u16::MAX)
+                .to_le_bytes(),
+        );
     } else {
         out.extend_from_slice(&[2, 0]);
-        out.extend_from_slice(&u32::try_from(header.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(
+            &u32::try_from(header.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
     }
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(data);
@@ -599,7 +615,12 @@ mod tests {
         let c = r.to_typed("c", DType::Int16).unwrap();
         assert_eq!(c.as_array::<i16>().unwrap().as_slice().unwrap(), [-2, 300]);
         // 300 does not fit a byte; floats do not go into integers.
-        assert!(r.to_typed("c", DType::Uint8).unwrap_err().0.contains("uint8 cannot hold"));
+        assert!(
+            r.to_typed("c", DType::Uint8)
+                .unwrap_err()
+                .0
+                .contains("uint8 cannot hold")
+        );
         assert!(r.to_typed("a", DType::Uint8).is_err());
         assert!(r.to_typed("zz", DType::Uint8).unwrap_err().0.contains("zz"));
     }
@@ -639,7 +660,10 @@ mod tests {
         // older ones wrote longs (`2L`); a one-dimensional shape is `(6,)`.
         let lit = parse_literal("{'shape': (2L, 3), 'x': (5), 'y': (5,), 'z': []}\n").unwrap();
         let Literal::Dict(e) = lit else { panic!() };
-        assert_eq!(e[0].1, Literal::Tuple(vec![Literal::Int(2), Literal::Int(3)]));
+        assert_eq!(
+            e[0].1,
+            Literal::Tuple(vec![Literal::Int(2), Literal::Int(3)])
+        );
         assert_eq!(e[1].1, Literal::Int(5));
         assert_eq!(e[2].1, Literal::Tuple(vec![Literal::Int(5)]));
         assert_eq!(e[3].1, Literal::List(vec![]));

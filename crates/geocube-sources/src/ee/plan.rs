@@ -131,7 +131,10 @@ mod tests {
         // AlphaEarth: 3600² of 64 × f32 (+ mask) = 257 B/px, 48 MiB: 67 strips of ≤ 54 rows.
         let p = plan(3600, 3600, &[4; 64], limits).unwrap();
         assert_eq!(p.len(), 67);
-        assert!(p.iter().all(|r| r.bands == (0..64) && r.window.height <= 54));
+        assert!(
+            p.iter()
+                .all(|r| r.bands == (0..64) && r.window.height <= 54)
+        );
     }
 
     proptest! {

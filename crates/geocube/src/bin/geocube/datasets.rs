@@ -26,7 +26,12 @@ pub(crate) struct Endpoints {
     #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS", value_name = "FILE")]
     pub(crate) ee_key: Option<PathBuf>,
     /// Earth Engine access token, instead of a key (`gcloud auth print-access-token`).
-    #[arg(long, env = "GEOCUBE_EE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GEOCUBE_EE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub(crate) ee_token: Option<String>,
     /// Cloud project billed for Earth Engine requests (default: the key's).
     #[arg(long, env = "GEOCUBE_EE_PROJECT", value_name = "PROJECT")]
