@@ -77,8 +77,17 @@ fn numpy_written_files_read_back_exactly() {
         assert_eq!(r.record_size, 1 + 2 + 2 + 8 + 4 + 1 + 1 + 4, "{name}");
         let k: Vec<i64> = (0..15).collect();
         let u8s = r.to_typed("b1", DType::Uint8).expect("b1");
-        let want: Vec<u8> = k.iter().map(|&k| u8::try_from((k * 17) % 256).unwrap_or(0)).collect();
-        assert_eq!(u8s.as_array::<u8>().expect("u8").as_slice().expect("contiguous"), want.as_slice());
+        let want: Vec<u8> = k
+            .iter()
+            .map(|&k| u8::try_from((k * 17) % 256).unwrap_or(0))
+            .collect();
+        assert_eq!(
+            u8s.as_array::<u8>()
+                .expect("u8")
+                .as_slice()
+                .expect("contiguous"),
+            want.as_slice()
+        );
         let u16s = r.to_typed("B2", DType::Uint16).expect("B2");
         assert_eq!(u16s.as_array::<u16>().expect("u16")[[2, 4]], 56_000);
         let i16s = r.to_typed("i", DType::Int16).expect("i");
@@ -98,14 +107,19 @@ fn numpy_written_files_read_back_exactly() {
         assert!(r.to_typed("l", DType::Int16).is_err());
         assert!(r.to_typed("s", DType::Uint8).is_err());
     }
-    let flat = NpyRecords::parse(std::fs::read(dir.path().join("flat.npy")).expect("npy")).expect("flat");
+    let flat =
+        NpyRecords::parse(std::fs::read(dir.path().join("flat.npy")).expect("npy")).expect("flat");
     assert_eq!(flat.shape, [7]);
-    let wide = NpyRecords::parse(std::fs::read(dir.path().join("wide.npy")).expect("npy")).expect("wide");
+    let wide =
+        NpyRecords::parse(std::fs::read(dir.path().join("wide.npy")).expect("npy")).expect("wide");
     assert_eq!(wide.fields.len(), 64);
     assert_eq!(wide.to_f32("A63").expect("A63")[[1, 1]], 0.5);
     // Cut anywhere, a file is an error, never a short array.
     let whole = std::fs::read(dir.path().join("v1.npy")).expect("npy");
     for cut in [5, 9, 60, 127, whole.len() - 1] {
-        assert!(NpyRecords::parse(whole[..cut].to_vec()).is_err(), "cut at {cut}");
+        assert!(
+            NpyRecords::parse(whole[..cut].to_vec()).is_err(),
+            "cut at {cut}"
+        );
     }
 }

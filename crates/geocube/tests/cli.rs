@@ -1086,3 +1086,53 @@ fn compact_shrinks_a_cube_and_keeps_what_it_holds() {
         "unknown codec",
     );
 }
+
+#[test]
+fn earth_engine_presets_load_with_a_key_file_and_say_what_is_missing_without() {
+    let emu = geocube_testkit::ee::EeEmulator::start(geocube_testkit::ee::EeOptions::default())
+        .expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("key.json");
+    emu.write_key(&key).expect("key file");
+    let listed = ok(&geocube(&["datasets"]));
+    assert!(
+        listed.contains("tctrend-2024") && listed.contains("alphaearth"),
+        "{listed}"
+    );
+    let cube = dir.path().join("tc.icechunk");
+    let out_tif = dir.path().join("tc.tif");
+    let url = emu.url();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "load",
+            "tctrend-2022",
+            "--store",
+            cube.to_str().expect("utf-8"),
+            "--bbox",
+            "10.20,50.30,10.22,50.31",
+            "--crs",
+            "EPSG:4326",
+            "--create",
+            "--ee-url",
+            &url,
+            "--out",
+            out_tif.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_geocube"))
+            .args(&args)
+            .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+            .env_remove("GEOCUBE_EE_TOKEN")
+            .env_remove("GEOCUBE_EE_PROJECT")
+            .output()
+            .expect("run geocube")
+    };
+    // No credentials: a clear error naming the options.
+    let missing = user_error(&run(&[]), "--ee-key");
+    assert!(missing.contains("credentials"), "{missing}");
+    assert_eq!(emu.counts().compute_requests, 0);
+    // The key file: the chunk is fetched (4 requests) and written out.
+    ok(&run(&["--ee-key", key.to_str().expect("utf-8")]));
+    assert_eq!(emu.counts().served, 4);
+    assert!(out_tif.is_file());
+}

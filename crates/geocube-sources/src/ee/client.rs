@@ -261,6 +261,8 @@ impl ComputePixels {
         }))
         .map_err(|e| Error::Config(format!("cannot encode a computePixels request: {e}")))?;
         if self.project.is_empty() {
+            // Missing credentials are the first thing to fix.
+            self.tokens.token()?;
             return Err(Error::Auth {
                 reason: "no Cloud project for Earth Engine: pass one (--ee-project, ee_project=) or use a service-account key that names its project_id".into(),
             });
