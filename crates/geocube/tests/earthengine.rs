@@ -511,3 +511,37 @@ fn short_lived_tokens_are_renewed_before_they_expire() {
     assert_eq!(counts.tokens_minted, 2, "{counts:?}");
     assert_eq!(counts.unauthenticated, 0, "{counts:?}");
 }
+
+#[test]
+fn large_chunks_stream_in_band_groups_and_stay_exact() {
+    let emu = emulator(EeOptions::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source =
+        Arc::new(EarthEngineSource::new(small_alphaearth(128), config(&emu)).expect("source"));
+    // 128² px × 64 float32 bands = 4 MiB a chunk (64 KiB a band); pieces
+    // of at most 1 MiB: four groups of 16 bands, each over the whole chunk.
+    let acc = Accessor::builder(
+        Arc::clone(&source) as Arc<dyn Source>,
+        CubeStorage::local(dir.path().join("cube")),
+    )
+    .config(geocube::BackendConfig::default().whole_patch_bytes(1 << 20))
+    .build()
+    .expect("accessor");
+    let aoi = lonlat(BoundingBox::new(12.0, -33.0, 12.012, -32.99));
+    let toi = Toi::parse("2023-01-01").expect("toi");
+    let loaded = acc
+        .load(&aoi, &toi, LoadOptions::default().create(true))
+        .expect("load");
+    let chunks = loaded.report.submit.downloaded.len();
+    assert!(chunks >= 2, "{:?}", loaded.report);
+    // One request per group of bands and chunk (each group fits one request).
+    let ok = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 200)
+        .count();
+    assert_eq!(ok, 4 * chunks);
+    for band in ["A00", "A15", "A16", "A47", "A63"] {
+        assert_alphaearth_truth(&loaded, band, 0, 2023);
+    }
+}

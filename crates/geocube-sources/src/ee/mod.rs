@@ -47,7 +47,7 @@ use geocube_core::{
     Aoi, BoundingBox, Crs, CubeSpec, DType, DownloadError, GeoBox, Patch, PatchRef, PieceSink,
     Streamed, Toi, Window,
 };
-use ndarray::{Array2, ArrayD};
+use ndarray::ArrayD;
 
 pub use self::auth::{EeCredentials, ServiceAccountKey};
 pub use self::client::{ComputePixels, DEFAULT_EE_URL, EeConfig, PixelGrid};
@@ -458,6 +458,64 @@ impl EarthEngineSource {
         }
     }
 
+    /// Bands `bands` of chunk `c` over the whole chunk, as the cube stores
+    /// them (TCTrend's filled and cast).
+    fn fetch_bands(
+        &self,
+        id: &str,
+        c: ChunkIndex,
+        tile: &GeoBox,
+        bands: std::ops::Range<usize>,
+    ) -> Result<Patch> {
+        let (h, w) = (tile.height(), tile.width());
+        let sizes = self.fetched_sizes();
+        let planned: Vec<PlannedRequest> =
+            plan::plan(h, w, &sizes[bands.clone()], self.client.limits())
+                .map_err(Error::Config)?
+                .into_iter()
+                .map(|r| PlannedRequest {
+                    window: r.window,
+                    bands: r.bands.start + bands.start..r.bands.end + bands.start,
+                })
+                .collect();
+        let n = self.dataset.spec.channels.len();
+        let mut arrays: Vec<Option<TypedArray>> = vec![None; n];
+        let post = self.dataset.post;
+        let what = format!("chunk {id}");
+        self.fetch(c, tile, &planned, |r, records| {
+            for b in r.bands.clone() {
+                let px = self.band_pixels(&records, b, &what)?;
+                let dtype = px.dtype();
+                let dst = arrays[b].get_or_insert_with(|| TypedArray::filled(dtype, &[h, w]));
+                paste(dst, &px, r.window)?;
+            }
+            Ok(())
+        })?;
+        let mut out = Patch::new(id.to_owned(), tile.clone());
+        if let Some(t) = self.time_of(c) {
+            out = out.with_time(t);
+        }
+        let (xs, ys) = (tile.xs(), tile.ys());
+        for b in bands {
+            let ch = &self.dataset.spec.channels[b];
+            let data = match (post, arrays[b].take()) {
+                (PostProcess::TcTrend, Some(TypedArray::Float32(band))) => {
+                    let band = band
+                        .into_dimensionality::<ndarray::Ix2>()
+                        .map_err(|e| Error::Config(format!("internal: {e}")))?;
+                    TypedArray::Uint8(fill::nearest_fill_clip_u8(band.view(), &xs, &ys).into_dyn())
+                }
+                (PostProcess::TcTrend, _) => {
+                    return Err(Error::Config("internal: TCTrend bands are float".into()));
+                }
+                (PostProcess::None, Some(a)) => a,
+                (PostProcess::None, None) => TypedArray::filled(ch.dtype, &[h, w]),
+            };
+            out = out.with_layer(ch.name.clone(), data, ch.nodata);
+        }
+        Ok(out)
+    }
+
     /// Download chunk `patch` whole, on the cube grid.
     ///
     /// # Errors
@@ -466,60 +524,15 @@ impl EarthEngineSource {
     pub fn download(&self, patch: &PatchRef) -> Result<Patch> {
         let c = self.chunk(patch)?;
         let tile = self.tile(c)?;
-        let planned = self.planned_requests(&patch.id)?;
-        let (h, w) = (tile.height(), tile.width());
-        let n = self.dataset.spec.channels.len();
-        let mut bands: Vec<Option<TypedArray>> = vec![None; n];
-        let mut whole_f32: Vec<Option<Array2<f32>>> = vec![None; n];
-        let post = self.dataset.post;
-        self.fetch(c, &tile, &planned, |r, records| {
-            let win = r.window;
-            for b in r.bands.clone() {
-                let what = format!("chunk {}", patch.id);
-                let px = self.band_pixels(&records, b, &what)?;
-                if post == PostProcess::TcTrend {
-                    let dst =
-                        whole_f32[b].get_or_insert_with(|| Array2::from_elem((h, w), f32::NAN));
-                    let TypedArray::Float32(src) = px else {
-                        return Err(Error::Config("internal: TCTrend bands are float".into()));
-                    };
-                    let (Some(d), Some(s)) = (dst.as_slice_mut(), src.as_slice()) else {
-                        return Err(Error::Config("internal: non-contiguous arrays".into()));
-                    };
-                    copy_window(d, w, s, win)?;
-                } else {
-                    let dtype = self.dataset.spec.channels[b].dtype;
-                    let dst = bands[b].get_or_insert_with(|| TypedArray::filled(dtype, &[h, w]));
-                    paste(dst, &px, win)?;
-                }
-            }
-            Ok(())
-        })?;
-        let mut out = Patch::new(patch.id.clone(), tile.clone());
-        if let Some(t) = self.time_of(c) {
-            out = out.with_time(t);
-        }
-        let (xs, ys) = (tile.xs(), tile.ys());
-        for (b, ch) in self.dataset.spec.channels.iter().enumerate() {
-            let data = if post == PostProcess::TcTrend {
-                let band = whole_f32[b]
-                    .take()
-                    .unwrap_or_else(|| Array2::from_elem((h, w), f32::NAN));
-                TypedArray::Uint8(fill::nearest_fill_clip_u8(band.view(), &xs, &ys).into_dyn())
-            } else {
-                bands[b]
-                    .take()
-                    .unwrap_or_else(|| TypedArray::filled(ch.dtype, &[h, w]))
-            };
-            out = out.with_layer(ch.name.clone(), data, ch.nodata);
-        }
-        Ok(out)
+        self.fetch_bands(&patch.id, c, &tile, 0..self.dataset.spec.channels.len())
     }
 
-    /// Download chunk `patch`, each request's strip handed to `sink` as a
-    /// piece when the chunk is larger than `max_whole_bytes` (AlphaEarth's
-    /// 3600² × 64 float32 chunk is 3.3 GB). TCTrend's chunks come whole:
-    /// its fill needs the whole chunk.
+    /// Download chunk `patch`, in pieces of a few bands each over the
+    /// whole chunk when it is larger than `max_whole_bytes` (AlphaEarth's
+    /// 3600² × 64 float32 chunk is 3.3 GB): each piece then completes its
+    /// bands' chunks, which the writer encodes once. (Strips of all bands
+    /// would leave every chunk partial until the last strip, and each strip
+    /// would re-encode all 64 of them.) TCTrend's chunks come whole.
     ///
     /// # Errors
     /// As [`EarthEngineSource::download`]; an error of `sink`.
@@ -531,40 +544,25 @@ impl EarthEngineSource {
     ) -> std::result::Result<Streamed, DownloadError> {
         let c = self.chunk(patch)?;
         let tile = self.tile(c)?;
-        let bytes: u64 = self
-            .dataset
-            .spec
-            .channels
-            .iter()
-            .map(|ch| (tile.width() * tile.height() * ch.dtype.size()) as u64)
-            .sum();
+        let px = (tile.width() * tile.height()) as u64;
+        let channels = &self.dataset.spec.channels;
+        let bytes: u64 = channels.iter().map(|ch| px * ch.dtype.size() as u64).sum();
         if bytes <= max_whole_bytes || self.dataset.post == PostProcess::TcTrend {
             return Ok(Streamed::Whole(self.download(patch)?));
         }
-        let planned = self.planned_requests(&patch.id)?;
-        let time = self.time_of(c);
-        let mut sink_err: Option<DownloadError> = None;
-        let fetched = self.fetch(c, &tile, &planned, |r, records| {
-            let piece_box = tile.window(r.window)?;
-            let mut piece = Patch::new(patch.id.clone(), piece_box);
-            if let Some(t) = time {
-                piece = piece.with_time(t);
+        let mut start = 0;
+        while start < channels.len() {
+            let mut end = start + 1;
+            let mut group = px * channels[start].dtype.size() as u64;
+            while end < channels.len()
+                && group + px * channels[end].dtype.size() as u64 <= max_whole_bytes
+            {
+                group += px * channels[end].dtype.size() as u64;
+                end += 1;
             }
-            for b in r.bands.clone() {
-                let ch = &self.dataset.spec.channels[b];
-                let px = self.band_pixels(&records, b, &format!("chunk {}", patch.id))?;
-                piece = piece.with_layer(ch.name.clone(), px, ch.nodata);
-            }
-            sink(piece).map_err(|e| {
-                let msg = e.to_string();
-                sink_err = Some(e);
-                Error::Config(msg)
-            })
-        });
-        if let Some(e) = sink_err {
-            return Err(e);
+            sink(self.fetch_bands(&patch.id, c, &tile, start..end)?)?;
+            start = end;
         }
-        fetched?;
         Ok(Streamed::Pieces)
     }
 
