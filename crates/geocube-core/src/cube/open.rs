@@ -17,6 +17,7 @@ use super::layout::{
     ArrayMeta, CubeLayout, VariableLayout, decode_time, epsg_from_wkt, geobox_from_coords,
     parse_array_meta,
 };
+use super::loaded::LoadedPatches;
 use super::storage::CubeStorage;
 use super::store::{block_on, meta_key, read_json, session_store};
 use super::{BRANCH, Cube};
@@ -81,7 +82,7 @@ impl Cube {
     }
 
     pub(super) fn from_repo(storage: CubeStorage, repo: Repository) -> Result<Self> {
-        let layout = read_layout(&repo).map_err(|e| match e {
+        let (layout, loaded) = read_layout(&repo).map_err(|e| match e {
             Error::NotACube { reason, .. } => Error::NotACube {
                 location: storage.to_string(),
                 reason,
@@ -93,20 +94,25 @@ impl Cube {
             repo,
             layout,
             chunks: ChunkCache::new(DEFAULT_CHUNK_CACHE_BYTES),
-            loaded: Mutex::new(None),
+            // Read with the layout: the first check costs nothing more.
+            loaded: Mutex::new(Some(Arc::new(loaded))),
         })
     }
 }
 
-pub(super) fn read_layout(repo: &Repository) -> Result<CubeLayout> {
+/// The layout at the branch tip, and the tip's `loaded_patches` (the root
+/// document is read once for both).
+pub(super) fn read_layout(repo: &Repository) -> Result<(CubeLayout, LoadedPatches)> {
     let not_a_cube = |reason: String| Error::NotACube {
         location: String::new(),
         reason,
     };
     let session = block_on(repo.readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())))?
         .map_err(Error::icechunk)?;
+    let snapshot = session.snapshot_id().clone();
     let (_, store) = session_store(session, None)?;
-    let root = read_json(&store, "zarr.json")?.ok_or_else(|| not_a_cube("no root group".into()))?;
+    let loaded = LoadedPatches::read(&store, &snapshot, "")?;
+    let root = loaded.root_without_ids()?;
     if root.pointer("/attributes/loaded_patches").is_none() {
         return Err(not_a_cube(
             "the root group has no `loaded_patches` attribute".into(),
@@ -218,11 +224,12 @@ pub(super) fn read_layout(repo: &Repository) -> Result<CubeLayout> {
     }
     let chunk_shape =
         chunk_shape.ok_or_else(|| not_a_cube("no data variables on (y, x)".into()))?;
-    Ok(CubeLayout {
+    let layout = CubeLayout {
         title,
         geobox,
         time,
         chunk_shape,
         variables,
-    })
+    };
+    Ok((layout, loaded))
 }
