@@ -96,3 +96,20 @@ pub fn dir_size(path: &std::path::Path) -> u64 {
         })
         .sum()
 }
+
+/// `n` distinct patch ids shaped like Earth Engine chunk ids (`3-1234-5678`,
+/// 11 characters), in grid order, as a load of one chunk per patch records
+/// them.
+#[must_use]
+pub fn patch_ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{}-{}-{}",
+                3 + i / 1_000_000,
+                1000 + (i / 1000) % 1000 * 7,
+                1000 + i % 1000 * 9
+            )
+        })
+        .collect()
+}

@@ -606,7 +606,7 @@ fn loaded_patches_follow_the_branch_tip() {
         .expect("a writes");
     let own = a.loaded().expect("after a");
     assert_eq!(Some(own.snapshot_id()), out.snapshot.as_deref());
-    assert_eq!(own.ids(), ["from-b", "from-a"]);
+    assert_eq!(own.ids().collect::<Vec<_>>(), ["from-b", "from-a"]);
     let fresh = Cube::open(storage).expect("third handle");
     assert_eq!(*fresh.loaded().expect("fresh"), *own);
     assert_eq!(b.loaded_patches().expect("b"), ["from-b", "from-a"]);

@@ -299,7 +299,15 @@ pub(super) fn write_new_cube(repo: &Repository, new: &layout::NewCube) -> Result
     let session = block_on(repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
     let (store, sync) = session_store(session, None)?;
     for (node, doc) in &new.nodes {
-        let bytes = serde_json::to_vec_pretty(doc).map_err(Error::zarr)?;
+        // The root group's document is stored again by every commit, with
+        // the whole `loaded_patches` list: compact, as commits write it
+        // (`root_doc.rs`); the others indented, as zarr-python prints them.
+        let bytes = if node.is_empty() {
+            serde_json::to_vec(doc)
+        } else {
+            serde_json::to_vec_pretty(doc)
+        }
+        .map_err(Error::zarr)?;
         sync.set(&key(&meta_key(node))?, bytes.into())
             .map_err(Error::zarr)?;
     }

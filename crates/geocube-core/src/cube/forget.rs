@@ -35,15 +35,13 @@ impl Cube {
             _lock,
             store,
             sync,
-            root,
+            loaded,
         } = self.begin()?;
-        let loaded = super::loaded::loaded_patches_of(&root);
         let drop: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let (forgotten, kept): (Vec<String>, Vec<String>) = loaded
-            .into_iter()
-            .partition(|id| drop.contains(id.as_str()));
+        let (forgotten, kept): (Vec<&str>, Vec<&str>) =
+            loaded.ids().partition(|id| drop.contains(id));
         let mut outcome = ForgetOutcome {
-            forgotten,
+            forgotten: forgotten.into_iter().map(str::to_owned).collect(),
             ..ForgetOutcome::default()
         };
         for c in erase {
@@ -63,7 +61,7 @@ impl Cube {
             outcome.forgotten.join(", "),
             outcome.erased
         );
-        outcome.snapshot = Some(self.commit_loaded(&store, &sync, root, kept, &message)?);
+        outcome.snapshot = Some(self.commit_replaced(&store, &loaded, &kept, &message)?);
         Ok(outcome)
     }
 }

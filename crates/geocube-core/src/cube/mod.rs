@@ -13,7 +13,9 @@
 //! | `create.rs` | a new repository and the empty layout's first commit |
 //! | `open.rs` | opening a repository and reading its layout back |
 //! | `layout.rs` | the smart-geocubes Zarr documents, built and parsed |
-//! | `loaded.rs` | the `loaded_patches` attribute, parsed once per snapshot |
+//! | `loaded.rs` | the `loaded_patches` attribute, read once per snapshot, carried forward by our commits |
+//! | `patch_ids.rs` | the ids in memory: ordered, a compact set shared between snapshots |
+//! | `root_doc.rs` | the root `zarr.json` as bytes: the list scanned, new ids spliced in |
 //! | `write.rs` | a batch of patches as one commit; patch checks |
 //! | `staged.rs` | patches merged into an open session as they arrive, one commit, re-applied on a newer tip |
 //! | `merge.rs` | merging patches into a chunk: NaN and nodata never overwrite; the three-way re-merge |
@@ -39,9 +41,11 @@ mod loaded;
 mod lock;
 mod merge;
 mod open;
+mod patch_ids;
 mod raw;
 mod read;
 mod region;
+mod root_doc;
 mod s3;
 mod staged;
 mod storage;

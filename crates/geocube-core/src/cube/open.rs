@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use icechunk::Repository;
+use icechunk::config::CachingConfig;
 use icechunk::repository::VersionInfo;
+use icechunk::{Repository, RepositoryConfig};
 use serde_json::Value;
 use zarrs::array::Array;
 use zarrs::storage::ListableStorageTraits;
@@ -17,6 +18,7 @@ use super::layout::{
     ArrayMeta, CubeLayout, VariableLayout, decode_time, epsg_from_wkt, geobox_from_coords,
     parse_array_meta,
 };
+use super::loaded::LoadedPatches;
 use super::storage::CubeStorage;
 use super::store::{block_on, meta_key, read_json, session_store};
 use super::{BRANCH, Cube};
@@ -81,32 +83,72 @@ impl Cube {
     }
 
     pub(super) fn from_repo(storage: CubeStorage, repo: Repository) -> Result<Self> {
-        let layout = read_layout(&repo).map_err(|e| match e {
+        let (layout, loaded, nodes) = read_layout(&repo).map_err(|e| match e {
             Error::NotACube { reason, .. } => Error::NotACube {
                 location: storage.to_string(),
                 reason,
             },
             other => other,
         })?;
+        let repo = with_bounded_snapshot_cache(repo, nodes)?;
         Ok(Self {
             storage,
             repo,
             layout,
             chunks: ChunkCache::new(DEFAULT_CHUNK_CACHE_BYTES),
-            loaded: Mutex::new(None),
+            // Read with the layout: the first check costs nothing more.
+            loaded: Mutex::new(Some(Arc::new(loaded))),
         })
     }
 }
 
-pub(super) fn read_layout(repo: &Repository) -> Result<CubeLayout> {
+/// How many snapshots Icechunk keeps decoded per handle: a write's base,
+/// its re-application's tip, readers at the tip, with room to spare.
+///
+/// Icechunk's snapshot cache weighs a snapshot by its number of nodes
+/// (500 000 by default), not by its bytes, and keeps every snapshot the
+/// handle writes. With 10⁶ ids each one holds the 14 MB root document twice
+/// (the flatbuffer and its decoded node): a long-lived handle grew by
+/// ~30 MB a commit. Below five snapshots Icechunk warns that its cache is
+/// small.
+const SNAPSHOTS_CACHED: u64 = 6;
+
+/// `repo` opened again with room for [`SNAPSHOTS_CACHED`] snapshots of
+/// `nodes` nodes, unless the repository's own config sizes the cache.
+fn with_bounded_snapshot_cache(repo: Repository, nodes: u64) -> Result<Repository> {
+    if repo
+        .config()
+        .caching
+        .and_then(|c| c.num_snapshot_nodes)
+        .is_some()
+    {
+        return Ok(repo);
+    }
+    let config = RepositoryConfig {
+        caching: Some(CachingConfig {
+            num_snapshot_nodes: Some(SNAPSHOTS_CACHED * nodes.max(1)),
+            ..CachingConfig::default()
+        }),
+        ..RepositoryConfig::default()
+    };
+    let storage = Arc::clone(repo.storage());
+    block_on(Repository::open(storage).config(config).execute())?.map_err(Error::icechunk)
+}
+
+/// The layout at the branch tip, the tip's `loaded_patches` (the root
+/// document is read once for both) and the number of nodes (groups and
+/// arrays) at the top of the hierarchy, the root included.
+pub(super) fn read_layout(repo: &Repository) -> Result<(CubeLayout, LoadedPatches, u64)> {
     let not_a_cube = |reason: String| Error::NotACube {
         location: String::new(),
         reason,
     };
     let session = block_on(repo.readonly_session(&VersionInfo::BranchTipRef(BRANCH.into())))?
         .map_err(Error::icechunk)?;
+    let snapshot = session.snapshot_id().clone();
     let (_, store) = session_store(session, None)?;
-    let root = read_json(&store, "zarr.json")?.ok_or_else(|| not_a_cube("no root group".into()))?;
+    let loaded = LoadedPatches::read(&store, &snapshot, "")?;
+    let root = loaded.root_without_ids()?;
     if root.pointer("/attributes/loaded_patches").is_none() {
         return Err(not_a_cube(
             "the root group has no `loaded_patches` attribute".into(),
@@ -120,6 +162,7 @@ pub(super) fn read_layout(repo: &Repository) -> Result<CubeLayout> {
     let listing = store
         .list_dir(&zarrs::storage::StorePrefix::root())
         .map_err(Error::zarr)?;
+    let nodes = 1 + listing.prefixes().len() as u64;
     let mut metas: BTreeMap<String, ArrayMeta> = BTreeMap::new();
     for prefix in listing.prefixes() {
         let name = prefix.as_str().trim_end_matches('/').to_owned();
@@ -218,11 +261,59 @@ pub(super) fn read_layout(repo: &Repository) -> Result<CubeLayout> {
     }
     let chunk_shape =
         chunk_shape.ok_or_else(|| not_a_cube("no data variables on (y, x)".into()))?;
-    Ok(CubeLayout {
+    let layout = CubeLayout {
         title,
         geobox,
         time,
         chunk_shape,
         variables,
-    })
+    };
+    Ok((layout, loaded, nodes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Affine, ChannelSpec, ChunkCodec, CubeSpec, GeoBox};
+
+    /// A handle's Icechunk caches as many snapshots as [`SNAPSHOTS_CACHED`],
+    /// whatever their size, however many commits it makes.
+    #[test]
+    fn the_snapshot_cache_holds_a_few_snapshots_of_this_cube() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let geobox = GeoBox::new(
+            32,
+            32,
+            Affine {
+                x0: 0.0,
+                res_x: 32.0,
+                y0: 0.0,
+                res_y: -32.0,
+            },
+            Crs::from_epsg(3413).expect("crs"),
+        )
+        .expect("geobox");
+        let spec = CubeSpec {
+            title: "t".into(),
+            geobox,
+            time: None,
+            chunk_size: 16,
+            channels: vec![
+                ChannelSpec::new("a", DType::Float32),
+                ChannelSpec::new("b", DType::Uint8),
+            ],
+            codec: ChunkCodec::Default,
+        };
+        let storage = CubeStorage::local(dir.path().join("cube"));
+        // Root, x, y, spatial_ref and the two channels.
+        let nodes = 6;
+        let created = Cube::create(storage.clone(), &spec)
+            .execute()
+            .expect("create");
+        let opened = Cube::open(storage).expect("open");
+        for cube in [created, opened] {
+            let caching = cube.repo.config().caching.expect("caching");
+            assert_eq!(caching.num_snapshot_nodes, Some(SNAPSHOTS_CACHED * nodes));
+        }
+    }
 }

@@ -38,7 +38,7 @@ use zarrs::array::Array;
 use zarrs::storage::{ReadableStorageTraits, WritableStorageTraits};
 
 use super::cache::ChunkSource;
-use super::loaded::loaded_patches_of;
+use super::loaded::LoadedPatches;
 use super::merge::{merge_patch_into, merge_three_way};
 use super::store::{IcechunkSyncStore, block_on, key, meta_key, read_json, session_store};
 use super::write::WriteOutcome;
@@ -83,7 +83,8 @@ pub struct StagedWrite<'c> {
     store: icechunk::Store,
     sync: Arc<IcechunkSyncStore>,
     arrays: BTreeMap<String, (DType, Array<IcechunkSyncStore>)>,
-    base_loaded: HashSet<String>,
+    /// `loaded_patches` at `base`: the cube's copy, not parsed again.
+    base_loaded: Arc<LoadedPatches>,
     buffer: HashMap<ChunkKey, BufferedChunk>,
     buffered_bytes: usize,
     budget: usize,
@@ -118,10 +119,7 @@ impl Cube {
         let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
         let base = session.snapshot_id().clone();
         let (store, sync) = session_store(session, self.storage.local_path())?;
-        let root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
-            location: self.storage.to_string(),
-            reason: "no root group".into(),
-        })?;
+        let base_loaded = self.loaded_in(&sync, &base)?;
         let arrays = self.open_arrays(&sync)?;
         Ok(StagedWrite {
             cube: self,
@@ -130,7 +128,7 @@ impl Cube {
             store,
             sync,
             arrays,
-            base_loaded: loaded_patches_of(&root).into_iter().collect(),
+            base_loaded,
             buffer: HashMap::new(),
             buffered_bytes: 0,
             budget: DEFAULT_WRITE_BUFFER_BYTES,
@@ -356,13 +354,10 @@ impl StagedWrite<'_> {
 
     /// Commit our own session: the tip is still our base.
     fn commit_own(&self, message: &str) -> Result<(String, Vec<String>, Vec<String>)> {
-        let root = read_json(&self.sync, "zarr.json")?.ok_or_else(|| self.not_a_cube())?;
-        let mut loaded = loaded_patches_of(&root);
-        loaded.extend(self.ids.iter().cloned());
         let message = commit_message(message, &self.ids);
-        let snapshot = self
-            .cube
-            .commit_loaded(&self.store, &self.sync, root, loaded, &message)?;
+        let snapshot =
+            self.cube
+                .commit_loaded(&self.store, &self.base_loaded, &self.ids, &message)?;
         Ok((snapshot, self.ids.clone(), Vec::new()))
     }
 
@@ -371,6 +366,7 @@ impl StagedWrite<'_> {
         let local = self.cube.storage.local_path();
         let session =
             block_on(self.cube.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
+        let tip = session.snapshot_id().clone();
         let (store, theirs) = session_store(session, local)?;
         // The snapshot this write started from. On storage without the
         // stage lock a `compact` may have expired and collected it meanwhile
@@ -436,27 +432,17 @@ impl StagedWrite<'_> {
                 self.store_chunk(their_array, &idx, merged).map(drop)
             })
         })?;
-        let root = read_json(&theirs, "zarr.json")?.ok_or_else(|| self.not_a_cube())?;
-        let mut loaded = loaded_patches_of(&root);
-        let present: HashSet<&str> = loaded.iter().map(String::as_str).collect();
+        let loaded = self.cube.loaded_in(&theirs, &tip)?;
         let (written, meanwhile): (Vec<String>, Vec<String>) = self
             .ids
             .iter()
             .cloned()
-            .partition(|id| !present.contains(id.as_str()));
-        loaded.extend(written.iter().cloned());
+            .partition(|id| !loaded.contains(id));
         let message = commit_message(message, &written);
         let snapshot = self
             .cube
-            .commit_loaded(&store, &theirs, root, loaded, &message)?;
+            .commit_loaded(&store, &loaded, &written, &message)?;
         Ok((snapshot, written, meanwhile))
-    }
-
-    fn not_a_cube(&self) -> Error {
-        Error::NotACube {
-            location: self.cube.storage.to_string(),
-            reason: "no root group".into(),
-        }
     }
 
     fn chunk_window(&self, k: &ChunkKey) -> Window {

@@ -17,9 +17,9 @@
 use std::sync::Arc;
 
 use icechunk::session::SessionErrorKind;
-use serde_json::Value;
 
-use super::store::{IcechunkSyncStore, block_on, read_json, session_store};
+use super::loaded::LoadedPatches;
+use super::store::{IcechunkSyncStore, block_on, session_store};
 use super::{BRANCH, Cube};
 use crate::patch::Patch;
 use crate::{Error, Result, Window};
@@ -151,13 +151,13 @@ pub(super) fn commit(store: &icechunk::Store, message: &str) -> Result<String> {
 }
 
 /// A writable session on the branch tip, under the repository's write lock
-/// (local cubes), with the root group's document read: where every change
-/// of pixels or ids starts.
+/// (local cubes), with the tip's `loaded_patches`: where `forget` and
+/// `compact --codec` start.
 pub(super) struct Transaction {
     pub(super) _lock: Option<super::lock::WriteLock>,
     pub(super) store: icechunk::Store,
     pub(super) sync: Arc<IcechunkSyncStore>,
-    pub(super) root: Value,
+    pub(super) loaded: Arc<LoadedPatches>,
 }
 
 impl Cube {
@@ -165,16 +165,14 @@ impl Cube {
     pub(super) fn begin(&self) -> Result<Transaction> {
         let lock = self.storage.lock()?;
         let session = block_on(self.repo.writable_session(BRANCH))?.map_err(Error::icechunk)?;
+        let tip = session.snapshot_id().clone();
         let (store, sync) = session_store(session, self.storage.local_path())?;
-        let root = read_json(&sync, "zarr.json")?.ok_or_else(|| Error::NotACube {
-            location: self.storage.to_string(),
-            reason: "no root group".into(),
-        })?;
+        let loaded = self.loaded_in(&sync, &tip)?;
         Ok(Transaction {
             _lock: lock,
             store,
             sync,
-            root,
+            loaded,
         })
     }
 }
