@@ -98,7 +98,7 @@ fn numpy_written_files_read_back_exactly() {
         assert_eq!(f[[0, 0]], 2_147_483_648.0);
         assert_eq!(f[[0, 1]], (1.0f64 / 3.0) as f32);
         let b = r.to_typed("ok", DType::Bool).expect("ok");
-        assert_eq!(b.as_array::<bool>().expect("bool")[[0, 1]], false);
+        assert!(!b.as_array::<bool>().expect("bool")[[0, 1]]);
         let s = r.to_typed("s", DType::Int16).expect("s");
         assert_eq!(s.as_array::<i16>().expect("i16")[[2, 4]], -14);
         let l = r.to_typed("l", DType::Int32).expect("l");
