@@ -183,6 +183,39 @@ fn main() {
         loops + 4
     );
 
+    // PROBE_RSS=K: K commits of one patch through a geocube handle, with
+    // the process's resident memory before and after (Icechunk keeps every
+    // snapshot it writes in its cache, weighed by node count, not bytes).
+    if let Some(k) = std::env::var("PROBE_RSS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let cube = geocube_core::Cube::open(geocube_core::CubeStorage::local(&path)).expect("open");
+        let rss = || {
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned())
+                })
+                .unwrap_or_default()
+        };
+        for i in 0..=k {
+            if i % 10 == 0 {
+                println!("after {i} geocube commits: VmRSS {} kB", rss());
+            }
+            cube.write_patch(&geocube_benches::terrain_patch(
+                &format!("rss-{i}"),
+                0,
+                0,
+                16,
+                16,
+            ))
+            .expect("write");
+        }
+    }
+
     // Cold: a fresh handle reads the tip's root document.
     rt.block_on(async {
         let storage = icechunk::new_local_filesystem_storage(&path)

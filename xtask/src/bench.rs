@@ -7,6 +7,11 @@
 //! RSS (`VmHWM`, from the kernel). This module only orchestrates, takes
 //! medians and prints: a markdown table on stdout, `target/bench/report.json`.
 //!
+//! The criterion benches print their own figures (to stderr); those of the
+//! `bookkeeping` bench (the cost of `loaded_patches` at 10⁴-10⁶ recorded
+//! ids) are also read back from criterion's estimates into a table of their
+//! own and into the report.
+//!
 //! The memory scenarios (issue 11's figures: a load of the four 25000²
 //! sub-tiles of the `2m` preset, a prefetch of all 36 tiles of `large`) run
 //! on presets of their own, with the default codec only, `--memory-reps`
@@ -187,6 +192,15 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         c.stdout(std::io::stderr());
         status(&mut c, "cargo bench")?;
     }
+    let criterion_dir = std::env::current_dir()
+        .map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR))
+        .join("criterion");
+    // Only figures this run measured (criterion's test mode measures none).
+    let bookkeeping = if args.no_criterion || args.quick {
+        vec![]
+    } else {
+        bookkeeping_rows(&criterion_dir)
+    };
     let exe = Path::new(TARGET_DIR).join("release").join("bench-scenario");
     let work = PathBuf::from("target/bench/work");
     let load = load_average();
@@ -239,7 +253,8 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         rows.push(row);
     }
     let _ = std::fs::remove_dir_all(&work);
-    let table = markdown(&rows, preset, reps, ref_reps, load);
+    let mut table = markdown(&rows, preset, reps, ref_reps, load);
+    table.push_str(&bookkeeping_markdown(&bookkeeping));
     print!("{table}");
     let report = json!({
         "label": args.label,
@@ -250,6 +265,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         "load_average_at_start": load,
         "cpus": std::thread::available_parallelism().map_or(0, usize::from),
         "scenarios": rows,
+        "bookkeeping": bookkeeping,
     });
     std::fs::create_dir_all("target/bench").map_err(|e| e.to_string())?;
     let path = Path::new("target/bench/report.json");
@@ -445,9 +461,114 @@ fn markdown(rows: &[Value], preset: Preset, reps: usize, ref_reps: usize, load: 
     s
 }
 
+/// The bookkeeping bench's sizes (ids recorded) and what it times, in its
+/// criterion benchmark ids.
+const BOOKKEEPING_SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
+
+/// The median of one criterion benchmark in ms (`<dir>/<id>/new/estimates.json`).
+fn criterion_median_ms(dir: &Path, id: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e6)
+}
+
+/// One row per size of the `bookkeeping` bench: the commit with and without
+/// the list, their difference, the warm and the cold check, the tip
+/// snapshot's and the root document's bytes. Empty when it did not run.
+fn bookkeeping_rows(criterion: &Path) -> Vec<Value> {
+    let sizes: Vec<Value> = std::fs::read_to_string(criterion.join("bookkeeping/sizes.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    BOOKKEEPING_SIZES
+        .iter()
+        .filter_map(|&n| {
+            let ms = |id: String| criterion_median_ms(criterion, &id);
+            let with = ms(format!("commit_one_patch/recorded/{n}"))?;
+            let empty = ms(format!("commit_one_patch/empty_list/{n}"))?;
+            let size = sizes.iter().find(|s| s["ids"].as_u64() == Some(n));
+            Some(json!({
+                "ids": n,
+                "commit_ms": with,
+                "commit_empty_list_ms": empty,
+                "bookkeeping_ms": with - empty,
+                "warm_check_ms": ms(format!("already_loaded_check/{n}")),
+                "cold_read_ms": ms(format!("cold_read/{n}")),
+                "snapshot_bytes": size.map(|s| s["snapshot_bytes"].clone()),
+                "root_json_bytes": size.map(|s| s["root_json_bytes"].clone()),
+            }))
+        })
+        .collect()
+}
+
+fn bookkeeping_markdown(rows: &[Value]) -> String {
+    let mut s = String::new();
+    if rows.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\n`loaded_patches` bookkeeping (criterion medians): a commit of one new patch \
+         writing one 16² chunk into a cube recording n ids and into one with an empty \
+         list, the already-loaded check at a tip this handle committed (warm) and after \
+         another handle's commit (cold), the tip snapshot and root `zarr.json`:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| ids | commit ms | empty list ms | bookkeeping ms | warm check ms | cold read ms | snapshot KB | zarr.json MB |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        let line = format!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.3} | {:.2} | {:.0} | {:.2} |",
+            r["ids"],
+            f("commit_ms"),
+            f("commit_empty_list_ms"),
+            f("bookkeeping_ms"),
+            f("warm_check_ms"),
+            f("cold_read_ms"),
+            f("snapshot_bytes") / 1e3,
+            f("root_json_bytes") / 1e6,
+        );
+        let _ = writeln!(s, "{}", line.replace("NaN", "–"));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bookkeeping_rows_come_from_criterion_estimates() {
+        let dir = std::env::temp_dir().join(format!("xtask-bookkeeping-{}", std::process::id()));
+        let put = |id: &str, ns: f64| {
+            let d = dir.join(id).join("new");
+            std::fs::create_dir_all(&d).expect("dir");
+            let est = json!({"median": {"point_estimate": ns}});
+            std::fs::write(d.join("estimates.json"), est.to_string()).expect("write");
+        };
+        put("commit_one_patch/recorded/10000", 2.5e6);
+        put("commit_one_patch/empty_list/10000", 2.0e6);
+        put("already_loaded_check/10000", 2.0e5);
+        std::fs::create_dir_all(dir.join("bookkeeping")).expect("dir");
+        std::fs::write(
+            dir.join("bookkeeping/sizes.json"),
+            json!([{"ids": 10_000, "snapshot_bytes": 14_000, "root_json_bytes": 140_000}])
+                .to_string(),
+        )
+        .expect("write");
+        let rows = bookkeeping_rows(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(rows.len(), 1, "sizes without estimates are left out");
+        let md = bookkeeping_markdown(&rows);
+        assert!(
+            md.contains("| 10000 | 2.50 | 2.00 | 0.50 | 0.200 | – | 14 | 0.14 |"),
+            "{md}"
+        );
+        assert!(bookkeeping_markdown(&[]).is_empty());
+    }
 
     #[test]
     fn median_of_odd_and_even() {
