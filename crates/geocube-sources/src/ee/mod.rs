@@ -150,21 +150,9 @@ impl EarthEngineSource {
     }
 
     fn patch_ref(&self, c: ChunkIndex) -> Result<PatchRef> {
-        let tile = self
-            .tiles
-            .geobox(c.row, c.col)
-            .ok_or_else(|| Error::Config(format!("no chunk ({}, {})", c.row, c.col)))?;
-        let footprint = geocube_core::crs::reproject_geometry(
-            &geo::Geometry::Polygon(tile.bbox().to_polygon()),
-            tile.crs(),
-            &Crs::wgs84(),
-            8,
-        )?;
-        let time = match (c.time, &self.dataset.spec.time) {
-            (Some(t), Some(steps)) => steps.get(t).copied(),
-            _ => None,
-        };
-        Ok(PatchRef::new(self.patch_id(c.time, c.row, c.col), footprint, time).with_item(c))
+        let footprint = footprint_wgs84(&self.tile(c)?)?;
+        let id = self.patch_id(c.time, c.row, c.col);
+        Ok(PatchRef::new(id, footprint, self.time_of(c)).with_item(c))
     }
 
     /// The chunks touching `aoi` at the time steps `toi` selects (nearest
@@ -296,14 +284,8 @@ impl EarthEngineSource {
         let clip = if tile.crs().epsg() == Some(4326) {
             tile.bbox()
         } else {
-            let fp = geocube_core::crs::reproject_geometry(
-                &geo::Geometry::Polygon(tile.bbox().to_polygon()),
-                tile.crs(),
-                &Crs::wgs84(),
-                8,
-            )?;
             use geo::BoundingRect;
-            let r = fp
+            let r = footprint_wgs84(tile)?
                 .bounding_rect()
                 .ok_or_else(|| Error::Config("a chunk without a footprint".into()))?;
             BoundingBox::from_rect(r)
@@ -577,6 +559,17 @@ impl EarthEngineSource {
             None => self.chunk_of_id(&patch.id),
         }
     }
+}
+
+/// A chunk's footprint in EPSG:4326 (what `PatchRef`s carry and the clip
+/// is made from).
+fn footprint_wgs84(tile: &GeoBox) -> Result<geo::Geometry<f64>> {
+    Ok(geocube_core::crs::reproject_geometry(
+        &geo::Geometry::Polygon(tile.bbox().to_polygon()),
+        tile.crs(),
+        &Crs::wgs84(),
+        8,
+    )?)
 }
 
 /// Copy `src` (a window's pixels) into `dst` (the chunk's) at `win`.
