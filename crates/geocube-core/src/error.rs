@@ -38,6 +38,10 @@ pub enum Error {
     /// A grid definition that is not a valid north-up raster grid.
     #[error("invalid grid: {0}")]
     InvalidGrid(String),
+    /// A reprojection that cannot be done: an unknown resampling, grids
+    /// without an invertible transform, a source of the wrong shape.
+    #[error("cannot reproject: {0}")]
+    Warp(String),
     /// Two grids that should share a pixel lattice do not.
     #[error("grids do not line up: {0}")]
     GridMismatch(String),

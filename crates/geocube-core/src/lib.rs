@@ -11,6 +11,7 @@ pub mod error;
 pub mod geojson;
 pub mod grid;
 pub mod toi;
+pub mod warp;
 
 pub use crate::aoi::Aoi;
 pub use crate::cancel::CancelToken;

@@ -9,6 +9,20 @@ use crate::crs::{Crs, densify_linestring};
 use crate::error::Result;
 
 impl GeoBox {
+    /// The bounding box of [`GeoBox::extent_in`] with every edge split in
+    /// 32: what the grid covers in `target`, e.g. to build a destination
+    /// grid for it.
+    ///
+    /// # Errors
+    /// As [`GeoBox::extent_in`].
+    pub fn bbox_in(&self, target: &Crs) -> Result<super::BoundingBox> {
+        use geo::BoundingRect;
+        let poly = self.extent_in(target, 32)?;
+        poly.bounding_rect()
+            .map(super::BoundingBox::from_rect)
+            .ok_or_else(|| crate::Error::InvalidGrid("the grid has an empty footprint".into()))
+    }
+
     /// The grid's footprint reprojected to `target`, each edge split into
     /// `densify` pieces (at least 1).
     ///
