@@ -82,12 +82,10 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
-    /// An item whose raster is not on the cube's pixel lattice (another CRS,
-    /// resolution or an origin between lattice lines). geocube does not
-    /// resample yet.
-    #[error(
-        "item `{item}` is not on the cube grid: {reason}; resampling is not supported, use a cube on the item's grid"
-    )]
+    /// An item that cannot be placed on the cube grid: its raster lies
+    /// outside the cube, its time matches no time step, its assets disagree.
+    /// (A raster merely on another grid is warped into the cube.)
+    #[error("item `{item}` does not fit the cube grid: {reason}")]
     NotOnCubeGrid {
         /// Item id.
         item: String,

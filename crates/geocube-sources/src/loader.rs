@@ -1,12 +1,21 @@
 //! Turning STAC items into a [`Patch`] on the cube grid: fetch each
-//! channel's asset COG, check it is on the cube's lattice, read only the
-//! window inside the cube, convert to the channel's type, and mosaic several
-//! items of one patch with a nodata-aware maximum.
+//! channel's asset COG, read only the window inside the cube, convert to the
+//! channel's type, and mosaic several items of one patch with a nodata-aware
+//! maximum.
+//!
+//! An asset on the cube's pixel lattice (same CRS and resolution, origin a
+//! whole number of pixels away) is copied bit-exactly. Any other asset (a
+//! UTM scene in an EPSG:3413 cube, a 20 m band in a 10 m cube) is warped
+//! ([`geocube_core::warp`]) one cube chunk at a time, as odc-stac does: per
+//! chunk the source window it needs (kernel padding included) is read from
+//! the COG overview of at most the chunk's shrink, and resampled with the
+//! channel's kernel.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use geocube_core::warp::{self, Resampling, WarpOptions};
 use geocube_core::{
     CubeElement, CubeSpec, DType, DownloadError, GeoBox, Patch, PatchLayer, PieceSink, Streamed,
     TypedArray, Window, geojson,
@@ -32,6 +41,9 @@ pub(crate) struct PatchLoader {
     pub(crate) spec: CubeSpec,
     /// `(channel, asset key)` for every channel of the cube.
     pub(crate) assets: Vec<(String, String)>,
+    /// The kernel warping each channel's assets that are not on the cube's
+    /// lattice (absent: [`Resampling::Nearest`], odc-stac's default).
+    pub(crate) resampling: BTreeMap<String, Resampling>,
 }
 
 /// An item's assets, opened (headers read) and checked against the cube.
@@ -47,9 +59,27 @@ struct OpenAsset {
     key: String,
     dtype: DType,
     cog: Cog,
-    /// The asset's pixels inside the cube.
-    src_window: Window,
+    /// Where the asset lands in the cube, and how.
+    placement: Placement,
     nodata: Option<f64>,
+    resampling: Resampling,
+}
+
+/// How an asset's pixels reach the cube grid.
+enum Placement {
+    /// On the cube's lattice: cube window `cube` is the asset's `src`.
+    Lattice { cube: Window, src: Window },
+    /// On another grid (`grid`, the full image's): warped into cube window
+    /// `cube`, the cube pixels its footprint touches.
+    Warp { grid: GeoBox, cube: Window },
+}
+
+impl Placement {
+    fn cube_window(&self) -> Window {
+        match self {
+            Placement::Lattice { cube, .. } | Placement::Warp { cube, .. } => *cube,
+        }
+    }
 }
 
 /// Why a streamed load stopped: the source failed, or the sink refused a
@@ -244,18 +274,9 @@ impl PatchLoader {
             let cog = self.open_asset(&url)?;
             let src = cog.info().geobox(&url)?;
             check_proj_metadata(&item.json, asset, id, key, &url, &src)?;
-            let (cube_win, src_win) = on_lattice(id, key, cube, &src)?;
-            if let Some(w) = window
-                && w != cube_win
-            {
-                return Err(Error::NotOnCubeGrid {
-                    item: id.to_owned(),
-                    reason: format!(
-                        "asset `{key}` covers cube window {cube_win:?}, other assets {w:?}"
-                    ),
-                });
-            }
-            window = Some(cube_win);
+            let placement = place(id, key, cube, &src)?;
+            let cube_win = placement.cube_window();
+            window = Some(window.map_or(cube_win, |w| union(w, cube_win)));
             let nodata = if spec.dtype == DType::Bool {
                 None
             } else {
@@ -269,8 +290,9 @@ impl PatchLoader {
                 key: key.clone(),
                 dtype: spec.dtype,
                 cog,
-                src_window: src_win,
+                placement,
                 nodata,
+                resampling: self.resampling.get(channel).copied().unwrap_or_default(),
             });
         }
         let window =
@@ -284,16 +306,46 @@ impl PatchLoader {
 
     /// The pixels of `item` inside cube window `part` (which must lie
     /// inside the item's window).
-    fn read_item(item: &mut OpenItem, part: Window) -> Result<ItemPixels> {
+    fn read_item(&self, item: &mut OpenItem, part: Window) -> Result<ItemPixels> {
         let mut layers = BTreeMap::new();
         for a in &mut item.assets {
-            let src = Window::new(
-                a.src_window.row + (part.row - item.window.row),
-                a.src_window.col + (part.col - item.window.col),
-                part.height,
-                part.width,
-            );
-            let data = a.cog.read_window(src)?.convert(a.dtype).map_err(|e| {
+            let data = match &a.placement {
+                Placement::Lattice { cube, src } if *cube == part || cube.contains(&part) => {
+                    let src = Window::new(
+                        src.row + (part.row - cube.row),
+                        src.col + (part.col - cube.col),
+                        part.height,
+                        part.width,
+                    );
+                    a.cog.read_window(src)?
+                }
+                Placement::Lattice { cube, src } => {
+                    // Another asset of the item reaches further: read what
+                    // this one has of `part`, the rest stays empty.
+                    let (cube, src) = (*cube, *src);
+                    let mut out =
+                        TypedArray::filled(a.cog.info().dtype, &[part.height, part.width]);
+                    if let Some(inside) = cube.intersection(&part) {
+                        let read = a.cog.read_window(Window::new(
+                            src.row + (inside.row - cube.row),
+                            src.col + (inside.col - cube.col),
+                            inside.height,
+                            inside.width,
+                        ))?;
+                        paste(
+                            &mut out,
+                            &read,
+                            (inside.row - part.row, inside.col - part.col),
+                        );
+                    }
+                    out
+                }
+                Placement::Warp { grid, .. } => {
+                    let grid = grid.clone();
+                    self.warp_asset(&item.id, a, &grid, part)?
+                }
+            };
+            let data = data.convert(a.dtype).map_err(|e| {
                 Error::item(&item.id, format!("asset `{}`: {e}", a.key)).caused_by(e)
             })?;
             layers.insert(
@@ -308,6 +360,70 @@ impl PatchLoader {
             window: part,
             layers,
         })
+    }
+
+    /// Warp asset `a` (full-image grid `grid`) into cube window `part`, one
+    /// cube chunk at a time: the result of a chunk does not depend on how a
+    /// patch is cut into pieces, and each chunk reads only the source
+    /// window it needs.
+    fn warp_asset(
+        &self,
+        id: &str,
+        a: &mut OpenAsset,
+        grid: &GeoBox,
+        part: Window,
+    ) -> Result<TypedArray> {
+        let cube = &self.spec.geobox;
+        let dtype = a.cog.info().dtype;
+        let mut out = TypedArray::filled(dtype, &[part.height, part.width]);
+        if let Some(nd) = a.nodata {
+            fill_with(&mut out, nd);
+        }
+        let warp_err = |e: geocube_core::Error| {
+            Error::item(id, format!("asset `{}`: {e}", a.key)).caused_by(e)
+        };
+        let opts = WarpOptions::new(a.resampling);
+        let chunk = self.spec.chunk_size.max(1);
+        for ty in part.row / chunk..=(part.row + part.height - 1) / chunk {
+            for tx in part.col / chunk..=(part.col + part.width - 1) / chunk {
+                let cell = Window::new(ty * chunk, tx * chunk, chunk, chunk);
+                let Some(cell) = cell.intersection(&cube.full_window()) else {
+                    continue;
+                };
+                let Some(target) = cell.intersection(&part) else {
+                    continue;
+                };
+                // The whole chunk is warped (and the part of it inside
+                // `part` kept), so the pixels of a chunk are the same
+                // whichever piece of the patch asks for them.
+                let dst = cube.window(cell).map_err(warp_err)?;
+                let Some(src_win) =
+                    warp::source_window(grid, &dst, dst.full_window(), a.resampling)
+                        .map_err(warp_err)?
+                else {
+                    continue;
+                };
+                let data = a.cog.read_window(src_win)?;
+                let src = grid.window(src_win).map_err(warp_err)?;
+                let warped = warp::reproject(&data, &src, a.nodata, &dst, a.nodata, &opts)
+                    .map_err(warp_err)?;
+                let inner = crop(
+                    &warped,
+                    Window::new(
+                        target.row - cell.row,
+                        target.col - cell.col,
+                        target.height,
+                        target.width,
+                    ),
+                );
+                paste(
+                    &mut out,
+                    &inner,
+                    (target.row - part.row, target.col - part.col),
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// The patch `id` made of `items` (one, or several mosaicked with a
@@ -359,7 +475,7 @@ impl PatchLoader {
             let mut pixels = Vec::new();
             for item in opened.iter_mut() {
                 if let Some(inside) = item.window.intersection(&part) {
-                    pixels.push(Self::read_item(item, inside)?);
+                    pixels.push(self.read_item(item, inside)?);
                 }
             }
             let (window, layers) = if pixels.len() == 1 {
@@ -503,28 +619,89 @@ fn check_proj_metadata(
     Ok(())
 }
 
-/// Where an asset's grid lies on the cube: `(cube window, asset window)`.
-fn on_lattice(id: &str, key: &str, cube: &GeoBox, src: &GeoBox) -> Result<(Window, Window)> {
-    let not_on = |reason: String| Error::NotOnCubeGrid {
+/// Where an asset lands in the cube: copied when its grid is on the cube's
+/// lattice, warped otherwise.
+fn place(id: &str, key: &str, cube: &GeoBox, src: &GeoBox) -> Result<Placement> {
+    let outside = || Error::NotOnCubeGrid {
         item: id.to_owned(),
-        reason: format!("asset `{key}`: {reason}"),
-    };
-    if src.crs() != cube.crs() {
-        return Err(not_on(format!(
-            "its CRS {} differs from the cube's {}",
-            src.crs(),
-            cube.crs()
-        )));
-    }
-    match cube.overlap_roi(src) {
-        Ok(Some(w)) => Ok(w),
-        Ok(None) => Err(not_on(format!(
-            "its extent {} lies outside the cube extent {}",
+        reason: format!(
+            "asset `{key}`: its extent {} ({}) lies outside the cube extent {}",
             src.bbox(),
+            src.crs(),
             cube.bbox()
-        ))),
-        Err(geocube_core::Error::GridMismatch(reason)) => Err(not_on(reason)),
-        Err(e) => Err(e.into()),
+        ),
+    };
+    match cube.overlap_roi(src) {
+        Ok(Some((cube_win, src_win))) => {
+            return Ok(Placement::Lattice {
+                cube: cube_win,
+                src: src_win,
+            });
+        }
+        Ok(None) => return Err(outside()),
+        Err(geocube_core::Error::GridMismatch(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // The cube pixels the asset's footprint (densified edges, in the cube
+    // CRS) touches.
+    let bbox = src.bbox_in(cube.crs()).map_err(|e| {
+        Error::item(
+            id,
+            format!("asset `{key}`: its footprint cannot be mapped into the cube's CRS: {e}"),
+        )
+        .caused_by(e)
+    })?;
+    let (cube_win, _) = cube.crop_bbox(&bbox).ok_or_else(outside)?;
+    Ok(Placement::Warp {
+        grid: src.clone(),
+        cube: cube_win,
+    })
+}
+
+/// Copy `src` into `dst` at `(row, col)` (both 2-D, of one type; clipped).
+fn paste(dst: &mut TypedArray, src: &TypedArray, at: (usize, usize)) {
+    fn go<T: Copy>(dst: &mut ArrayD<T>, src: &ArrayD<T>, at: (usize, usize)) {
+        for (idx, &v) in src.indexed_iter() {
+            if let Some(d) = dst.get_mut([idx[0] + at.0, idx[1] + at.1].as_slice()) {
+                *d = v;
+            }
+        }
+    }
+    match (dst, src) {
+        (TypedArray::Float32(d), TypedArray::Float32(s)) => go(d, s, at),
+        (TypedArray::Float64(d), TypedArray::Float64(s)) => go(d, s, at),
+        (TypedArray::Uint8(d), TypedArray::Uint8(s)) => go(d, s, at),
+        (TypedArray::Uint16(d), TypedArray::Uint16(s)) => go(d, s, at),
+        (TypedArray::Int16(d), TypedArray::Int16(s)) => go(d, s, at),
+        (TypedArray::Int32(d), TypedArray::Int32(s)) => go(d, s, at),
+        (TypedArray::Bool(d), TypedArray::Bool(s)) => go(d, s, at),
+        // Both come from the same COG: one type.
+        _ => {}
+    }
+}
+
+/// Window `w` of the 2-D array `a`.
+fn crop(a: &TypedArray, w: Window) -> TypedArray {
+    fn go<T: CubeElement>(a: &ArrayD<T>, w: Window) -> TypedArray {
+        T::wrap(ArrayD::from_shape_fn(
+            ndarray::IxDyn(&[w.height, w.width]),
+            |i| a[[i[0] + w.row, i[1] + w.col].as_slice()],
+        ))
+    }
+    geocube_core::with_typed_array!(a, |x: T| go::<T>(x, w))
+}
+
+/// Set every element of `a` to `v` (as the array's type).
+fn fill_with(a: &mut TypedArray, v: f64) {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    match a {
+        TypedArray::Float32(x) => x.fill(v as f32),
+        TypedArray::Float64(x) => x.fill(v),
+        TypedArray::Uint8(x) => x.fill(v as u8),
+        TypedArray::Uint16(x) => x.fill(v as u16),
+        TypedArray::Int16(x) => x.fill(v as i16),
+        TypedArray::Int32(x) => x.fill(v as i32),
+        TypedArray::Bool(x) => x.fill(v != 0.0),
     }
 }
 

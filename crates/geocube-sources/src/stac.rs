@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Utc};
+use geocube_core::warp::Resampling;
 use geocube_core::{Aoi, Crs, CubeSpec, Patch, PatchRef, Toi};
 use serde_json::{Map, Value, json};
 
@@ -49,6 +50,8 @@ pub struct StacSourceBuilder {
     assets: Vec<(String, String)>,
     http: Option<HttpClient>,
     http_config: HttpConfig,
+    resampling: Resampling,
+    channel_resampling: Vec<(String, Resampling)>,
 }
 
 impl StacSourceBuilder {
@@ -59,6 +62,30 @@ impl StacSourceBuilder {
         let channel = channel.into();
         self.assets.retain(|(c, _)| *c != channel);
         self.assets.push((channel, asset_key.into()));
+        self
+    }
+
+    /// The kernel that warps assets not on the cube's pixel lattice (a UTM
+    /// scene into an EPSG:3413 cube, a 20 m band into a 10 m cube); default
+    /// [`Resampling::Nearest`], as odc-stac. Assets on the lattice are
+    /// always copied bit-exactly.
+    #[must_use]
+    pub fn resampling(mut self, resampling: Resampling) -> Self {
+        self.resampling = resampling;
+        self
+    }
+
+    /// The kernel for one channel, over [`StacSourceBuilder::resampling`]
+    /// (e.g. `mode` or `nearest` for a classification band).
+    #[must_use]
+    pub fn channel_resampling(
+        mut self,
+        channel: impl Into<String>,
+        resampling: Resampling,
+    ) -> Self {
+        let channel = channel.into();
+        self.channel_resampling.retain(|(c, _)| *c != channel);
+        self.channel_resampling.push((channel, resampling));
         self
     }
 
@@ -84,10 +111,11 @@ impl StacSourceBuilder {
     /// cannot be built.
     pub fn build(self) -> Result<StacSource> {
         self.spec.validate()?;
-        for (c, _) in &self.assets {
+        let mapped = self.assets.iter().map(|(c, _)| c);
+        for c in mapped.chain(self.channel_resampling.iter().map(|(c, _)| c)) {
             if self.spec.channel(c).is_none() {
                 return Err(Error::Config(format!(
-                    "asset mapped to channel `{c}`, which the cube does not have"
+                    "asset or resampling given for channel `{c}`, which the cube does not have"
                 )));
             }
         }
@@ -104,6 +132,19 @@ impl StacSourceBuilder {
                 (c.name.clone(), key)
             })
             .collect();
+        let resampling = self
+            .spec
+            .channels
+            .iter()
+            .map(|c| {
+                let r = self
+                    .channel_resampling
+                    .iter()
+                    .find(|(ch, _)| *ch == c.name)
+                    .map_or(self.resampling, |(_, r)| *r);
+                (c.name.clone(), r)
+            })
+            .collect();
         let http = match self.http {
             Some(h) => h,
             None => HttpClient::new(self.http_config)?,
@@ -115,6 +156,7 @@ impl StacSourceBuilder {
                 http,
                 spec: self.spec,
                 assets,
+                resampling,
             },
         })
     }
@@ -174,6 +216,8 @@ impl StacSource {
             assets: Vec::new(),
             http: None,
             http_config: HttpConfig::default(),
+            resampling: Resampling::Nearest,
+            channel_resampling: Vec::new(),
         }
     }
 

@@ -276,7 +276,13 @@ impl ArcticDemBuilder {
             stac_url: self.stac_url,
             index_url: self.index_url,
             index_path,
-            loader: PatchLoader { http, spec, assets },
+            loader: PatchLoader {
+                http,
+                spec,
+                assets,
+                // ArcticDEM's tiles are on the cube's lattice: copied, never warped.
+                resampling: std::collections::BTreeMap::new(),
+            },
             index: Mutex::new(None),
             offline: self.offline,
         })
