@@ -83,6 +83,7 @@ pub mod basemap;
 pub mod budget;
 mod error;
 pub mod export;
+mod onto;
 pub mod progress;
 pub mod request;
 mod state;
@@ -100,6 +101,7 @@ pub use crate::verify::{MissingChunk, RepairReport, SourceMismatch, VerifyOption
 // the crates underneath.
 pub use geocube_backend::{BackendConfig, EventLog, SubmitReport};
 pub use geocube_core::toi::TimeMethod;
+pub use geocube_core::warp::{self, Resampling};
 pub use geocube_core::{
     Affine, Aoi, BoundingBox, CancelToken, ChannelSpec, ChunkCodec, CompactOptions, CompactReport,
     Crs, CubeElement, CubeLayout, CubeSpec, CubeStorage, DType, Dataset, DownloadError, DownloadFn,
