@@ -49,8 +49,12 @@ pub(crate) struct PatchLoader {
 /// An item's assets, opened (headers read) and checked against the cube.
 struct OpenItem {
     id: String,
-    /// Where on the cube grid.
+    /// Where on the cube grid: the bounding window of `parts`.
     window: Window,
+    /// The disjoint cube windows the item covers: one, or two when a
+    /// footprint across the antimeridian lands on both edges of an
+    /// EPSG:4326 cube.
+    parts: Vec<Window>,
     assets: Vec<OpenAsset>,
 }
 
@@ -69,17 +73,46 @@ struct OpenAsset {
 enum Placement {
     /// On the cube's lattice: cube window `cube` is the asset's `src`.
     Lattice { cube: Window, src: Window },
-    /// On another grid (`grid`, the full image's): warped into cube window
-    /// `cube`, the cube pixels its footprint touches.
-    Warp { grid: GeoBox, cube: Window },
+    /// On another grid (`grid`, the full image's): warped into the cube
+    /// windows `cube`, the cube pixels its footprint touches (two when it
+    /// wraps around a geographic cube's antimeridian).
+    Warp { grid: GeoBox, cube: Vec<Window> },
 }
 
 impl Placement {
-    fn cube_window(&self) -> Window {
+    fn cube_windows(&self) -> Vec<Window> {
         match self {
-            Placement::Lattice { cube, .. } | Placement::Warp { cube, .. } => *cube,
+            Placement::Lattice { cube, .. } => vec![*cube],
+            Placement::Warp { cube, .. } => cube.clone(),
         }
     }
+}
+
+/// `windows` with every overlapping pair replaced by its bounding window.
+fn merge_overlapping(mut windows: Vec<Window>) -> Vec<Window> {
+    let mut merged: Vec<Window> = Vec::new();
+    while let Some(mut w) = windows.pop() {
+        // Absorb everything that overlaps, until nothing more does.
+        loop {
+            let before = merged.len() + windows.len();
+            for pool in [&mut merged, &mut windows] {
+                pool.retain(|o| {
+                    if o.intersection(&w).is_some() {
+                        w = union(w, *o);
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+            if merged.len() + windows.len() == before {
+                break;
+            }
+        }
+        merged.push(w);
+    }
+    merged.sort_by_key(|w| (w.row, w.col));
+    merged
 }
 
 /// Why a streamed load stopped: the source failed, or the sink refused a
@@ -257,7 +290,7 @@ impl PatchLoader {
             .and_then(Value::as_object)
             .ok_or_else(|| Error::item(id, "the item has no `assets` object"))?;
         let cube = &self.spec.geobox;
-        let mut window: Option<Window> = None;
+        let mut windows: Vec<Window> = Vec::new();
         let mut opened = Vec::new();
         for (channel, key) in &self.assets {
             let spec = self.spec.channel(channel).ok_or_else(|| {
@@ -275,8 +308,7 @@ impl PatchLoader {
             let src = cog.info().geobox(&url)?;
             check_proj_metadata(&item.json, asset, id, key, &url, &src)?;
             let placement = place(id, key, cube, &src)?;
-            let cube_win = placement.cube_window();
-            window = Some(window.map_or(cube_win, |w| union(w, cube_win)));
+            windows.extend(placement.cube_windows());
             let nodata = if spec.dtype == DType::Bool {
                 None
             } else {
@@ -295,11 +327,16 @@ impl PatchLoader {
                 resampling: self.resampling.get(channel).copied().unwrap_or_default(),
             });
         }
-        let window =
-            window.ok_or_else(|| Error::Config("the source maps no channel to an asset".into()))?;
+        let parts = merge_overlapping(windows);
+        let window = parts
+            .iter()
+            .copied()
+            .reduce(union)
+            .ok_or_else(|| Error::Config("the source maps no channel to an asset".into()))?;
         Ok(OpenItem {
             id: id.to_owned(),
             window,
+            parts,
             assets: opened,
         })
     }
@@ -474,8 +511,10 @@ impl PatchLoader {
         let piece = |opened: &mut Vec<OpenItem>, part: Window| -> Result<Patch> {
             let mut pixels = Vec::new();
             for item in opened.iter_mut() {
-                if let Some(inside) = item.window.intersection(&part) {
-                    pixels.push(self.read_item(item, inside)?);
+                for w in item.parts.clone() {
+                    if let Some(inside) = w.intersection(&part) {
+                        pixels.push(self.read_item(item, inside)?);
+                    }
                 }
             }
             let (window, layers) = if pixels.len() == 1 {
@@ -502,7 +541,7 @@ impl PatchLoader {
                 // The items of a mosaic need not cover their bounding window.
                 if !opened
                     .iter()
-                    .any(|o| o.window.intersection(&part).is_some())
+                    .any(|o| o.parts.iter().any(|w| w.intersection(&part).is_some()))
                 {
                     continue;
                 }
@@ -651,10 +690,31 @@ fn place(id: &str, key: &str, cube: &GeoBox, src: &GeoBox) -> Result<Placement> 
         )
         .caused_by(e)
     })?;
-    let (cube_win, _) = cube.crop_bbox(&bbox).ok_or_else(outside)?;
+    // In a geographic cube the footprint's longitudes are continuous
+    // (170°…190°, say): what lies past ±180° lands at the other edge.
+    let shifts: &[f64] = if cube.crs().is_geographic() {
+        &[0.0, -360.0, 360.0]
+    } else {
+        &[0.0]
+    };
+    let windows: Vec<Window> = shifts
+        .iter()
+        .filter_map(|dx| {
+            let b = geocube_core::BoundingBox::new(
+                bbox.left + dx,
+                bbox.bottom,
+                bbox.right + dx,
+                bbox.top,
+            );
+            cube.crop_bbox(&b).map(|(w, _)| w)
+        })
+        .collect();
+    if windows.is_empty() {
+        return Err(outside());
+    }
     Ok(Placement::Warp {
         grid: src.clone(),
-        cube: cube_win,
+        cube: merge_overlapping(windows),
     })
 }
 
@@ -769,6 +829,64 @@ mod tests {
     use super::*;
     use geocube_core::{Affine, ChannelSpec, Crs};
     use ndarray::IxDyn;
+
+    proptest::proptest! {
+        /// Merged windows are pairwise disjoint, cover every input, and each
+        /// is the bounding window of the inputs inside it.
+        #[test]
+        fn merged_windows_are_disjoint_and_cover(
+            raw in proptest::collection::vec((0usize..50, 0usize..50, 1usize..20, 1usize..20), 1..8)
+        ) {
+            let input: Vec<Window> = raw.iter().map(|&(r, c, h, w)| Window::new(r, c, h, w)).collect();
+            let merged = merge_overlapping(input.clone());
+            for (i, a) in merged.iter().enumerate() {
+                for b in &merged[i + 1..] {
+                    proptest::prop_assert!(a.intersection(b).is_none(), "{a:?} overlaps {b:?}");
+                }
+                let inside: Vec<Window> = input.iter().copied().filter(|w| a.contains(w)).collect();
+                proptest::prop_assert_eq!(inside.into_iter().reduce(union), Some(*a));
+            }
+            for w in &input {
+                proptest::prop_assert!(merged.iter().any(|m| m.contains(w)), "{w:?} lost");
+            }
+        }
+    }
+
+    #[test]
+    fn footprints_across_the_antimeridian_land_on_both_edges() {
+        let world = GeoBox::new(
+            3600,
+            1800,
+            Affine {
+                x0: -180.0,
+                res_x: 0.1,
+                y0: 90.0,
+                res_y: -0.1,
+            },
+            Crs::wgs84(),
+        )
+        .unwrap();
+        // UTM 60N (central meridian 177°E), a 100 km tile at 64°N 2–4° east
+        // of it: 179°E to 181°E.
+        let utm = GeoBox::new(
+            1000,
+            1000,
+            Affine {
+                x0: 600_000.0,
+                res_x: 100.0,
+                y0: 7_100_000.0,
+                res_y: -100.0,
+            },
+            Crs::from_epsg(32660).unwrap(),
+        )
+        .unwrap();
+        let Placement::Warp { cube, .. } = place("i", "a", &world, &utm).unwrap() else {
+            panic!("a UTM tile is not on a lon/lat lattice");
+        };
+        assert_eq!(cube.len(), 2, "{cube:?}");
+        assert!(cube.iter().any(|w| w.col == 0), "{cube:?}");
+        assert!(cube.iter().any(|w| w.col + w.width == 3600), "{cube:?}");
+    }
 
     fn f32s(h: usize, w: usize, v: Vec<f32>) -> TypedArray {
         TypedArray::Float32(ArrayD::from_shape_vec(IxDyn(&[h, w]), v).unwrap())
