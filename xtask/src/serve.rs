@@ -40,6 +40,9 @@ pub(crate) struct Args {
     /// Only requests under this path (e.g. `/mosaics/`) are faulted, stalled or trickled.
     #[arg(long, value_name = "PATH")]
     fault_path_prefix: Option<String>,
+    /// Ignore the `query` of searches (a STAC API without the query extension).
+    #[arg(long)]
+    ignore_query: bool,
 }
 
 pub(crate) fn run(args: &Args) -> geocube_testkit::Result<()> {
@@ -59,6 +62,7 @@ pub(crate) fn run(args: &Args) -> geocube_testkit::Result<()> {
             (false, None) => Pace::Prompt,
         },
         fault_path_prefix: args.fault_path_prefix.clone(),
+        ignore_query: args.ignore_query,
     };
     let server = FixtureServer::start(&dir, options)?;
     // The base URL is the first line of stdout, flushed at once: a test that

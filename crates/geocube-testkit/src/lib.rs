@@ -10,8 +10,16 @@
 //!   25000² px), its tiles drawn from a few distinct blocks ([`blocks`]) so
 //!   that they cost megabytes; [`fixtures::tile_window`] gives any window of
 //!   any preset's tiles without reading a file.
+//! - [`sentinel2::generate`] writes a Sentinel-2-L2A-like collection for
+//!   the reprojection tests: 24 STAC items (four 5.4 km tiles on UTM zones 7
+//!   and 8, overlapping across the 138° W zone boundary, six dates in July
+//!   2024, `eo:cloud_cover` 0–100) with Earth Search's asset keys, 10 m and
+//!   20 m uint16 COGs and a uint8 SCL, no-data wedges at some tile corners;
+//!   every pixel is [`sentinel2::truth`] of its centre's longitude and
+//!   latitude, so a test knows the expected value anywhere.
 //! - [`server::FixtureServer`] serves such a directory over HTTP on
-//!   127.0.0.1 with range requests, a small STAC API and deterministic fault
+//!   127.0.0.1 with range requests, a small STAC API (with the query
+//!   extension, for `eo:cloud_cover` filters) and deterministic fault
 //!   injection (503s, truncated bodies, latency).
 //! - [`ee::EeEmulator`] is a loopback Earth Engine: `image:computePixels`
 //!   and the service-account token endpoint over synthetic TCTrend- and
@@ -33,7 +41,8 @@
 //! - [`footprint`] projects EPSG:3413 ⇄ WGS 84 with `proj4rs` directly and
 //!   splits tile footprints at the antimeridian itself (by the line
 //!   `x + y = 0` in EPSG:3413), instead of using geocube-core's CRS code or
-//!   geocube-sources' lon/lat splitting.
+//!   geocube-sources' lon/lat splitting; [`sentinel2::UtmProjector`] does
+//!   the same for the UTM zones, from PROJ strings of its own.
 //! - [`geoparquet`] writes and reads the index's WKB with its own small
 //!   codec, independent of geocube-sources' WKB reader.
 //! - The server's STAC API parses GeoJSON geometries, bboxes (split when
@@ -66,6 +75,7 @@ pub mod geoparquet;
 pub mod manifest;
 pub mod moto;
 pub mod preset;
+pub mod sentinel2;
 pub mod server;
 pub mod stac;
 pub mod terrain;

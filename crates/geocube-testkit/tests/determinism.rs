@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use geocube_testkit::{Preset, fixtures};
+use geocube_testkit::{Preset, fixtures, sentinel2};
 
 fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -45,4 +45,22 @@ fn generating_twice_gives_identical_bytes() {
     assert!(files(a.path()) == fa, "regeneration changed bytes");
     assert!(fixtures::is_up_to_date(Preset::Tiny, a.path()));
     assert!(!fixtures::is_up_to_date(Preset::Small, a.path()));
+}
+
+#[test]
+fn sentinel2_generating_twice_gives_identical_bytes() {
+    let a = tempfile::tempdir().expect("tempdir");
+    let b = tempfile::tempdir().expect("tempdir");
+    let ma = sentinel2::generate(a.path()).expect("generate a");
+    let mb = sentinel2::generate(b.path()).expect("generate b");
+    assert_eq!(ma, mb);
+    let (fa, fb) = (files(a.path()), files(b.path()));
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    // 24 items × (7 COGs + 1 item) + manifest + catalog + collection.
+    assert_eq!(fa.len(), 24 * 8 + 3, "{:?}", fa.keys());
+    for (name, bytes) in &fa {
+        assert!(bytes == &fb[name], "{name} differs between runs");
+    }
+    assert!(sentinel2::is_up_to_date(a.path()));
+    assert!(!sentinel2::is_up_to_date(&a.path().join("nothing")));
 }

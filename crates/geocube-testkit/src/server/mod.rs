@@ -55,6 +55,10 @@ pub struct ServerOptions {
     /// Only requests whose path starts with this prefix are subject to
     /// faults and to [`ServerOptions::pace`] (`None`: all requests).
     pub fault_path_prefix: Option<String>,
+    /// Ignore the `query` of searches, as a STAC API without the query
+    /// extension does (it then neither applies nor advertises it): for
+    /// tests of a client's own filtering. Default `false`.
+    pub ignore_query: bool,
 }
 
 /// How promptly the server answers the requests under
@@ -87,6 +91,7 @@ impl Default for ServerOptions {
             seed: 0,
             pace: Pace::Prompt,
             fault_path_prefix: None,
+            ignore_query: false,
         }
     }
 }
@@ -338,7 +343,9 @@ impl Shared {
 /// Routes:
 /// - `GET /` STAC API landing page, `GET /conformance`, `GET /collections`,
 ///   `GET /collections/{c}`, `GET /collections/{c}/items`,
-///   `GET /collections/{c}/items/{id}`, `GET|POST /search`;
+///   `GET /collections/{c}/items/{id}`, `GET|POST /search` (with the query
+///   extension's `query`, unless [`ServerOptions::ignore_query`]), over
+///   every collection of the directory's manifests;
 /// - every other `GET`/`HEAD` path is a file of the fixture directory, with
 ///   `Range: bytes=a-b`, `bytes=a-` and `bytes=-n` (206 + `Content-Range`,
 ///   416 when unsatisfiable, 400 when malformed);
@@ -368,13 +375,14 @@ impl std::fmt::Debug for FixtureServer {
 
 impl FixtureServer {
     /// Loads the fixture directory `dir` (made by
-    /// [`crate::fixtures::generate`]) and starts serving it.
+    /// [`crate::fixtures::generate`], [`crate::sentinel2::generate`] or
+    /// both) and starts serving it.
     ///
     /// # Errors
     /// If the directory has no valid manifest or items, or the port cannot
     /// be bound.
     pub fn start(dir: &Path, options: ServerOptions) -> Result<Self> {
-        let api = StacApi::load(dir)?;
+        let api = StacApi::load(dir, !options.ignore_query)?;
         let listener =
             TcpListener::bind(("127.0.0.1", options.port)).map_err(|source| Error::Server {
                 action: "binding 127.0.0.1",

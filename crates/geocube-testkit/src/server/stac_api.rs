@@ -1,7 +1,14 @@
 //! A small STAC API over the fixture's items, held in memory: landing page,
 //! conformance, collections, items and item search (GET and POST) with
 //! `collections`, `ids`, `bbox`, `intersects` (true intersection, planar in
-//! WGS 84 as STAC specifies), `datetime`, `limit` and token paging.
+//! WGS 84 as STAC specifies), `datetime`, `limit`, token paging and the
+//! query extension's `query` (`{"eo:cloud_cover": {"lte": 20}}`, operators
+//! `eq`, `neq`, `lt`, `lte`, `gt`, `gte`; an item without the property
+//! never matches, as in stac-fastapi).
+//!
+//! The collections are those of the fixture manifests found in the
+//! directory: the ArcticDEM-like mosaic's (`manifest.json`) and the
+//! Sentinel-2-like collection's (`sentinel2.json`), one or both.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -14,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::http::{Request, Response, parse_query};
 use crate::error::{Error, Result};
-use crate::manifest::{FixtureManifest, resolve};
+use crate::manifest::{FixtureManifest, MANIFEST_FILE_NAME, resolve};
 
 /// Items per page unless the client asks otherwise.
 const DEFAULT_LIMIT: usize = 10;
@@ -29,6 +36,10 @@ const CONFORMANCE: [&str; 6] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 ];
+
+/// The query extension's conformance class (advertised unless the server
+/// ignores `query`).
+pub(crate) const QUERY_CONFORMANCE: &str = "https://api.stacspec.org/v1.0.0-rc.1/item-search#query";
 
 /// Why the fixture STAC API cannot use a value: a search parameter (the
 /// server answers 400 with this message) or an item's geometry or time
@@ -117,12 +128,30 @@ pub enum StacApiError {
     /// A query string with a malformed escape or bytes that are not UTF-8.
     #[error("malformed query string")]
     Query,
+    /// A `query` parameter that is not a JSON object (or text holding one).
+    #[error("query must be a JSON object of properties, not {0}")]
+    QueryNotObject(Value),
+    /// A `query` property whose operators are not a JSON object.
+    #[error("query of property {0:?} must be an object of operators")]
+    QueryOperators(String),
+    /// A `query` operator the server does not know.
+    #[error(
+        "unknown query operator {operator:?} for property {property:?}: use eq, neq, lt, lte, gt or gte"
+    )]
+    QueryOperator {
+        /// The property queried.
+        property: String,
+        /// The operator given.
+        operator: String,
+    },
 }
 
 type ApiResult<T> = std::result::Result<T, StacApiError>;
 
 struct ApiItem {
     id: String,
+    /// The id of its collection.
+    collection: String,
     /// The item with asset hrefs relative to the server root (`/mosaics/...`).
     value: Value,
     geometry: Geometry<f64>,
@@ -130,11 +159,19 @@ struct ApiItem {
     end: DateTime<FixedOffset>,
 }
 
-/// The fixture's collection and items.
-pub(crate) struct StacApi {
-    collection_id: String,
-    collection: Value,
+/// One collection and its items (sorted by id).
+struct ApiCollection {
+    id: String,
+    value: Value,
     items: Vec<ApiItem>,
+}
+
+/// The fixture's collections.
+pub(crate) struct StacApi {
+    collections: Vec<ApiCollection>,
+    /// Whether `query` is applied (else ignored, as by an API without the
+    /// query extension).
+    query: bool,
 }
 
 type Interval = (Option<DateTime<FixedOffset>>, Option<DateTime<FixedOffset>>);
@@ -263,6 +300,102 @@ fn bbox_geometry(b: &[f64]) -> ApiResult<Geometry<f64>> {
     })
 }
 
+/// A comparison operator of the query extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Neq,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+/// One condition of a `query`: `properties[property] op value`.
+#[derive(Clone, Debug, PartialEq)]
+struct Condition {
+    property: String,
+    op: Op,
+    value: Value,
+}
+
+/// The order of two JSON values of one kind (numbers, strings, booleans).
+fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+impl Condition {
+    /// Whether an item with these `properties` satisfies the condition; a
+    /// missing (or null) property satisfies none, not even `neq`.
+    fn holds(&self, properties: &Value) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let Some(v) = properties.get(&self.property).filter(|v| !v.is_null()) else {
+            return false;
+        };
+        let ord = compare(v, &self.value);
+        // Numbers are equal by value (20 == 20.0); other JSON by structure.
+        let equal = ord == Some(Equal) || *v == self.value;
+        match self.op {
+            Op::Eq => equal,
+            Op::Neq => !equal,
+            Op::Lt => ord == Some(Less),
+            Op::Lte => matches!(ord, Some(Less | Equal)),
+            Op::Gt => ord == Some(Greater),
+            Op::Gte => matches!(ord, Some(Greater | Equal)),
+        }
+    }
+}
+
+/// The conditions of a `query` parameter: a JSON object, or (GET) text
+/// holding one.
+fn parse_query_extension(v: &Value) -> ApiResult<Vec<Condition>> {
+    let parsed;
+    let object = match v {
+        Value::Object(o) => o,
+        Value::String(t) => {
+            parsed = serde_json::from_str::<Value>(t)
+                .map_err(|_| StacApiError::QueryNotObject(v.clone()))?;
+            parsed
+                .as_object()
+                .ok_or_else(|| StacApiError::QueryNotObject(v.clone()))?
+        }
+        other => return Err(StacApiError::QueryNotObject(other.clone())),
+    };
+    let mut out = Vec::new();
+    for (property, ops) in object {
+        let ops = ops
+            .as_object()
+            .ok_or_else(|| StacApiError::QueryOperators(property.clone()))?;
+        for (name, value) in ops {
+            let op = match name.as_str() {
+                "eq" => Op::Eq,
+                "neq" => Op::Neq,
+                "lt" => Op::Lt,
+                "lte" => Op::Lte,
+                "gt" => Op::Gt,
+                "gte" => Op::Gte,
+                _ => {
+                    return Err(StacApiError::QueryOperator {
+                        property: property.clone(),
+                        operator: name.clone(),
+                    });
+                }
+            };
+            out.push(Condition {
+                property: property.clone(),
+                op,
+                value: value.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Parameters of an item search.
 #[derive(Default)]
 struct Search {
@@ -270,6 +403,7 @@ struct Search {
     ids: Option<Vec<String>>,
     geometry: Option<Geometry<f64>>,
     interval: Option<Interval>,
+    query: Vec<Condition>,
     limit: usize,
     offset: usize,
 }
@@ -290,8 +424,10 @@ fn string_list(v: &Value, name: &'static str) -> ApiResult<Vec<String>> {
 }
 
 impl Search {
-    /// From a JSON object (POST body, or GET parameters turned into one).
-    fn from_json(o: &Map<String, Value>) -> ApiResult<Self> {
+    /// From a JSON object (POST body, or GET parameters turned into one);
+    /// `query` is read only when `with_query` (else ignored, as by an API
+    /// without the query extension).
+    fn from_json(o: &Map<String, Value>, with_query: bool) -> ApiResult<Self> {
         let mut s = Search {
             limit: DEFAULT_LIMIT,
             ..Search::default()
@@ -349,6 +485,9 @@ impl Search {
             }
             s.limit = usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
         }
+        if with_query && let Some(v) = o.get("query").filter(|v| !v.is_null()) {
+            s.query = parse_query_extension(v)?;
+        }
         if let Some(v) = o.get("token").filter(|v| !v.is_null()) {
             let t = v.as_str().unwrap_or_default();
             s.offset = t
@@ -359,19 +498,19 @@ impl Search {
         Ok(s)
     }
 
-    fn from_query(query: &str) -> ApiResult<(Self, Vec<(String, String)>)> {
+    fn from_query(query: &str, with_query: bool) -> ApiResult<(Self, Vec<(String, String)>)> {
         let pairs = parse_query(query).ok_or(StacApiError::Query)?;
         let mut o = Map::new();
         for (k, v) in &pairs {
             o.insert(k.clone(), Value::String(v.clone()));
         }
-        Ok((Self::from_json(&o)?, pairs))
+        Ok((Self::from_json(&o, with_query)?, pairs))
     }
 
-    fn matches(&self, collection: &str, item: &ApiItem) -> bool {
+    fn matches(&self, item: &ApiItem) -> bool {
         self.collections
             .as_ref()
-            .is_none_or(|c| c.iter().any(|c| c == collection))
+            .is_none_or(|c| c.contains(&item.collection))
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&item.id))
             && self
                 .geometry
@@ -380,6 +519,10 @@ impl Search {
             && self.interval.is_none_or(|(a, b)| {
                 a.is_none_or(|a| a <= item.end) && b.is_none_or(|b| item.start <= b)
             })
+            && self
+                .query
+                .iter()
+                .all(|q| q.holds(&item.value["properties"]))
     }
 }
 
@@ -394,73 +537,125 @@ enum NextPage<'a> {
     },
 }
 
-impl StacApi {
-    /// Loads the collection and items of a fixture directory.
-    pub(crate) fn load(root: &Path) -> Result<Self> {
-        let manifest = FixtureManifest::load(root)?;
-        let read_json = |rel: &str| -> Result<Value> {
-            let path = resolve(root, rel);
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            serde_json::from_slice(&bytes).map_err(|source| Error::Json { path, source })
+/// A collection document and its items (`(id, path)` relative to `root`),
+/// asset hrefs made relative to the server root.
+fn load_collection(
+    root: &Path,
+    collection_id: &str,
+    collection_path: &str,
+    items: impl Iterator<Item = (String, String)>,
+) -> Result<ApiCollection> {
+    let read_json = |rel: &str| -> Result<Value> {
+        let path = resolve(root, rel);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json { path, source })
+    };
+    let value = read_json(collection_path)?;
+    let mut out = Vec::new();
+    for (id, item_path) in items {
+        let mut value = read_json(&item_path)?;
+        let invalid = |source: StacApiError| Error::InvalidItem {
+            path: resolve(root, &item_path),
+            source,
         };
-        let collection = read_json(&manifest.collection_path)?;
-        let mut items = Vec::new();
-        for tile in &manifest.tiles {
-            let mut value = read_json(&tile.item_path)?;
-            let invalid = |source: StacApiError| Error::InvalidItem {
-                path: resolve(root, &tile.item_path),
-                source,
-            };
-            let item_dir = Path::new(&tile.item_path)
-                .parent()
-                .unwrap_or(Path::new(""))
-                .to_path_buf();
-            if let Some(assets) = value.get_mut("assets").and_then(Value::as_object_mut) {
-                for asset in assets.values_mut() {
-                    if let Some(href) = asset.get("href").and_then(Value::as_str) {
-                        let joined = normalize(&item_dir.join(href));
-                        let rel: Vec<String> = joined
-                            .iter()
-                            .map(|c| c.to_string_lossy().into_owned())
-                            .collect();
-                        asset["href"] = Value::String(format!("/{}", rel.join("/")));
-                    }
+        let item_dir = Path::new(&item_path)
+            .parent()
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
+        if let Some(assets) = value.get_mut("assets").and_then(Value::as_object_mut) {
+            for asset in assets.values_mut() {
+                if let Some(href) = asset.get("href").and_then(Value::as_str) {
+                    let joined = normalize(&item_dir.join(href));
+                    let rel: Vec<String> = joined
+                        .iter()
+                        .map(|c| c.to_string_lossy().into_owned())
+                        .collect();
+                    asset["href"] = Value::String(format!("/{}", rel.join("/")));
                 }
             }
-            let geometry = geojson_to_geo(&value["geometry"]).map_err(&invalid)?;
-            let props = &value["properties"];
-            let time = |k: &str| props.get(k).and_then(Value::as_str).map(parse_time);
-            let (start, end) = match (
-                time("start_datetime"),
-                time("end_datetime"),
-                time("datetime"),
-            ) {
-                (Some(a), Some(b), _) => (a.map_err(&invalid)?, b.map_err(&invalid)?),
-                (_, _, Some(t)) => {
-                    let t = t.map_err(&invalid)?;
-                    (t, t)
-                }
-                _ => {
-                    return Err(Error::Invalid {
-                        path: resolve(root, &tile.item_path),
-                        reason: "item has no datetime".into(),
-                    });
-                }
-            };
-            items.push(ApiItem {
-                id: tile.dem_id.clone(),
-                value,
-                geometry,
-                start,
-                end,
-            });
         }
-        items.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Self {
-            collection_id: manifest.collection_id,
-            collection,
-            items,
-        })
+        let geometry = geojson_to_geo(&value["geometry"]).map_err(&invalid)?;
+        let props = &value["properties"];
+        let time = |k: &str| props.get(k).and_then(Value::as_str).map(parse_time);
+        let (start, end) = match (
+            time("start_datetime"),
+            time("end_datetime"),
+            time("datetime"),
+        ) {
+            (Some(a), Some(b), _) => (a.map_err(&invalid)?, b.map_err(&invalid)?),
+            (_, _, Some(t)) => {
+                let t = t.map_err(&invalid)?;
+                (t, t)
+            }
+            _ => {
+                return Err(Error::Invalid {
+                    path: resolve(root, &item_path),
+                    reason: "item has no datetime".into(),
+                });
+            }
+        };
+        out.push(ApiItem {
+            id,
+            collection: collection_id.to_owned(),
+            value,
+            geometry,
+            start,
+            end,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(ApiCollection {
+        id: collection_id.to_owned(),
+        value,
+        items: out,
+    })
+}
+
+impl StacApi {
+    /// Loads the collections and items of a fixture directory: those of
+    /// its ArcticDEM manifest, of its Sentinel-2 manifest, or both. `query`:
+    /// whether searches apply the query extension.
+    pub(crate) fn load(root: &Path, query: bool) -> Result<Self> {
+        let mut collections = Vec::new();
+        let sentinel2 = root.join(crate::sentinel2::MANIFEST_FILE_NAME);
+        // Also when neither manifest exists: the error then names
+        // `manifest.json`, as it always did.
+        if root.join(MANIFEST_FILE_NAME).is_file() || !sentinel2.is_file() {
+            let m = FixtureManifest::load(root)?;
+            let items = m
+                .tiles
+                .iter()
+                .map(|t| (t.dem_id.clone(), t.item_path.clone()));
+            collections.push(load_collection(
+                root,
+                &m.collection_id,
+                &m.collection_path,
+                items,
+            )?);
+        }
+        if sentinel2.is_file() {
+            let m = crate::sentinel2::Sentinel2Manifest::load(root)?;
+            let items = m.items.iter().map(|i| (i.id.clone(), i.item_path.clone()));
+            collections.push(load_collection(
+                root,
+                &m.collection_id,
+                &m.collection_path,
+                items,
+            )?);
+        }
+        Ok(Self { collections, query })
+    }
+
+    fn collection(&self, id: &str) -> Option<&ApiCollection> {
+        self.collections.iter().find(|c| c.id == id)
+    }
+
+    fn conformance(&self) -> Vec<&'static str> {
+        let mut c = CONFORMANCE.to_vec();
+        if self.query {
+            c.push(QUERY_CONFORMANCE);
+        }
+        c
     }
 
     fn item_json(&self, item: &ApiItem, base: &str) -> Value {
@@ -472,7 +667,7 @@ impl StacApi {
                 }
             }
         }
-        let c = &self.collection_id;
+        let c = &item.collection;
         v["links"] = json!([
             { "rel": "self", "href": format!("{base}/collections/{c}/items/{}", item.id), "type": "application/geo+json" },
             { "rel": "parent", "href": format!("{base}/collections/{c}"), "type": "application/json" },
@@ -482,9 +677,9 @@ impl StacApi {
         v
     }
 
-    fn collection_json(&self, base: &str) -> Value {
-        let mut v = self.collection.clone();
-        let c = &self.collection_id;
+    fn collection_json(collection: &ApiCollection, base: &str) -> Value {
+        let mut v = collection.value.clone();
+        let c = &collection.id;
         v["links"] = json!([
             { "rel": "self", "href": format!("{base}/collections/{c}"), "type": "application/json" },
             { "rel": "parent", "href": format!("{base}/"), "type": "application/json" },
@@ -495,30 +690,34 @@ impl StacApi {
     }
 
     fn landing(&self, base: &str) -> Value {
+        let mut links = vec![
+            json!({ "rel": "self", "href": format!("{base}/"), "type": "application/json" }),
+            json!({ "rel": "root", "href": format!("{base}/"), "type": "application/json" }),
+            json!({ "rel": "conformance", "href": format!("{base}/conformance"), "type": "application/json" }),
+            json!({ "rel": "data", "href": format!("{base}/collections"), "type": "application/json" }),
+        ];
+        links.extend(self.collections.iter().map(|c| {
+            json!({ "rel": "child", "href": format!("{base}/collections/{}", c.id), "type": "application/json" })
+        }));
+        links.push(json!({ "rel": "search", "href": format!("{base}/search"), "type": "application/geo+json", "method": "GET" }));
+        links.push(json!({ "rel": "search", "href": format!("{base}/search"), "type": "application/geo+json", "method": "POST" }));
         json!({
             "type": "Catalog",
             "stac_version": crate::stac::STAC_VERSION,
             "id": "geocube-testkit",
             "title": "geocube testkit STAC API",
             "description": "Fixture items served by geocube-testkit",
-            "conformsTo": CONFORMANCE,
-            "links": [
-                { "rel": "self", "href": format!("{base}/"), "type": "application/json" },
-                { "rel": "root", "href": format!("{base}/"), "type": "application/json" },
-                { "rel": "conformance", "href": format!("{base}/conformance"), "type": "application/json" },
-                { "rel": "data", "href": format!("{base}/collections"), "type": "application/json" },
-                { "rel": "child", "href": format!("{base}/collections/{}", self.collection_id), "type": "application/json" },
-                { "rel": "search", "href": format!("{base}/search"), "type": "application/geo+json", "method": "GET" },
-                { "rel": "search", "href": format!("{base}/search"), "type": "application/geo+json", "method": "POST" },
-            ],
+            "conformsTo": self.conformance(),
+            "links": links,
         })
     }
 
     fn search(&self, s: &Search, base: &str, next: NextPage<'_>) -> Response {
         let matched: Vec<&ApiItem> = self
-            .items
+            .collections
             .iter()
-            .filter(|i| s.matches(&self.collection_id, i))
+            .flat_map(|c| &c.items)
+            .filter(|i| s.matches(i))
             .collect();
         let page: Vec<Value> = matched
             .iter()
@@ -565,35 +764,37 @@ impl StacApi {
     pub(crate) fn handle(&self, req: &Request, base: &str) -> Option<Response> {
         let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
         let get = req.method == "GET" || req.method == "HEAD";
-        let c = self.collection_id.as_str();
         let not_allowed = || {
             Some(Response::error(
                 405,
                 &format!("{} not allowed on {}", req.method, req.path),
             ))
         };
+        let found = |id: &str| self.collection(id).filter(|_| get);
         match segs.as_slice() {
             [] if get => Some(Response::json(200, &self.landing(base))),
-            ["conformance"] if get => {
-                Some(Response::json(200, &json!({ "conformsTo": CONFORMANCE })))
-            }
+            ["conformance"] if get => Some(Response::json(
+                200,
+                &json!({ "conformsTo": self.conformance() }),
+            )),
             ["collections"] if get => Some(Response::json(
                 200,
                 &json!({
-                    "collections": [self.collection_json(base)],
+                    "collections": self.collections.iter().map(|c| Self::collection_json(c, base)).collect::<Vec<_>>(),
                     "links": [
                         { "rel": "self", "href": format!("{base}/collections"), "type": "application/json" },
                         { "rel": "root", "href": format!("{base}/"), "type": "application/json" },
                     ],
                 }),
             )),
-            ["collections", id] if get && *id == c => {
-                Some(Response::json(200, &self.collection_json(base)))
+            ["collections", id] if found(id).is_some() => {
+                let c = found(id)?;
+                Some(Response::json(200, &Self::collection_json(c, base)))
             }
-            ["collections", id, "items"] if get && *id == c => {
-                Some(match Search::from_query(&req.query) {
+            ["collections", id, "items"] if found(id).is_some() => {
+                Some(match Search::from_query(&req.query, self.query) {
                     Ok((mut s, pairs)) => {
-                        s.collections = Some(vec![c.to_owned()]);
+                        s.collections = Some(vec![(*id).to_owned()]);
                         s.ids = None;
                         self.search(
                             &s,
@@ -607,18 +808,19 @@ impl StacApi {
                     Err(e) => Response::error(400, &e.to_string()),
                 })
             }
-            ["collections", id, "items", item] if get && *id == c => {
-                Some(match self.items.iter().find(|i| i.id == *item) {
+            ["collections", id, "items", item] if found(id).is_some() => {
+                let c = found(id)?;
+                Some(match c.items.iter().find(|i| i.id == *item) {
                     Some(i) => {
                         Response::json_typed(200, "application/geo+json", &self.item_json(i, base))
                     }
-                    None => Response::error(404, &format!("no item {item:?} in {c}")),
+                    None => Response::error(404, &format!("no item {item:?} in {}", c.id)),
                 })
             }
             ["collections", id, ..] if get => {
                 Some(Response::error(404, &format!("no collection {id:?}")))
             }
-            ["search"] if get => Some(match Search::from_query(&req.query) {
+            ["search"] if get => Some(match Search::from_query(&req.query, self.query) {
                 Ok((s, pairs)) => self.search(
                     &s,
                     base,
@@ -642,7 +844,7 @@ impl StacApi {
                         ));
                     }
                 };
-                Some(match Search::from_json(&body) {
+                Some(match Search::from_json(&body, self.query) {
                     Ok(s) => self.search(&s, base, NextPage::Post { body }),
                     Err(e) => Response::error(400, &e.to_string()),
                 })
@@ -678,6 +880,62 @@ mod tests {
         assert!(matches!(g, Some(Geometry::MultiPolygon(ref m)) if m.0.len() == 2));
         assert!(bbox_geometry(&[0.0, 80.0, 1.0, 70.0]).is_err());
         assert!(bbox_geometry(&[0.0, 1.0]).is_err());
+    }
+
+    #[test]
+    fn query_conditions() {
+        let q = |v: Value| parse_query_extension(&v);
+        let props = json!({ "eo:cloud_cover": 20.0, "platform": "sentinel-2a", "n": 3 });
+        let holds = |v: Value| q(v).map(|c| c.iter().all(|c| c.holds(&props)));
+        assert!(matches!(
+            holds(json!({"eo:cloud_cover": {"lte": 20}})),
+            Ok(true)
+        ));
+        assert!(matches!(
+            holds(json!({"eo:cloud_cover": {"lt": 20}})),
+            Ok(false)
+        ));
+        assert!(matches!(
+            holds(json!({"eo:cloud_cover": {"eq": 20}})),
+            Ok(true)
+        ));
+        assert!(matches!(
+            holds(json!({"eo:cloud_cover": {"gte": 10, "lt": 30}})),
+            Ok(true)
+        ));
+        assert!(matches!(
+            holds(json!({"eo:cloud_cover": {"gt": 20}})),
+            Ok(false)
+        ));
+        assert!(matches!(
+            holds(json!({"platform": {"neq": "sentinel-2b"}})),
+            Ok(true)
+        ));
+        assert!(matches!(
+            holds(json!({"platform": {"eq": "sentinel-2a"}, "n": {"lt": 4}})),
+            Ok(true)
+        ));
+        // Another type compares as neither smaller nor larger.
+        assert!(matches!(holds(json!({"platform": {"lt": 5}})), Ok(false)));
+        // A missing property matches nothing, not even `neq`.
+        assert!(matches!(holds(json!({"gsd": {"neq": 10}})), Ok(false)));
+        assert!(matches!(holds(json!("{\"n\": {\"gte\": 3}}")), Ok(true)));
+        assert!(matches!(
+            q(json!({"n": {"like": 3}})),
+            Err(StacApiError::QueryOperator { .. })
+        ));
+        assert!(matches!(
+            q(json!({"n": 3})),
+            Err(StacApiError::QueryOperators(_))
+        ));
+        assert!(matches!(
+            q(json!([1])),
+            Err(StacApiError::QueryNotObject(_))
+        ));
+        assert!(matches!(
+            q(json!("not json")),
+            Err(StacApiError::QueryNotObject(_))
+        ));
     }
 
     #[test]

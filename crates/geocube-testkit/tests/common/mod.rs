@@ -34,6 +34,21 @@ pub fn two_metre() -> &'static (PathBuf, FixtureManifest) {
     DIR.get_or_init(|| cached(Preset::TwoMetre))
 }
 
+/// The Sentinel-2 fixtures, generated once and reused across runs (see
+/// [`geocube_testkit::sentinel2::ensure`]).
+pub fn sentinel2() -> &'static (PathBuf, geocube_testkit::sentinel2::Sentinel2Manifest) {
+    static DIR: OnceLock<(PathBuf, geocube_testkit::sentinel2::Sentinel2Manifest)> =
+        OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "fixtures-sentinel2-v{}",
+            geocube_testkit::sentinel2::GENERATOR_VERSION
+        ));
+        let m = geocube_testkit::sentinel2::ensure(&dir).expect("generate sentinel-2 fixtures");
+        (dir, m)
+    })
+}
+
 /// A response as seen on the wire.
 #[derive(Debug)]
 pub struct HttpResponse {
