@@ -204,6 +204,17 @@ pub enum Error {
     /// A source configuration that cannot work.
     #[error("invalid source configuration: {0}")]
     Config(String),
+    /// A property filter the STAC API query extension cannot express
+    /// ([`StacSourceBuilder::query`](crate::StacSourceBuilder::query)).
+    #[error(
+        "invalid query of property `{property}`: {reason} (the query extension takes {{\"<property>\": {{\"<operator>\": <value>}}}} with operators eq, neq, lt, lte, gt, gte)"
+    )]
+    InvalidQuery {
+        /// The property queried.
+        property: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Grid, CRS, AOI or TOI maths from `geocube-core`.
     #[error(transparent)]
     Core(#[from] geocube_core::Error),

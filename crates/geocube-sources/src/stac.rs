@@ -2,10 +2,24 @@
 //! (smart-geocubes' `STACAccessor`).
 //!
 //! `touching_patches` searches the API (`POST /search` with `collections`,
-//! `intersects` in EPSG:4326 split at the antimeridian, and `datetime` from
-//! the time of interest), following `next` links; each item becomes one
-//! [`PatchRef`] carrying the item JSON ([`StacItems`]). `download` reads
-//! each channel's asset COG onto the cube grid.
+//! `intersects` in EPSG:4326 split at the antimeridian, `datetime` from
+//! the time of interest and the builder's `query`), following `next`
+//! links; each item becomes one [`PatchRef`] carrying the item JSON
+//! ([`StacItems`]). `download` reads each channel's asset COG onto the cube
+//! grid.
+//!
+//! # Property filters
+//!
+//! [`StacSourceBuilder::query`] (and [`StacSourceBuilder::max_cloud_cover`]
+//! on it) filter the items by their properties with the STAC API query
+//! extension: `"query": {"eo:cloud_cover": {"lte": 20}}`, operators `eq`,
+//! `neq`, `lt`, `lte`, `gt`, `gte`. A server without the extension ignores
+//! the field and returns every item, so the source also checks each
+//! returned item itself and drops those the query excludes: a cube filled
+//! with at most 20 % cloud cover never holds an 80 % scene, whatever the
+//! server. An item without the property (or with `null`) never passes, as
+//! in stac-fastapi. Numbers compare by value, strings lexicographically, a
+//! property of another type than the value passes only `neq`.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -38,6 +52,8 @@ pub struct StacItemUrl(pub String);
 pub struct StacSource {
     root: String,
     collection: String,
+    /// The query extension's filter of area searches (empty: none).
+    query: Map<String, Value>,
     loader: PatchLoader,
 }
 
@@ -52,9 +68,46 @@ pub struct StacSourceBuilder {
     http_config: HttpConfig,
     resampling: Resampling,
     channel_resampling: Vec<(String, Resampling)>,
+    query: Map<String, Value>,
 }
 
+/// The query extension's operators.
+const QUERY_OPERATORS: [&str; 6] = ["eq", "neq", "lt", "lte", "gt", "gte"];
+
 impl StacSourceBuilder {
+    /// Filter every area search by item properties with the STAC API query
+    /// extension: `{"eo:cloud_cover": {"lte": 20}, "platform": {"eq":
+    /// "sentinel-2b"}}` (operators `eq`, `neq`, `lt`, `lte`, `gt`, `gte`),
+    /// sent as the search's `query` and checked again on every returned
+    /// item (see the [module docs](self#property-filters)). Merged into
+    /// what earlier calls gave: an operator given again for a property
+    /// replaces the earlier one. Lookups of patch ids already in a cube
+    /// ([`StacSource::patch_refs`]) are not filtered: a filter narrows what
+    /// is loaded, not what a cube is known to hold.
+    #[must_use]
+    pub fn query(mut self, query: Map<String, Value>) -> Self {
+        for (property, ops) in query {
+            match (self.query.get_mut(&property), ops) {
+                (Some(Value::Object(have)), Value::Object(more)) => have.extend(more),
+                (_, ops) => {
+                    self.query.insert(property, ops);
+                }
+            }
+        }
+        self
+    }
+
+    /// Only items with `eo:cloud_cover` at most `percent` (0–100): the
+    /// query `{"eo:cloud_cover": {"lte": percent}}` ([`StacSourceBuilder::query`]).
+    /// Items without a cloud cover are left out.
+    #[must_use]
+    pub fn max_cloud_cover(self, percent: f64) -> Self {
+        let mut q = Map::new();
+        // A NaN becomes JSON null, which `build` refuses.
+        q.insert("eo:cloud_cover".into(), json!({ "lte": percent }));
+        self.query(q)
+    }
+
     /// Read channel `channel` from the item asset `asset_key` (default: the
     /// asset named like the channel).
     #[must_use]
@@ -108,9 +161,11 @@ impl StacSourceBuilder {
     /// # Errors
     /// [`Error::Core`] for an invalid spec; [`Error::Config`] for an asset
     /// mapped to a channel the cube does not have, or an HTTP client that
-    /// cannot be built.
+    /// cannot be built; [`Error::InvalidQuery`] for a query whose operators
+    /// or values the query extension does not have.
     pub fn build(self) -> Result<StacSource> {
         self.spec.validate()?;
+        validate_query(&self.query)?;
         let mapped = self.assets.iter().map(|(c, _)| c);
         for c in mapped.chain(self.channel_resampling.iter().map(|(c, _)| c)) {
             if self.spec.channel(c).is_none() {
@@ -152,6 +207,7 @@ impl StacSourceBuilder {
         Ok(StacSource {
             root: self.root,
             collection: self.collection,
+            query: self.query,
             loader: PatchLoader {
                 http,
                 spec: self.spec,
@@ -218,6 +274,7 @@ impl StacSource {
             http_config: HttpConfig::default(),
             resampling: Resampling::Nearest,
             channel_resampling: Vec::new(),
+            query: Map::new(),
         }
     }
 
@@ -231,6 +288,21 @@ impl StacSource {
     #[must_use]
     pub fn collection(&self) -> &str {
         &self.collection
+    }
+
+    /// The property filter of area searches ([`StacSourceBuilder::query`];
+    /// empty: none).
+    #[must_use]
+    pub fn query(&self) -> &Map<String, Value> {
+        &self.query
+    }
+
+    /// Whether `item` passes the property filter ([`StacSourceBuilder::query`]),
+    /// checked here as the query extension specifies it: what the source
+    /// applies to the items a server returns.
+    #[must_use]
+    pub fn passes_query(&self, item: &Value) -> bool {
+        query_matches(&self.query, item.get("properties").unwrap_or(&Value::Null))
     }
 
     /// The HTTP client.
@@ -378,7 +450,7 @@ impl StacSource {
         Ok(item_times(item)?.0)
     }
 
-    fn index_of(&self, item: Value) -> Result<PatchRef> {
+    pub(crate) fn index_of(&self, item: Value) -> Result<PatchRef> {
         let id = item_id(&item)?.to_owned();
         let geometry = item_geometry(&item)?;
         let time = self.patch_time(&item)?;
@@ -402,6 +474,86 @@ impl StacSource {
         };
         Ok(vec![fetch_item(&self.loader.http, &url)?])
     }
+}
+
+/// Whether `query` (checked by [`validate_query`]) holds for an item with
+/// these `properties`: every operator of every property.
+fn query_matches(query: &Map<String, Value>, properties: &Value) -> bool {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    query.iter().all(|(property, ops)| {
+        let Some(have) = properties.get(property).filter(|v| !v.is_null()) else {
+            // Unknown is not "at most 20 %".
+            return false;
+        };
+        let Some(ops) = ops.as_object() else {
+            return false;
+        };
+        ops.iter().all(|(op, want)| {
+            let order = match (have, want) {
+                (Value::Number(a), Value::Number(b)) => a
+                    .as_f64()
+                    .zip(b.as_f64())
+                    .and_then(|(a, b)| a.partial_cmp(&b)),
+                (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+                (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+                _ => None,
+            };
+            let equal = order == Some(Equal) || have == want;
+            match op.as_str() {
+                "eq" => equal,
+                "neq" => !equal,
+                "lt" => order == Some(Less),
+                "lte" => matches!(order, Some(Less | Equal)),
+                "gt" => order == Some(Greater),
+                "gte" => matches!(order, Some(Greater | Equal)),
+                // Refused by `validate_query`; never passes.
+                _ => false,
+            }
+        })
+    })
+}
+
+/// [`Error::InvalidQuery`] unless every property maps to an object of the
+/// query extension's operators with non-null values (numbers or strings
+/// for the orderings).
+fn validate_query(query: &Map<String, Value>) -> Result<()> {
+    for (property, ops) in query {
+        let invalid = |reason: String| Error::InvalidQuery {
+            property: property.clone(),
+            reason,
+        };
+        let ops = ops
+            .as_object()
+            .ok_or_else(|| invalid(format!("{ops} is not an object of operators")))?;
+        if ops.is_empty() {
+            return Err(invalid("no operator given".into()));
+        }
+        for (op, value) in ops {
+            if !QUERY_OPERATORS.contains(&op.as_str()) {
+                return Err(invalid(format!(
+                    "unknown operator `{op}`; use {}",
+                    QUERY_OPERATORS.join(", ")
+                )));
+            }
+            let ordering = !matches!(op.as_str(), "eq" | "neq");
+            let usable = match value {
+                Value::Null => false,
+                Value::Number(_) | Value::String(_) => true,
+                _ => !ordering,
+            };
+            if !usable {
+                return Err(invalid(format!(
+                    "`{op}` needs {}, not {value}",
+                    if ordering {
+                        "a number or a string"
+                    } else {
+                        "a value"
+                    }
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// GET an item and check it is one.
@@ -457,7 +609,20 @@ impl StacSource {
         if let Some(dt) = stac_datetime(toi) {
             body.insert("datetime".into(), Value::String(dt));
         }
-        let items = self.search(body)?;
+        if !self.query.is_empty() {
+            body.insert("query".into(), Value::Object(self.query.clone()));
+        }
+        let mut items = self.search(body)?;
+        let returned = items.len();
+        // A server without the query extension ignores `query`.
+        items.retain(|it| self.passes_query(it));
+        if items.len() < returned {
+            tracing::debug!(
+                dropped = returned - items.len(),
+                url = %self.root,
+                "the STAC API returned items the query excludes (no query extension?); dropped them"
+            );
+        }
         if items.is_empty() {
             return Err(Error::NoPatches { aoi: aoi_text(aoi) });
         }
@@ -560,6 +725,99 @@ mod tests {
             "http://h/api/v1/search"
         );
         assert_eq!(join_url("http://h", "search"), "http://h/search");
+    }
+
+    fn query(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn query_filter() {
+        let props = json!({ "eo:cloud_cover": 20.0, "platform": "sentinel-2a", "n": 3 });
+        let holds = |q: Value| {
+            let q = query(q);
+            validate_query(&q).unwrap();
+            query_matches(&q, &props)
+        };
+        assert!(holds(json!({ "eo:cloud_cover": { "lte": 20 } })));
+        assert!(!holds(json!({ "eo:cloud_cover": { "lt": 20 } })));
+        assert!(holds(json!({ "eo:cloud_cover": { "eq": 20 } })));
+        assert!(holds(
+            json!({ "eo:cloud_cover": { "gte": 10, "lt": 20.5 } })
+        ));
+        assert!(!holds(json!({ "eo:cloud_cover": { "gt": 20 } })));
+        assert!(holds(
+            json!({ "platform": { "neq": "sentinel-2b" }, "n": { "gt": 2 } })
+        ));
+        assert!(!holds(json!({ "platform": { "eq": "sentinel-2b" } })));
+        assert!(
+            !holds(json!({ "platform": { "lt": 5 } })),
+            "no order across types"
+        );
+        assert!(
+            !holds(json!({ "gsd": { "neq": 10 } })),
+            "a missing property never passes"
+        );
+        assert!(
+            query_matches(&Map::new(), &props),
+            "no query: everything passes"
+        );
+        for bad in [
+            json!({ "eo:cloud_cover": 20 }),
+            json!({ "eo:cloud_cover": {} }),
+            json!({ "eo:cloud_cover": { "like": 20 } }),
+            json!({ "eo:cloud_cover": { "lte": null } }),
+            json!({ "eo:cloud_cover": { "lte": [1, 2] } }),
+        ] {
+            assert!(matches!(
+                validate_query(&query(bad)),
+                Err(Error::InvalidQuery { .. })
+            ));
+        }
+        assert!(validate_query(&query(json!({ "s2:tile": { "eq": ["a"] } }))).is_ok());
+    }
+
+    #[test]
+    fn builder_merges_queries() {
+        let spec = geocube_core::CubeSpec {
+            title: "t".into(),
+            geobox: geocube_core::GeoBox::from_bbox(
+                geocube_core::BoundingBox::new(0.0, 0.0, 1.0, 1.0),
+                Crs::wgs84(),
+                0.1,
+            )
+            .unwrap(),
+            time: None,
+            chunk_size: 16,
+            channels: vec![geocube_core::ChannelSpec::new(
+                "b",
+                geocube_core::DType::Uint16,
+            )],
+            codec: geocube_core::ChunkCodec::Default,
+        };
+        let s = StacSource::builder("http://x/", "c", spec.clone())
+            .max_cloud_cover(30.0)
+            .query(query(
+                json!({ "eo:cloud_cover": { "gte": 5 }, "platform": { "eq": "p" } }),
+            ))
+            .max_cloud_cover(20.0)
+            .build()
+            .unwrap();
+        assert_eq!(
+            Value::Object(s.query().clone()),
+            json!({ "eo:cloud_cover": { "lte": 20.0, "gte": 5 }, "platform": { "eq": "p" } })
+        );
+        assert!(
+            s.passes_query(&json!({ "properties": { "eo:cloud_cover": 10, "platform": "p" } }))
+        );
+        assert!(
+            !s.passes_query(&json!({ "properties": { "eo:cloud_cover": 25, "platform": "p" } }))
+        );
+        assert!(!s.passes_query(&json!({ "id": "no properties" })));
+        let nan = StacSource::builder("http://x/", "c", spec)
+            .max_cloud_cover(f64::NAN)
+            .build();
+        assert!(matches!(nan, Err(Error::InvalidQuery { .. })));
     }
 }
 crate::source::impl_source!(StacSource);
