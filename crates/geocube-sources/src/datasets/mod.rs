@@ -5,13 +5,18 @@
 //! assert_eq!(names, [
 //!     "arcticdem-2m", "arcticdem-10m", "arcticdem-32m",
 //!     "tctrend-2019", "tctrend-2020", "tctrend-2022", "tctrend-2024", "alphaearth",
+//!     "sentinel2-l2a",
 //! ]);
 //! ```
 //!
-//! `tctrend` (and smart-geocubes' `TCTrend`) open `tctrend-2024`.
+//! `tctrend` (and smart-geocubes' `TCTrend`) open `tctrend-2024`;
+//! `sentinel-2-l2a` (the collection's id) opens `sentinel2-l2a`, whose
+//! registry cube is the builder's default (EPSG:4326 at 10 m, daily steps):
+//! build [`sentinel2::Sentinel2`] for another grid.
 
 pub mod arcticdem;
 pub mod earthengine;
+pub mod sentinel2;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +29,7 @@ use geocube_core::Source;
 
 use self::arcticdem::{ArcticDem, Resolution};
 use self::earthengine::{ALPHAEARTH_COLLECTION, EeDataset, TcTrendYear};
+use self::sentinel2::Sentinel2;
 
 /// What a preset is, for listings.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,7 +53,7 @@ pub struct PresetInfo {
 /// Endpoint and cache overrides for [`open`]; `None` keeps the preset's default.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overrides {
-    /// STAC API root.
+    /// STAC API root (the ArcticDEM and Sentinel-2 presets).
     pub stac_url: Option<String>,
     /// Directory for auxiliary files (mosaic indexes).
     pub aux_dir: Option<PathBuf>,
@@ -151,7 +157,37 @@ pub fn presets() -> Vec<PresetInfo> {
         EeDataset::alphaearth(),
         format!("AlphaEarth satellite embeddings 2017-2024 (A00-A63, float32), from Earth Engine {ALPHAEARTH_COLLECTION}"),
     ));
+    out.push(PresetInfo {
+        name: SENTINEL2_NAME.to_owned(),
+        title: sentinel2::TITLE.to_owned(),
+        description: format!(
+            "Sentinel-2 L2A (B02-B04, B08 10 m; B11, B12 20 m, uint16; SCL uint8) from the STAC API at {}, \
+             warped onto the cube grid (any CRS and resolution from the library); daily steps {} to {}",
+            sentinel2::DEFAULT_STAC_URL,
+            sentinel2::DEFAULT_FIRST_DAY,
+            sentinel2::DEFAULT_LAST_DAY,
+        ),
+        resolution: sentinel2::GEOGRAPHIC_RESOLUTION,
+        crs: "EPSG:4326".to_owned(),
+        chunk_size: sentinel2::CHUNK_SIZE,
+        temporal: true,
+    });
     out
+}
+
+/// The registry name of the Sentinel-2 preset.
+const SENTINEL2_NAME: &str = "sentinel2-l2a";
+
+/// Whether `name` asks for the Sentinel-2 preset: its name, its title or
+/// the collection id, any case.
+fn is_sentinel2(name: &str) -> bool {
+    [
+        SENTINEL2_NAME,
+        sentinel2::TITLE,
+        sentinel2::DEFAULT_COLLECTION,
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n))
 }
 
 /// The Earth Engine dataset `name` stands for, if any.
@@ -183,6 +219,21 @@ pub fn open(name: &str, overrides: &Overrides) -> Result<Arc<dyn Source>> {
         return Ok(Arc::new(
             crate::ee::EarthEngineSource::new(d, config)?.offline(overrides.offline),
         ));
+    }
+    if is_sentinel2(name) {
+        // Offline needs no flag: its searches need the network whatever,
+        // and an offline accessor only asks the `_offline` methods.
+        let mut b = Sentinel2::builder();
+        if let Some(u) = &overrides.stac_url {
+            b = b.stac_url(u.clone());
+        }
+        if let Some(c) = overrides.codec {
+            b = b.codec(c);
+        }
+        if let Some(h) = &overrides.http {
+            b = b.http_config(h.clone());
+        }
+        return Ok(Arc::new(b.build()?));
     }
     let res = Resolution::ALL
         .into_iter()
@@ -225,8 +276,20 @@ mod tests {
     #[test]
     fn registry() {
         let p = presets();
-        assert_eq!(p.len(), 8);
+        assert_eq!(p.len(), 9);
         assert_eq!(p[2].title, "ArcticDEM32m");
+        let s2 = open(
+            "Sentinel-2-L2A",
+            &Overrides {
+                stac_url: Some("http://127.0.0.1:9/".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s2.spec().title, "Sentinel2L2A");
+        assert!(s2.spec().time.is_some());
+        assert_eq!(p[8].title, s2.spec().title);
+        assert_eq!(p[8].resolution, s2.spec().geobox.resolution().0);
         let s = open(
             "ArcticDEM10m",
             &Overrides {

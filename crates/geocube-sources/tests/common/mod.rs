@@ -52,6 +52,24 @@ pub fn tiny() -> &'static (PathBuf, FixtureManifest) {
     })
 }
 
+/// The Sentinel-2 fixtures, generated once per target directory (shared
+/// with the testkit's own tests: [`sentinel2::ensure`] is safe across
+/// processes).
+pub fn sentinel2() -> &'static (PathBuf, geocube_testkit::sentinel2::Sentinel2Manifest) {
+    static DIR: OnceLock<(PathBuf, geocube_testkit::sentinel2::Sentinel2Manifest)> =
+        OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "fixtures-sentinel2-v{}",
+            geocube_testkit::sentinel2::GENERATOR_VERSION
+        ));
+        (
+            dir.clone(),
+            geocube_testkit::sentinel2::ensure(&dir).unwrap(),
+        )
+    })
+}
+
 /// A private copy of the tiny fixtures (for tests that add files).
 pub fn tiny_copy() -> (tempfile::TempDir, FixtureManifest) {
     let (src, m) = tiny();
