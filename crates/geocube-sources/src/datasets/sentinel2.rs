@@ -639,8 +639,9 @@ impl Sentinel2 {
     }
 
     /// The item as this source's patches carry it: `datetime` set to its
-    /// step, the acquisition kept as `geocube:acquired`; `None` when its
-    /// time falls in no step (or it has none).
+    /// step, the acquisition kept as `geocube:acquired` (once: an item
+    /// already on its step stays as it is); `None` when its time falls in
+    /// no step (or it has none).
     fn on_step(&self, mut item: Value) -> Result<Option<(usize, Value)>> {
         let (t, _) = crate::loader::item_times(&item)?;
         let Some(i) = t.and_then(|t| self.step_of(t)) else {
@@ -650,7 +651,7 @@ impl Sentinel2 {
         if let Some(props) = item.get_mut("properties").and_then(Value::as_object_mut)
             && let Some(acquired) = props.insert("datetime".into(), Value::String(step))
         {
-            props.insert("geocube:acquired".into(), acquired);
+            props.entry("geocube:acquired").or_insert(acquired);
         }
         Ok(Some((i, item)))
     }
@@ -713,11 +714,22 @@ impl Sentinel2 {
         Ok(out)
     }
 
-    /// The patch with its item on its step: `idx` itself when it carries
-    /// it, else looked up by id.
+    /// The patch with its item on its step: its own item put there (a
+    /// patch of a plain [`StacSource`] of the collection works too), else
+    /// the item looked up by id.
     fn with_item(&self, idx: &PatchRef) -> Result<PatchRef> {
-        if idx.item::<StacItems>().is_some() {
-            return Ok(idx.clone());
+        if let Some(StacItems(items)) = idx.item::<StacItems>() {
+            let [item] = items.as_slice() else {
+                // Several items: a mosaic made by hand, on its own terms.
+                return Ok(idx.clone());
+            };
+            return match self.on_step(item.clone())? {
+                Some((_, item)) => self.source.index_of(item),
+                None => Err(Error::NotOnCubeGrid {
+                    item: idx.id.clone(),
+                    reason: "its time falls in no time step of the cube".into(),
+                }),
+            };
         }
         self.patch_refs(std::slice::from_ref(&idx.id))?
             .into_iter()
@@ -1012,7 +1024,7 @@ mod tests {
             on["properties"]["geocube:acquired"],
             "2024-07-02T21:07:39.813000Z"
         );
-        let r = s.stac_source().index_of(item).unwrap();
+        let r = s.stac_source().index_of(item.clone()).unwrap();
         let refs = s.on_steps(vec![r], None).unwrap();
         assert_eq!(refs.len(), 1);
         assert_eq!(refs[0].id, "S2A_7VFJ_20240702_0_L2A");
@@ -1025,10 +1037,24 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        // Once on its step, an item stays as it is.
+        let (_, again) = s.on_step(on.clone()).unwrap().unwrap();
+        assert_eq!(again, on);
+        // A plain STAC patch is put on its step before it is downloaded.
+        let plain = s.stac_source().index_of(item.clone()).unwrap();
+        let fixed = s.with_item(&plain).unwrap();
+        assert_eq!(fixed.time, refs[0].time);
         let late = json!({ "type": "Feature", "id": "x", "properties": { "datetime": "2025-01-01T00:00:00Z" } });
         assert!(s.on_step(late).unwrap().is_none());
         let timeless = json!({ "type": "Feature", "id": "x", "properties": { "datetime": null } });
         assert!(s.on_step(timeless).unwrap().is_none());
+        let mut late = item;
+        late["properties"]["datetime"] = json!("2025-01-01T00:00:00Z");
+        let late = s.stac_source().index_of(late).unwrap();
+        assert!(matches!(
+            s.with_item(&late),
+            Err(Error::NotOnCubeGrid { .. })
+        ));
     }
 
     #[test]
