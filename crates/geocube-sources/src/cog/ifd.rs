@@ -14,7 +14,7 @@ use tiff::decoder::Decoder;
 use tiff::tags::Tag;
 
 use super::block_cache::{CachedReader, ErrorSlot};
-use super::reader::{Cog, guarded};
+use super::reader::guarded;
 use crate::error::{Error, Result};
 use crate::geotiff::{self, GeoReference, GeoTiffError};
 
@@ -148,7 +148,8 @@ pub(super) fn check_directory(r: &mut CachedReader, slot: &ErrorSlot, name: &str
     Ok(())
 }
 
-/// What [`Cog::open`] learned about the first (full-resolution) image.
+/// What [`Cog::open`](super::Cog::open) learned about the first
+/// (full-resolution) image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CogInfo {
     /// Columns.
@@ -196,146 +197,193 @@ pub(super) fn chunk_bytes(chunk: (usize, usize), dtype: DType) -> u64 {
         .saturating_mul(dtype.size() as u64)
 }
 
-impl Cog {
-    pub(super) fn read_info(&mut self) -> Result<()> {
-        let name = self.name.clone();
-        let slot = self.error.clone();
-        let bad = |reason: String| Error::tiff(&name, reason);
-        let georef = |e: GeoTiffError| Error::tiff(&name, e.to_string()).caused_by(e);
-        let d = &mut self.decoder;
-        let (w, h) = guarded(
-            &mut *d,
-            &slot,
-            &name,
-            "reading the image size",
-            Decoder::dimensions,
-        )?;
-        let u16s = |d: &mut Decoder<CachedReader>, tag: Tag| {
-            guarded(d, &slot, &name, "reading tags", |d| {
-                d.find_tag_unsigned_vec::<u16>(tag)
-            })
-        };
-        let f64s = |d: &mut Decoder<CachedReader>, tag: Tag| {
-            guarded(d, &slot, &name, "reading tags", |d| {
-                d.find_tag(tag)?
-                    .map(tiff::decoder::ifd::Value::into_f64_vec)
-                    .transpose()
-            })
-        };
-        let tag = |d: &mut Decoder<CachedReader>, t: Tag| {
-            guarded(d, &slot, &name, "reading tags", |d| {
-                d.find_tag_unsigned::<u32>(t)
-            })
-        };
-        let samples = tag(d, Tag::SamplesPerPixel)?.unwrap_or(1);
-        if samples != 1 {
-            return Err(bad(format!(
-                "the image has {samples} bands; only single-band GeoTIFFs are supported"
-            )));
-        }
-        let bits = u16s(d, Tag::BitsPerSample)?.unwrap_or_else(|| vec![1]);
-        let format = u16s(d, Tag::SampleFormat)?.unwrap_or_else(|| vec![1]);
-        let dtype = match (format.first().copied(), bits.first().copied()) {
-            (Some(1), Some(8)) => DType::Uint8,
-            (Some(1), Some(16)) => DType::Uint16,
-            (Some(2), Some(16)) => DType::Int16,
-            (Some(2), Some(32)) => DType::Int32,
-            (Some(3), Some(32)) => DType::Float32,
-            (Some(3), Some(64)) => DType::Float64,
-            (f, b) => {
-                return Err(bad(format!(
-                    "sample format {f:?} with {b:?} bits is not supported (float32, float64, uint8, uint16, int16, int32)"
-                )));
-            }
-        };
-        let tile_w = tag(d, Tag::TileWidth)?;
-        let tiled = tile_w.is_some();
-        let chunk = match tile_w {
-            Some(tw) => {
-                let th = tag(d, Tag::TileLength)?
-                    .ok_or_else(|| bad("TileWidth without TileLength".into()))?;
-                (tw as usize, th as usize)
-            }
-            None => {
-                let rows = tag(d, Tag::RowsPerStrip)?.unwrap_or(h);
-                (w as usize, rows.min(h) as usize)
-            }
-        };
-        if chunk.0 == 0 || chunk.1 == 0 || w == 0 || h == 0 {
-            return Err(bad(format!(
-                "empty image or chunk ({w}×{h}, chunks {}×{})",
-                chunk.0, chunk.1
-            )));
-        }
-        let chunk_bytes = chunk_bytes(chunk, dtype);
-        if chunk_bytes > MAX_CHUNK_BYTES as u64 {
-            return Err(bad(format!(
-                "internal {} of {}×{} {dtype:?} samples take {chunk_bytes} bytes decoded, more than the {MAX_CHUNK_BYTES} geocube decodes at once",
-                if tiled { "tiles" } else { "strips" },
-                chunk.0,
-                chunk.1
-            )));
-        }
-        let (off_tag, cnt_tag) = if tiled {
-            (Tag::TileOffsets, Tag::TileByteCounts)
-        } else {
-            (Tag::StripOffsets, Tag::StripByteCounts)
-        };
-        let offsets = guarded(&mut *d, &slot, &name, "reading chunk offsets", |d| {
-            d.get_tag_u64_vec(off_tag)
-        })?;
-        let counts = guarded(&mut *d, &slot, &name, "reading chunk sizes", |d| {
-            d.get_tag_u64_vec(cnt_tag)
-        })?;
-        let n_chunks = (w as usize).div_ceil(chunk.0) * (h as usize).div_ceil(chunk.1);
-        if offsets.len() < n_chunks || counts.len() < n_chunks {
-            return Err(bad(format!(
-                "{n_chunks} chunks but {} offsets and {} byte counts",
-                offsets.len(),
-                counts.len()
-            )));
-        }
+/// The layout of the decoder's current image: what [`read_window`] needs
+/// to find and decode its chunks.
+///
+/// [`read_window`]: super::Cog::read_window
+pub(super) struct Layout {
+    pub(super) width: usize,
+    pub(super) height: usize,
+    pub(super) dtype: DType,
+    pub(super) chunk: (usize, usize),
+    pub(super) tiled: bool,
+    /// File offset of each chunk, row-major.
+    pub(super) offsets: Vec<u64>,
+    /// Compressed size of each chunk.
+    pub(super) byte_counts: Vec<u64>,
+}
 
-        let scale = f64s(d, Tag::ModelPixelScaleTag)?;
-        let tie = f64s(d, Tag::ModelTiepointTag)?;
-        let matrix = f64s(d, Tag::ModelTransformationTag)?;
-        let keys = match u16s(d, Tag::GeoKeyDirectoryTag)? {
-            Some(dir) => geotiff::parse_geo_keys(&dir).map_err(georef)?,
-            None => geotiff::GeoKeys::default(),
-        };
-        let affine = geotiff::affine_from_tags(
-            scale.as_deref(),
-            tie.as_deref(),
-            matrix.as_deref(),
-            keys.raster_type,
-        )
-        .map_err(georef)?;
-        let epsg = keys.epsg().map_err(georef)?;
-        let nodata = match guarded(&mut *d, &slot, &name, "reading GDAL_NODATA", |d| {
-            d.find_tag(Tag::GdalNodata)
-        })? {
-            Some(tiff::decoder::ifd::Value::Ascii(s)) => {
-                Some(geotiff::parse_gdal_nodata(&s).map_err(georef)?)
-            }
-            Some(_) => return Err(bad("GDAL_NODATA is not ASCII".into())),
-            None => None,
-        };
-        self.info = CogInfo {
-            width: w as usize,
-            height: h as usize,
-            dtype,
-            georef: GeoReference {
-                affine,
-                epsg,
-                raster_type: keys.raster_type,
-            },
+type Dec = Decoder<CachedReader>;
+
+fn u16s(d: &mut Dec, slot: &ErrorSlot, name: &str, tag: Tag) -> Result<Option<Vec<u16>>> {
+    guarded(d, slot, name, "reading tags", |d| {
+        d.find_tag_unsigned_vec::<u16>(tag)
+    })
+}
+
+fn f64s(d: &mut Dec, slot: &ErrorSlot, name: &str, tag: Tag) -> Result<Option<Vec<f64>>> {
+    guarded(d, slot, name, "reading tags", |d| {
+        d.find_tag(tag)?
+            .map(tiff::decoder::ifd::Value::into_f64_vec)
+            .transpose()
+    })
+}
+
+fn u32_tag(d: &mut Dec, slot: &ErrorSlot, name: &str, tag: Tag) -> Result<Option<u32>> {
+    guarded(d, slot, name, "reading tags", |d| {
+        d.find_tag_unsigned::<u32>(tag)
+    })
+}
+
+/// Size, sample type, chunks and chunk offsets of the decoder's current
+/// image; refuses what geocube cannot decode (several bands, other sample
+/// types, chunks over [`MAX_CHUNK_BYTES`], missing offsets).
+pub(super) fn read_layout(d: &mut Dec, slot: &ErrorSlot, name: &str) -> Result<Layout> {
+    let bad = |reason: String| Error::tiff(name, reason);
+    let (w, h) = guarded(
+        &mut *d,
+        slot,
+        name,
+        "reading the image size",
+        Decoder::dimensions,
+    )?;
+    let samples = u32_tag(d, slot, name, Tag::SamplesPerPixel)?.unwrap_or(1);
+    if samples != 1 {
+        return Err(bad(format!(
+            "the image has {samples} bands; only single-band GeoTIFFs are supported"
+        )));
+    }
+    let bits = u16s(d, slot, name, Tag::BitsPerSample)?.unwrap_or_else(|| vec![1]);
+    let format = u16s(d, slot, name, Tag::SampleFormat)?.unwrap_or_else(|| vec![1]);
+    let dtype = match (format.first().copied(), bits.first().copied()) {
+        (Some(1), Some(8)) => DType::Uint8,
+        (Some(1), Some(16)) => DType::Uint16,
+        (Some(2), Some(16)) => DType::Int16,
+        (Some(2), Some(32)) => DType::Int32,
+        (Some(3), Some(32)) => DType::Float32,
+        (Some(3), Some(64)) => DType::Float64,
+        (f, b) => {
+            return Err(bad(format!(
+                "sample format {f:?} with {b:?} bits is not supported (float32, float64, uint8, uint16, int16, int32)"
+            )));
+        }
+    };
+    let tile_w = u32_tag(d, slot, name, Tag::TileWidth)?;
+    let tiled = tile_w.is_some();
+    let chunk = match tile_w {
+        Some(tw) => {
+            let th = u32_tag(d, slot, name, Tag::TileLength)?
+                .ok_or_else(|| bad("TileWidth without TileLength".into()))?;
+            (tw as usize, th as usize)
+        }
+        None => {
+            let rows = u32_tag(d, slot, name, Tag::RowsPerStrip)?.unwrap_or(h);
+            (w as usize, rows.min(h) as usize)
+        }
+    };
+    if chunk.0 == 0 || chunk.1 == 0 || w == 0 || h == 0 {
+        return Err(bad(format!(
+            "empty image or chunk ({w}×{h}, chunks {}×{})",
+            chunk.0, chunk.1
+        )));
+    }
+    let chunk_bytes = chunk_bytes(chunk, dtype);
+    if chunk_bytes > MAX_CHUNK_BYTES as u64 {
+        return Err(bad(format!(
+            "internal {} of {}×{} {dtype:?} samples take {chunk_bytes} bytes decoded, more than the {MAX_CHUNK_BYTES} geocube decodes at once",
+            if tiled { "tiles" } else { "strips" },
+            chunk.0,
+            chunk.1
+        )));
+    }
+    let (off_tag, cnt_tag) = if tiled {
+        (Tag::TileOffsets, Tag::TileByteCounts)
+    } else {
+        (Tag::StripOffsets, Tag::StripByteCounts)
+    };
+    let offsets = guarded(&mut *d, slot, name, "reading chunk offsets", |d| {
+        d.get_tag_u64_vec(off_tag)
+    })?;
+    let byte_counts = guarded(&mut *d, slot, name, "reading chunk sizes", |d| {
+        d.get_tag_u64_vec(cnt_tag)
+    })?;
+    let n_chunks = (w as usize).div_ceil(chunk.0) * (h as usize).div_ceil(chunk.1);
+    if offsets.len() < n_chunks || byte_counts.len() < n_chunks {
+        return Err(bad(format!(
+            "{n_chunks} chunks but {} offsets and {} byte counts",
+            offsets.len(),
+            byte_counts.len()
+        )));
+    }
+    Ok(Layout {
+        width: w as usize,
+        height: h as usize,
+        dtype,
+        chunk,
+        tiled,
+        offsets,
+        byte_counts,
+    })
+}
+
+/// The georeferencing of the decoder's current image, from its own
+/// GeoTIFF tags.
+pub(super) fn read_georef(d: &mut Dec, slot: &ErrorSlot, name: &str) -> Result<GeoReference> {
+    let georef = |e: GeoTiffError| Error::tiff(name, e.to_string()).caused_by(e);
+    let scale = f64s(d, slot, name, Tag::ModelPixelScaleTag)?;
+    let tie = f64s(d, slot, name, Tag::ModelTiepointTag)?;
+    let matrix = f64s(d, slot, name, Tag::ModelTransformationTag)?;
+    let keys = match u16s(d, slot, name, Tag::GeoKeyDirectoryTag)? {
+        Some(dir) => geotiff::parse_geo_keys(&dir).map_err(georef)?,
+        None => geotiff::GeoKeys::default(),
+    };
+    let affine = geotiff::affine_from_tags(
+        scale.as_deref(),
+        tie.as_deref(),
+        matrix.as_deref(),
+        keys.raster_type,
+    )
+    .map_err(georef)?;
+    let epsg = keys.epsg().map_err(georef)?;
+    Ok(GeoReference {
+        affine,
+        epsg,
+        raster_type: keys.raster_type,
+    })
+}
+
+/// The GDAL_NODATA of the decoder's current image, if set.
+pub(super) fn read_nodata(d: &mut Dec, slot: &ErrorSlot, name: &str) -> Result<Option<f64>> {
+    match guarded(&mut *d, slot, name, "reading GDAL_NODATA", |d| {
+        d.find_tag(Tag::GdalNodata)
+    })? {
+        Some(tiff::decoder::ifd::Value::Ascii(s)) => {
+            Ok(Some(geotiff::parse_gdal_nodata(&s).map_err(|e| {
+                Error::tiff(name, e.to_string()).caused_by(e)
+            })?))
+        }
+        Some(_) => Err(Error::tiff(name, "GDAL_NODATA is not ASCII")),
+        None => Ok(None),
+    }
+}
+
+impl CogInfo {
+    /// The info of an image of `layout`, placed by `georef`.
+    pub(super) fn of(
+        layout: &Layout,
+        georef: GeoReference,
+        nodata: Option<f64>,
+        file_size: Option<u64>,
+    ) -> CogInfo {
+        CogInfo {
+            width: layout.width,
+            height: layout.height,
+            dtype: layout.dtype,
+            georef,
             nodata,
-            chunk,
-            tiled,
-            file_size: self.decoder.inner().total,
-        };
-        self.offsets = offsets;
-        self.byte_counts = counts;
-        Ok(())
+            chunk: layout.chunk,
+            tiled: layout.tiled,
+            file_size,
+        }
     }
 }

@@ -5,14 +5,12 @@ use std::io::{self, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use geocube_core::DType;
 use tiff::decoder::{Decoder, Limits};
 
 use super::block_cache::{CachedReader, ErrorSlot};
 use super::byte_source::ByteSource;
 use super::ifd::{self, CogInfo};
 use crate::error::{Error, Result};
-use crate::geotiff::{self, GeoReference};
 
 /// Block size of the read cache (bytes per range request for headers).
 pub const DEFAULT_BLOCK_SIZE: u64 = 512 << 10;
@@ -93,43 +91,19 @@ impl Cog {
         // Before the decoder: it allocates from the directory's counts
         // with its default 256 MiB limits, which only apply from here on.
         ifd::check_directory(&mut reader, &error, &name)?;
-        reader.seek(SeekFrom::Start(0)).map_err(|e| {
-            error
-                .take()
-                .unwrap_or_else(|| Error::tiff(&name, format!("seeking to the header: {e}")))
-        })?;
-        let mut limits = Limits::default();
-        limits.decoding_buffer_size = ifd::MAX_CHUNK_BYTES;
-        let decoder = guarded(reader, &error, &name, "not a readable TIFF", Decoder::new)?
-            .with_limits(limits);
-        let mut cog = Cog {
+        let mut decoder = start_decoder(reader, &error, &name)?;
+        let layout = ifd::read_layout(&mut decoder, &error, &name)?;
+        let georef = ifd::read_georef(&mut decoder, &error, &name)?;
+        let nodata = ifd::read_nodata(&mut decoder, &error, &name)?;
+        let info = CogInfo::of(&layout, georef, nodata, decoder.inner().total);
+        Ok(Cog {
             decoder,
             error,
-            info: CogInfo {
-                width: 0,
-                height: 0,
-                dtype: DType::Uint8,
-                georef: GeoReference {
-                    affine: geocube_core::Affine {
-                        x0: 0.0,
-                        res_x: 1.0,
-                        y0: 0.0,
-                        res_y: -1.0,
-                    },
-                    epsg: None,
-                    raster_type: geotiff::RasterType::PixelIsArea,
-                },
-                nodata: None,
-                chunk: (0, 0),
-                tiled: false,
-                file_size: None,
-            },
             name,
-            offsets: Vec::new(),
-            byte_counts: Vec::new(),
-        };
-        cog.read_info()?;
-        Ok(cog)
+            info,
+            offsets: layout.offsets,
+            byte_counts: layout.byte_counts,
+        })
     }
 
     /// Everything about the image but its pixels.
@@ -143,6 +117,23 @@ impl Cog {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// Start a decoder on `reader` from the header (it reads the first
+/// directory), with geocube's chunk limit.
+pub(super) fn start_decoder(
+    mut reader: CachedReader,
+    error: &ErrorSlot,
+    name: &str,
+) -> Result<Decoder<CachedReader>> {
+    reader.seek(SeekFrom::Start(0)).map_err(|e| {
+        error
+            .take()
+            .unwrap_or_else(|| Error::tiff(name, format!("seeking to the header: {e}")))
+    })?;
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = ifd::MAX_CHUNK_BYTES;
+    Ok(guarded(reader, error, name, "not a readable TIFF", Decoder::new)?.with_limits(limits))
 }
 
 #[cfg(test)]
