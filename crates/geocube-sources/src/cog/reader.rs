@@ -3,19 +3,21 @@
 
 use std::io::{self, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tiff::decoder::{Decoder, Limits};
 
-use super::block_cache::{CachedReader, ErrorSlot};
+use super::block_cache::{BlockCache, CachedReader, ErrorSlot};
 use super::byte_source::ByteSource;
 use super::ifd::{self, CogInfo};
+use super::overview::OverviewInfo;
 use crate::error::{Error, Result};
 
 /// Block size of the read cache (bytes per range request for headers).
 pub const DEFAULT_BLOCK_SIZE: u64 = 512 << 10;
 
-/// One GeoTIFF image, opened for window reads.
+/// One GeoTIFF image, opened for window reads: the full-resolution image
+/// ([`Cog::open`]) or one of its overviews ([`Cog::open_overview`]).
 pub struct Cog {
     pub(super) decoder: Decoder<CachedReader>,
     pub(super) error: ErrorSlot,
@@ -25,12 +27,25 @@ pub struct Cog {
     pub(super) offsets: Vec<u64>,
     /// Compressed size of each chunk.
     pub(super) byte_counts: Vec<u64>,
+    /// What every image opened on this file shares.
+    pub(super) file: Arc<SharedFile>,
+    /// `Some(i)` for overview `i`, `None` for the full-resolution image.
+    pub(super) level: Option<usize>,
+}
+
+/// What the images opened on one file share: its header blocks, the
+/// full-resolution image's info and the overviews, once listed.
+pub(super) struct SharedFile {
+    pub(super) cache: Arc<BlockCache>,
+    pub(super) full: CogInfo,
+    pub(super) overviews: OnceLock<Vec<OverviewInfo>>,
 }
 
 impl std::fmt::Debug for Cog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cog")
             .field("name", &self.name)
+            .field("level", &self.level)
             .field("info", &self.info)
             .finish_non_exhaustive()
     }
@@ -96,6 +111,11 @@ impl Cog {
         let georef = ifd::read_georef(&mut decoder, &error, &name)?;
         let nodata = ifd::read_nodata(&mut decoder, &error, &name)?;
         let info = CogInfo::of(&layout, georef, nodata, decoder.inner().total);
+        let file = Arc::new(SharedFile {
+            cache: Arc::clone(decoder.inner().cache()),
+            full: info.clone(),
+            overviews: OnceLock::new(),
+        });
         Ok(Cog {
             decoder,
             error,
@@ -103,6 +123,8 @@ impl Cog {
             info,
             offsets: layout.offsets,
             byte_counts: layout.byte_counts,
+            file,
+            level: None,
         })
     }
 
