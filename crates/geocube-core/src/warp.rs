@@ -424,6 +424,14 @@ pub fn output_resolution(src: &GeoBox, crs: &Crs) -> Result<f64> {
         (px0, py0 + res_y),
     ];
     src.crs().transform_points(crs, &mut corners)?;
+    if crs.is_geographic() {
+        // A pixel on the antimeridian: longitudes continuous from the
+        // first corner (179.99, 180.01), not 360° apart.
+        let x0 = corners[0].0;
+        for c in &mut corners[1..] {
+            c.0 -= 360.0 * ((c.0 - x0) / 360.0).round();
+        }
+    }
     let (mut left, mut right, mut bottom, mut top) = (
         f64::INFINITY,
         f64::NEG_INFINITY,
@@ -848,13 +856,18 @@ mod tests {
                 y0: 70.0,
                 res_y: -0.001,
             },
-            wgs84,
+            wgs84.clone(),
         )
         .unwrap();
         close(
             output_resolution(&geographic, &Crs::from_epsg(3413).unwrap()).unwrap(),
             68.953_183_336_255_53,
         );
+        // A centre pixel across the antimeridian (the line x = -y in
+        // EPSG:3413) is a pixel, not 360° wide.
+        let across = grid(3413, -1_596_000.0, 1_596_000.0, 32.0, 1250, 1250);
+        let res = output_resolution(&across, &wgs84).unwrap();
+        assert!((0.000_5..0.000_6).contains(&res), "{res}");
         // Metres to metres keep the resolution (odc-geo fits here, 10.023 m,
         // because pyproj names EPSG:3413's second axis unit '').
         assert_eq!(
