@@ -1146,10 +1146,22 @@ fn tif_grid(path: &Path) -> geocube_core::GeoBox {
     cog.info().geobox("tif").expect("grid")
 }
 
-/// `[x0, res_x, 0, y0, 0, res_y]` of a grid, as gdalinfo reports it.
-fn geotransform(g: &geocube_core::GeoBox) -> Value {
+/// gdalinfo's geotransform is `[x0, res_x, 0, y0, 0, res_y]` of `g` (to
+/// the digits GDAL prints: 13 significant ones for a pixel size in degrees).
+#[track_caller]
+fn assert_geotransform(info: &Value, g: &geocube_core::GeoBox) {
     let a = g.affine();
-    serde_json::json!([a.x0, a.res_x, 0.0, a.y0, 0.0, a.res_y])
+    let want = [a.x0, a.res_x, 0.0, a.y0, 0.0, a.res_y];
+    let got: Vec<f64> = info["geoTransform"]
+        .as_array()
+        .expect("geoTransform")
+        .iter()
+        .map(|v| v.as_f64().expect("number"))
+        .collect();
+    assert_eq!(got.len(), 6, "{got:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-12 * w.abs(), "{got:?} against {want:?}");
+    }
 }
 
 /// gdalinfo's report on `path`, `None` (said on stderr) without GDAL.
@@ -1233,13 +1245,47 @@ fn loads_onto_another_crs_resolution_or_a_geotiffs_grid() {
             info["size"],
             serde_json::json!([want.width(), want.height()])
         );
-        assert_eq!(info["geoTransform"], geotransform(&want));
+        assert_geotransform(&info, &want);
         let wkt = info["coordinateSystem"]["wkt"].as_str().expect("wkt");
         assert!(
             wkt.contains("UTM zone 7N") && wkt.contains("32607"),
             "{wkt}"
         );
         assert_eq!(info["bands"][0]["noDataValue"], -9999.0);
+    }
+
+    // Geographic, across the antimeridian, at the default resolution (a
+    // cube pixel's size in degrees): GeographicTypeGeoKey, longitudes
+    // continuous past -180°.
+    let crossing = world()
+        .manifest
+        .tiles
+        .iter()
+        .find(|t| t.antimeridian == AntimeridianSide::Crosses)
+        .expect("a tile across 180°");
+    let geo_tif = path("geo.tif");
+    let geo = json(&geocube(&load_args(
+        s,
+        &bbox_arg(&crossing.bounds, 1000.0),
+        &[
+            "--to-crs",
+            "EPSG:4326",
+            "--out",
+            geo_tif.to_str().expect("utf-8"),
+            "--json",
+            "--quiet",
+        ],
+    )));
+    let res = geo["resolution"].as_f64().expect("resolution");
+    assert!((0.000_3..0.001).contains(&res), "{geo}");
+    assert!(geo["bounds"][0].as_f64().expect("west") < -180.0, "{geo}");
+    assert!(geo["variables"]["dem"]["valid_count"].as_u64() > Some(0));
+    let geo_grid = tif_grid(&geo_tif);
+    assert!(geo_grid.crs().is_geographic());
+    if let Some(info) = gdal(&geo_tif) {
+        assert_geotransform(&info, &geo_grid);
+        let wkt = info["coordinateSystem"]["wkt"].as_str().expect("wkt");
+        assert!(wkt.starts_with("GEOGCRS") && wkt.contains("4326"), "{wkt}");
     }
 
     // --like: exactly that file's grid, no area needed.
@@ -1262,7 +1308,7 @@ fn loads_onto_another_crs_resolution_or_a_geotiffs_grid() {
     }
     assert_eq!(like["resampling"], "nearest");
     if let Some(info) = gdal(&like_tif) {
-        assert_eq!(info["geoTransform"], geotransform(&want));
+        assert_geotransform(&info, &want);
         assert_eq!(
             info["size"],
             serde_json::json!([want.width(), want.height()])

@@ -314,12 +314,18 @@ impl<'a> Summary<'a> {
     }
 }
 
-/// `32 m`, `0.0005 deg`: a grid's pixel size with its unit.
+/// `32 m`, `0.0005 deg`, `100 us-ft`: a grid's pixel size with its unit
+/// (a projected CRS's PROJ `+units`, metres when it names none).
 pub(crate) fn resolution(g: &GeoBox) -> String {
     let r = g.resolution().0.abs();
-    if g.crs().is_geographic() {
-        format!("{r} deg")
+    let crs = g.crs();
+    let unit = if crs.is_geographic() {
+        "deg"
     } else {
-        format!("{r} m")
-    }
+        crs.proj4()
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("+units="))
+            .unwrap_or("m")
+    };
+    format!("{r} {unit}")
 }
