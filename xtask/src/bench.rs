@@ -328,7 +328,7 @@ fn run_one(
 }
 
 /// The 1-minute load average, to judge how noisy the numbers are.
-fn load_average() -> f64 {
+pub(crate) fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))

@@ -26,6 +26,7 @@ pub(crate) fn run(root: &Path, reps: usize, target: &Path) -> Result<(), String>
         Some(p) => p.to_string_lossy().into_owned(),
         None => crate::test::python_env(root)?,
     };
+    let load = crate::bench::load_average();
     let work = root.join("target").join("bench").join("warp-work");
     let _ = std::fs::remove_dir_all(&work);
     let ours = run_json(
@@ -61,7 +62,7 @@ pub(crate) fn run(root: &Path, reps: usize, target: &Path) -> Result<(), String>
     };
     let chunk = &ours["chunk"];
     println!(
-        "warp of one {}x{} px EPSG:3413 10 m chunk from its {}x{} px UTM 7N 10 m source; chunks/s (Mpx/s), median of {reps}; all = {} threads; rasterio {} / GDAL {}",
+        "warp of one {}x{} px EPSG:3413 10 m chunk from its {}x{} px UTM 7N 10 m source; chunks/s (Mpx/s), median of {reps}; all = {} threads; rasterio {} / GDAL {}; load average {load:.2} at the start",
         chunk[1],
         chunk[0],
         ours["source"][1],
@@ -125,7 +126,7 @@ pub(crate) fn run(root: &Path, reps: usize, target: &Path) -> Result<(), String>
     let path = dir.join("warp.json");
     std::fs::write(
         &path,
-        serde_json::to_vec_pretty(&json!({ "geocube": ours, "rasterio": theirs, "table": table }))
+        serde_json::to_vec_pretty(&json!({ "load_average_at_start": load, "geocube": ours, "rasterio": theirs, "table": table }))
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
