@@ -8,7 +8,9 @@ thread and on all CPUs, REPS times after one warm-up, in process (the
 arrays are in memory: no file I/O is timed). Compares each result with
 geocube's. Prints one JSON object on stdout.
 
-    python warp_rasterio.py WORK_DIR REPS
+    python warp_rasterio.py WORK_DIR REPS [TYPE KERNEL]
+
+(only that type and kernel when given).
 """
 
 import json
@@ -31,6 +33,7 @@ DTYPES = {"float32": (np.float32, np.nan), "uint16": (np.uint16, 0)}
 def main() -> None:
     work = Path(sys.argv[1])
     reps = max(1, int(sys.argv[2]) if len(sys.argv) > 2 else 5)
+    only = sys.argv[3:5]
     grids = json.loads((work / "grids.json").read_text())
     src, dst = grids["src"], grids["dst"]
     src_transform = Affine(*src["transform"])
@@ -39,9 +42,13 @@ def main() -> None:
     cpus = os.cpu_count() or 1
     rows = []
     for dtype, (np_type, fill) in DTYPES.items():
+        if only and only[0] != dtype:
+            continue
         source = np.fromfile(work / f"src_{dtype}.bin", dtype=f"<{np.dtype(np_type).str[1:]}")
         source = source.reshape(src["height"], src["width"])
         for kernel in KERNELS:
+            if len(only) > 1 and only[1] != kernel:
+                continue
             out = np.empty((dst["height"], dst["width"]), dtype=np_type)
 
             def warp(threads: int) -> None:

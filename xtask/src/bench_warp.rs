@@ -9,7 +9,9 @@
 //! same arrays onto the same grid (XSCALE=1, YSCALE=1, error threshold
 //! 0.125, `num_threads=1` and all CPUs), in process, and compares its
 //! results with geocube's. Both take the median of `reps` runs after a
-//! warm-up, on the same machine one after the other.
+//! warm-up; the two run one kernel and type at a time, geocube then
+//! rasterio, so that each pair compared is timed seconds apart (the
+//! machine is shared: a load that comes and goes then weighs on both).
 //!
 //! The interpreter is `GEOCUBE_PYTHON`, else the test venv
 //! (`ci/python-env.sh`). A markdown table on stdout, `target/bench/warp.json`.
@@ -18,6 +20,10 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
+
+/// The kernels and types timed, in the table's order.
+const KERNELS: [&str; 4] = ["nearest", "bilinear", "cubic", "average"];
+const DTYPES: [&str; 2] = ["float32", "uint16"];
 
 pub(crate) fn run(root: &Path, reps: usize, target: &Path) -> Result<(), String> {
     eprintln!("building warp-chunks (release, {})", target.display());
@@ -29,19 +35,31 @@ pub(crate) fn run(root: &Path, reps: usize, target: &Path) -> Result<(), String>
     let load = crate::bench::load_average();
     let work = root.join("target").join("bench").join("warp-work");
     let _ = std::fs::remove_dir_all(&work);
-    let ours = run_json(
-        Command::new(target.join("release").join("warp-chunks"))
-            .arg(&work)
-            .arg(reps.to_string()),
-        "warp-chunks",
-    )?;
-    let theirs = run_json(
-        Command::new(&python)
-            .arg(root.join("benches").join("python").join("warp_rasterio.py"))
-            .arg(&work)
-            .arg(reps.to_string()),
-        "warp_rasterio.py",
-    )?;
+    let (mut ours, mut theirs) = (Value::Null, Value::Null);
+    let (mut our_rows, mut their_rows) = (vec![], vec![]);
+    for dtype in DTYPES {
+        for kernel in KERNELS {
+            ours = run_json(
+                Command::new(target.join("release").join("warp-chunks"))
+                    .arg(&work)
+                    .arg(reps.to_string())
+                    .args(["2048", dtype, kernel]),
+                "warp-chunks",
+            )?;
+            theirs = run_json(
+                Command::new(&python)
+                    .arg(root.join("benches").join("python").join("warp_rasterio.py"))
+                    .arg(&work)
+                    .arg(reps.to_string())
+                    .args([dtype, kernel]),
+                "warp_rasterio.py",
+            )?;
+            our_rows.extend(ours["rows"].as_array().cloned().unwrap_or_default());
+            their_rows.extend(theirs["rows"].as_array().cloned().unwrap_or_default());
+        }
+    }
+    ours["rows"] = Value::Array(our_rows);
+    theirs["rows"] = Value::Array(their_rows);
     let _ = std::fs::remove_dir_all(&work);
     let row = |all: &Value, dtype: &str, kernel: &str, threads: &str| -> Option<Value> {
         all["rows"]
@@ -77,8 +95,8 @@ pub(crate) fn run(root: &Path, reps: usize, target: &Path) -> Result<(), String>
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut table = vec![];
-    for dtype in ["float32", "uint16"] {
-        for kernel in ["nearest", "bilinear", "cubic", "average"] {
+    for dtype in DTYPES {
+        for kernel in KERNELS {
             let g1 = row(&ours, dtype, kernel, "1");
             let ga = row(&ours, dtype, kernel, "all");
             let r1 = row(&theirs, dtype, kernel, "1");

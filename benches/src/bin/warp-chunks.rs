@@ -1,4 +1,5 @@
-//! One cube chunk warped, timed: `warp-chunks WORK_DIR [REPS] [SIZE]`.
+//! One cube chunk warped, timed: `warp-chunks WORK_DIR [REPS] [SIZE]
+//! [TYPE KERNEL]` (only that type and kernel when given).
 //!
 //! The chunk is `SIZE`² px (2048 by default) of a 10 m EPSG:3413 cube in
 //! interior Alaska (longitude -141°, latitude 69.5°: EPSG:3413's axes are
@@ -52,6 +53,12 @@ fn main() -> Result<(), String> {
     );
     let reps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5).max(1);
     let size: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2048);
+    let only_type = args.get(4).map(String::as_str);
+    let only_kernel = args
+        .get(5)
+        .map(|k| k.parse::<Resampling>())
+        .transpose()
+        .map_err(|e| e.to_string())?;
     std::fs::create_dir_all(work).map_err(|e| e.to_string())?;
     let err = |e: geocube_core::Error| e.to_string();
 
@@ -129,7 +136,13 @@ fn main() -> Result<(), String> {
     let mpx = (size * size) as f64 / 1e6;
     let mut rows = vec![];
     for (name, data) in &sources {
+        if only_type.is_some_and(|t| t != *name) {
+            continue;
+        }
         for kernel in KERNELS {
+            if only_kernel.is_some_and(|k| k != kernel) {
+                continue;
+            }
             let opts = WarpOptions::new(kernel);
             let warp = || reproject(data, &src, None, &dst, None, &opts).map_err(err);
             let time = |run: &dyn Fn() -> Result<TypedArray, String>| -> Result<(f64, TypedArray), String> {
