@@ -70,6 +70,12 @@ pub(crate) struct Args {
     /// of TCTrend and AlphaEarth chunks, in chunks per second.
     #[arg(long)]
     ee: bool,
+    /// Only the warp bench: one 2048² EPSG:3413 chunk warped from its
+    /// 10 m UTM source (nearest, bilinear, cubic, average; float32 and
+    /// uint16) by geocube and by rasterio/GDAL, 1 thread and all, in
+    /// chunks per second.
+    #[arg(long)]
+    warp: bool,
     /// Label of this run in the report (e.g. before / after).
     #[arg(long, default_value = "")]
     label: String,
@@ -151,6 +157,11 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         let target = std::env::current_dir()
             .map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR));
         return crate::bench_ee::run(reps, &target);
+    }
+    if args.warp {
+        let target = std::env::current_dir()
+            .map_or_else(|_| PathBuf::from(TARGET_DIR), |d| d.join(TARGET_DIR));
+        return crate::bench_warp::run(&crate::test::workspace_root(), reps, &target);
     }
     if args.python {
         let target = std::env::current_dir()
@@ -317,7 +328,7 @@ fn run_one(
 }
 
 /// The 1-minute load average, to judge how noisy the numbers are.
-fn load_average() -> f64 {
+pub(crate) fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))

@@ -6,6 +6,7 @@ mod bench;
 mod bench_ee;
 mod bench_python;
 mod bench_s3;
+mod bench_warp;
 mod demo;
 mod fixtures;
 mod fuzz;

@@ -392,6 +392,106 @@ pub fn read_shrink(src: &GeoBox, dst: &GeoBox) -> Result<f64> {
     Ok(shrink(sx).min(shrink(sy)))
 }
 
+/// The pixel size in `crs` of a grid holding about as many pixels as
+/// `src` (odc-geo's `resolution="auto"` of `GeoBox.to_crs` and
+/// `.odc.reproject`): `src`'s own resolution when both CRSs have the same
+/// units (metres and metres, degrees and degrees), else the size in `crs`
+/// of `src`'s centre pixel ("fit": the mean of the two scale factors of
+/// the local linear map, so the result is square pixels whatever the
+/// rotation between the two CRSs).
+///
+/// # Errors
+/// [`Error::Transform`] when the centre pixel cannot be transformed;
+/// [`Error::Warp`] when the transform is degenerate there.
+pub fn output_resolution(src: &GeoBox, crs: &Crs) -> Result<f64> {
+    let (res_x, res_y) = src.resolution();
+    if linear_units(src.crs()) == linear_units(crs) {
+        // odc-geo takes `src.resolution` as is; our grids are north-up and
+        // the cube's pixels square, so one number says it.
+        return Ok(res_x.abs().max(res_y.abs()));
+    }
+    // odc-geo's "fit": the centre pixel's bounding box in `crs` as a 1 × 1
+    // grid, and the linear map from its pixel coordinates to the centre
+    // pixel's, fitted at its middle from four neighbours a pixel away.
+    let a = src.affine();
+    #[allow(clippy::cast_precision_loss)]
+    let (col, row) = ((src.width() / 2) as f64, (src.height() / 2) as f64);
+    let (px0, py0) = a.apply(col, row);
+    let mut corners = [
+        (px0, py0),
+        (px0 + res_x, py0),
+        (px0 + res_x, py0 + res_y),
+        (px0, py0 + res_y),
+    ];
+    src.crs().transform_points(crs, &mut corners)?;
+    if crs.is_geographic() {
+        // A pixel on the antimeridian: longitudes continuous from the
+        // first corner (179.99, 180.01), not 360° apart.
+        let x0 = corners[0].0;
+        for c in &mut corners[1..] {
+            c.0 -= 360.0 * ((c.0 - x0) / 360.0).round();
+        }
+    }
+    let (mut left, mut right, mut bottom, mut top) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for (x, y) in corners {
+        (left, right) = (left.min(x), right.max(x));
+        (bottom, top) = (bottom.min(y), top.max(y));
+    }
+    let (w, h) = (right - left, top - bottom);
+    let degenerate = || {
+        Error::Warp(format!(
+            "the cube's pixel at the centre of the area has no size in {crs}"
+        ))
+    };
+    if !(w > 0.0 && h > 0.0) {
+        return Err(degenerate());
+    }
+    // Target pixel (u, v) of the 1 × 1 grid → source pixel offsets from
+    // the centre pixel's corner.
+    let to_src = |u: f64, v: f64| -> Result<(f64, f64)> {
+        let mut p = [(left + u * w, top - v * h)];
+        crs.transform_points(src.crs(), &mut p)?;
+        Ok(((p[0].0 - px0) / res_x, (p[0].1 - py0) / res_y))
+    };
+    let (e, wst) = (to_src(1.5, 0.5)?, to_src(-0.5, 0.5)?);
+    let (s, n) = (to_src(0.5, 1.5)?, to_src(0.5, -0.5)?);
+    // Central differences: the least-squares fit odc-geo makes of the same
+    // five points (the middle one only moves the offset).
+    let (m00, m10) = ((e.0 - wst.0) / 2.0, (e.1 - wst.1) / 2.0);
+    let (m01, m11) = ((s.0 - n.0) / 2.0, (s.1 - n.1) / 2.0);
+    // odc-geo's decomposition A = R·W·S: S's diagonal is the first
+    // column's length and |det A| over it.
+    let sx = m00.hypot(m10);
+    let sy = (m00 * m11 - m01 * m10).abs() / sx;
+    let res = (w / sx + h / sy) / 2.0;
+    if res.is_finite() && res > 0.0 {
+        Ok(res)
+    } else {
+        Err(degenerate())
+    }
+}
+
+/// The unit of a CRS's coordinates as odc-geo compares them: degrees for a
+/// geographic CRS, else the PROJ definition's `+units` (or `+to_meter`),
+/// metres when it names none.
+fn linear_units(crs: &Crs) -> &str {
+    if crs.is_geographic() {
+        return "degree";
+    }
+    crs.proj4()
+        .split_whitespace()
+        .find_map(|p| {
+            p.strip_prefix("+units=")
+                .or_else(|| p.strip_prefix("+to_meter="))
+        })
+        .unwrap_or("m")
+}
+
 /// Warp the `(y, x)` raster `data` on grid `src` onto grid `dst`.
 ///
 /// `src_nodata` marks invalid source pixels (NaN always does);
@@ -728,6 +828,52 @@ mod tests {
             ),
             Err(Error::Warp(_))
         ));
+    }
+
+    #[test]
+    fn output_resolution_is_odc_geos_auto() {
+        let close = |got: f64, want: f64| {
+            assert!((got - want).abs() <= want * 1e-6, "{got} against {want}");
+        };
+        let wgs84 = Crs::wgs84();
+        // odc-geo 0.4.10's compute_output_geobox(g, crs).resolution.x.
+        let polar = grid(3413, -1_600_000.0, 1_600_000.0, 32.0, 120, 100);
+        close(
+            output_resolution(&polar, &wgs84).unwrap(),
+            0.000_548_731_204_343_812_7,
+        );
+        let utm = grid(32607, 500_000.0, 7_700_000.0, 10.0, 300, 300);
+        close(
+            output_resolution(&utm, &wgs84).unwrap(),
+            0.000_172_149_249_219_225_57,
+        );
+        let geographic = GeoBox::new(
+            60,
+            50,
+            Affine {
+                x0: -150.0,
+                res_x: 0.001,
+                y0: 70.0,
+                res_y: -0.001,
+            },
+            wgs84.clone(),
+        )
+        .unwrap();
+        close(
+            output_resolution(&geographic, &Crs::from_epsg(3413).unwrap()).unwrap(),
+            68.953_183_336_255_53,
+        );
+        // A centre pixel across the antimeridian (the line x = -y in
+        // EPSG:3413) is a pixel, not 360° wide.
+        let across = grid(3413, -1_596_000.0, 1_596_000.0, 32.0, 1250, 1250);
+        let res = output_resolution(&across, &wgs84).unwrap();
+        assert!((0.000_5..0.000_6).contains(&res), "{res}");
+        // Metres to metres keep the resolution (odc-geo fits here, 10.023 m,
+        // because pyproj names EPSG:3413's second axis unit '').
+        assert_eq!(
+            output_resolution(&utm, &Crs::from_epsg(3413).unwrap()).unwrap(),
+            10.0
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use geocube::{Accessor, Aoi, Crs, LoadOptions, Toi, Window};
+use geocube::{Accessor, Affine, Aoi, Crs, GeoBox, LoadOptions, Resampling, Toi, Window};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -33,6 +33,51 @@ fn aoi(geometry: &str, crs_text: &str) -> geocube::Result<Aoi> {
 
 fn toi(text: Option<&str>) -> geocube::Result<Toi> {
     Ok(text.map(Toi::parse).transpose()?.unwrap_or(Toi::None))
+}
+
+/// The target grid of `load_onto`: `affine` in rasterio's (and the `affine`
+/// package's) order `(a, b, c, d, e, f)` = `(res_x, 0, x0, 0, res_y, y0)`,
+/// what `tuple(geobox.affine)[:6]` gives; `shape` as `(height, width)`.
+fn target_grid(
+    crs_text: &str,
+    affine: (f64, f64, f64, f64, f64, f64),
+    (height, width): (usize, usize),
+) -> geocube::Result<GeoBox> {
+    let (a, b, c, d, e, f) = affine;
+    if b != 0.0 || d != 0.0 {
+        return Err(geocube::Error::Core(geocube_core::Error::InvalidGrid(
+            format!(
+                "the target grid is rotated or sheared (affine b={b}, d={d}); give a north-up grid"
+            ),
+        )));
+    }
+    let affine = Affine {
+        x0: c,
+        res_x: a,
+        y0: f,
+        res_y: e,
+    };
+    Ok(GeoBox::new(width, height, affine, crs(crs_text)?)?)
+}
+
+/// The cube's time steps at the indices `time` (`Toi::None` for all of
+/// them, or a cube without a time axis).
+fn toi_at(accessor: &Accessor, time: Option<&[usize]>) -> geocube::Result<Toi> {
+    let (Some(idx), Some(axis)) = (time, &accessor.spec().time) else {
+        return Ok(Toi::None);
+    };
+    let steps = idx
+        .iter()
+        .map(|&i| {
+            axis.get(i).copied().ok_or_else(|| {
+                geocube::Error::Core(geocube_core::Error::InvalidToi(format!(
+                    "time index {i} is past the cube's {} steps",
+                    axis.len()
+                )))
+            })
+        })
+        .collect::<geocube::Result<Vec<_>>>()?;
+    Ok(Toi::List(steps))
 }
 
 /// How long a cancelled load may take to wind down before Ctrl-C returns
@@ -322,6 +367,46 @@ impl PyAccessor {
         Ok((vars, report_dict(py, &loaded.report)?))
     }
 
+    /// Load the cube onto the grid `crs`, `affine`, `shape` (see
+    /// [`target_grid`]: rasterio's affine order, `(height, width)`) at the
+    /// time indices `time` (all steps when `None`; returned in ascending
+    /// order), downloading what the cube lacks, resampled with
+    /// `resampling` (rasterio / odc-geo names): as `load_window`,
+    /// `(variables {name: numpy array on the target}, report dict)`.
+    #[pyo3(signature = (crs, affine, shape, resampling="nearest", time=None, create=false, max_bytes=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn load_onto<'py>(
+        &self,
+        py: Python<'py>,
+        crs: &str,
+        affine: (f64, f64, f64, f64, f64, f64),
+        shape: (usize, usize),
+        resampling: &str,
+        time: Option<Vec<usize>>,
+        create: bool,
+        max_bytes: Option<u64>,
+    ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
+        let target = target_grid(crs, affine, shape).py(py)?;
+        let resampling = resampling.parse::<Resampling>().py(py)?;
+        let mut opts = LoadOptions::default().create(create);
+        if max_bytes.is_some() {
+            opts = opts.max_bytes(max_bytes);
+        }
+        let area = format!("{} ({})", target.bbox(), target.crs());
+        let loaded = interruptible(py, &self.inner, move |acc| {
+            let toi = toi_at(acc, time.as_deref())?;
+            acc.load_onto(&target, &toi, resampling, opts)
+        })?;
+        if loaded.report.patches.is_empty() {
+            return Err(no_patches(py, area));
+        }
+        let vars = PyDict::new(py);
+        for (name, var) in loaded.dataset.variables {
+            vars.set_item(name, to_numpy(py, var.data))?;
+        }
+        Ok((vars, report_dict(py, &loaded.report)?))
+    }
+
     /// Download (without reading) the patches under the cube window the
     /// cube lacks, as `load_window` would: the report dict.
     #[pyo3(signature = (row, col, height, width, time=None))]
@@ -468,4 +553,15 @@ pub(crate) fn presets() -> Vec<(String, String)> {
         .into_iter()
         .map(|p| (p.name, p.title))
         .collect()
+}
+
+/// The CF grid-mapping attributes of `crs` (an EPSG code, `EPSG:xxxx` or a
+/// PROJ string) as the cube's `spatial_ref` carries them (pyproj's
+/// `CRS.to_cf()` for the CRSs geocube templates, every WGS 84 UTM zone
+/// among them), as JSON; no `GeoTransform`. Also `epsg`: the code or `None`.
+#[pyfunction]
+pub(crate) fn crs_cf_attributes(py: Python<'_>, crs: &str) -> PyResult<(String, Option<u32>)> {
+    let crs = self::crs(crs).py(py)?;
+    let attrs = serde_json::Value::Object(crs.cf_attributes()).to_string();
+    Ok((attrs, crs.epsg()))
 }

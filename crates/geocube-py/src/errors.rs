@@ -83,6 +83,7 @@ fn core_kind(e: &geocube_core::Error) -> Kind {
         | E::NoMatchingTime { .. }
         | E::InvalidSnapshot { .. }
         | E::InvalidToi(_)
+        | E::Warp(_)
         | E::UnknownVariable { .. }
         | E::InvalidSpec(_)
         | E::NotACube { .. }

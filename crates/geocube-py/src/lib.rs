@@ -22,6 +22,7 @@ fn _geocube(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<accessor::PyAccessor>()?;
     m.add_class::<store::PySnapshotStore>()?;
     m.add_function(wrap_pyfunction!(accessor::presets, m)?)?;
+    m.add_function(wrap_pyfunction!(accessor::crs_cf_attributes, m)?)?;
     m.add_function(wrap_pyfunction!(store::open_snapshot_store, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -9,8 +9,10 @@
 //!   mosaic index, items fetched lazily; [`datasets::presets`] and
 //!   [`datasets::open`] for the command line.
 //! - [`cog::Cog`]: a Cloud-Optimized GeoTIFF reader over HTTP range requests
-//!   that fetches only the internal tiles a window needs; [`http`]: the
-//!   blocking client underneath, with timeouts and retries.
+//!   that fetches only the internal tiles a window needs, of the full image
+//!   or of an overview ([`cog::pick_overview`] chooses one as odc-stac
+//!   does); [`http`]: the blocking client underneath, with timeouts and
+//!   retries.
 //!
 //! The contract they fulfil, [`Source`], lives in `geocube-core` beside
 //! the patch types, so this crate and `geocube-backend` are siblings.

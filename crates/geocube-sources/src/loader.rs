@@ -23,7 +23,7 @@ use geocube_core::{
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::cog::{ByteSource, Cog, FileByteSource, HttpByteSource};
+use crate::cog::{ByteSource, Cog, FileByteSource, HttpByteSource, pick_overview};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 
@@ -67,6 +67,8 @@ struct OpenAsset {
     placement: Placement,
     nodata: Option<f64>,
     resampling: Resampling,
+    /// Overviews opened for warping, by level, with their grids.
+    overviews: BTreeMap<usize, (Cog, GeoBox)>,
 }
 
 /// How an asset's pixels reach the cube grid.
@@ -325,6 +327,7 @@ impl PatchLoader {
                 placement,
                 nodata,
                 resampling: self.resampling.get(channel).copied().unwrap_or_default(),
+                overviews: BTreeMap::new(),
             });
         }
         let parts = merge_overlapping(windows);
@@ -434,14 +437,34 @@ impl PatchLoader {
                 // `part` kept), so the pixels of a chunk are the same
                 // whichever piece of the patch asks for them.
                 let dst = cube.window(cell).map_err(warp_err)?;
+                // A chunk coarser than the source reads the overview of at
+                // most its shrink (odc-stac's rule), not the full image.
+                let shrink = warp::read_shrink(grid, &dst).map_err(warp_err)?;
+                let level = if shrink >= 2.0 {
+                    let factors: Vec<f64> = a.cog.overviews()?.iter().map(|o| o.scale_x).collect();
+                    pick_overview(shrink, &factors)
+                } else {
+                    None
+                };
+                if let Some(l) = level
+                    && !a.overviews.contains_key(&l)
+                {
+                    let ovr = a.cog.open_overview(l)?;
+                    let g = ovr.info().geobox(ovr.name())?;
+                    a.overviews.insert(l, (ovr, g));
+                }
+                let (cog, level_grid) = match level.and_then(|l| a.overviews.get_mut(&l)) {
+                    Some((ovr, g)) => (ovr, &*g),
+                    None => (&mut a.cog, grid),
+                };
                 let Some(src_win) =
-                    warp::source_window(grid, &dst, dst.full_window(), a.resampling)
+                    warp::source_window(level_grid, &dst, dst.full_window(), a.resampling)
                         .map_err(warp_err)?
                 else {
                     continue;
                 };
-                let data = a.cog.read_window(src_win)?;
-                let src = grid.window(src_win).map_err(warp_err)?;
+                let data = cog.read_window(src_win)?;
+                let src = level_grid.window(src_win).map_err(warp_err)?;
                 let warped = warp::reproject(&data, &src, a.nodata, &dst, a.nodata, &opts)
                     .map_err(warp_err)?;
                 let inner = crop(

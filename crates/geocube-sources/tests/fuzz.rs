@@ -136,9 +136,10 @@ fn windows(info: &CogInfo) -> Vec<Window> {
     ]
 }
 
-/// Open `bytes` as a COG and read windows: `Ok` or [`Error::Tiff`] (or a
-/// core error for an unusable CRS) at every step. The label says how far
-/// the case got.
+/// Open `bytes` as a COG and read windows, then list its overviews and
+/// read windows of the first few: `Ok` or [`Error::Tiff`] (or a core error
+/// for an unusable CRS) at every step. The label says how far the case
+/// got.
 fn open_and_read(bytes: Vec<u8>, block_size: u64) -> Result<&'static str, String> {
     let src = Arc::new(MemoryByteSource::new("fuzz.tif", bytes));
     let mut cog = match Cog::open_with_block_size(src, block_size) {
@@ -151,7 +152,43 @@ fn open_and_read(bytes: Vec<u8>, block_size: u64) -> Result<&'static str, String
         Ok(_) | Err(Error::Tiff { .. } | Error::Core(_)) => {}
         Err(e) => return Err(format!("geobox: unexpected error {e:?}")),
     }
-    let mut label = "windows-read";
+    let mut label = read_windows(&mut cog, "windows-read", "window-refused")?;
+    let levels = match cog.overviews() {
+        Ok(o) => o.len(),
+        Err(Error::Tiff { .. }) => return Ok("overviews-refused"),
+        Err(e) => return Err(format!("overviews: not a TIFF error: {e:?}")),
+    };
+    // Three levels reach every directory of the seeds' chains but for a
+    // mutation's copies; more would only repeat them.
+    for level in 0..levels.min(3) {
+        match cog.open_overview(level) {
+            Ok(mut ov) => {
+                if ov.info().dtype != info.dtype
+                    || ov.info().nodata.map(f64::to_bits) != info.nodata.map(f64::to_bits)
+                {
+                    return Err(format!(
+                        "overview {level}: {:?} unlike the full image's {info:?}",
+                        ov.info()
+                    ));
+                }
+                label = read_windows(&mut ov, "overview-windows-read", "overview-window-refused")?;
+            }
+            Err(Error::Tiff { .. }) => label = "overview-refused",
+            Err(e) => return Err(format!("open_overview({level}): not a TIFF error: {e:?}")),
+        }
+    }
+    Ok(label)
+}
+
+/// Read [`windows`] of `cog`: `read` when all are read, `refused` when one
+/// is refused with a TIFF error.
+fn read_windows(
+    cog: &mut Cog,
+    read: &'static str,
+    refused: &'static str,
+) -> Result<&'static str, String> {
+    let info = cog.info().clone();
+    let mut label = read;
     for w in windows(&info) {
         match cog.read_window(w) {
             Ok(a) if a.shape() == [w.height, w.width] && a.dtype() == info.dtype => {}
@@ -162,7 +199,7 @@ fn open_and_read(bytes: Vec<u8>, block_size: u64) -> Result<&'static str, String
                     a.dtype()
                 ));
             }
-            Err(Error::Tiff { .. }) => label = "window-refused",
+            Err(Error::Tiff { .. }) => label = refused,
             Err(e) => return Err(format!("read_window: not a TIFF error: {e:?}")),
         }
     }
@@ -197,6 +234,17 @@ fn seeds_are_valid_tiffs_read_whole() {
         assert!(cog.info().geobox(name).is_ok(), "{name}");
         let all = cog.read_all().unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(all.shape(), [cog.info().height, cog.info().width]);
+        let levels = cog
+            .overviews()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .len();
+        for level in 0..levels {
+            let mut ov = cog
+                .open_overview(level)
+                .unwrap_or_else(|e| panic!("{name} overview {level}: {e}"));
+            ov.read_all()
+                .unwrap_or_else(|e| panic!("{name} overview {level}: {e}"));
+        }
     }
 }
 
@@ -815,6 +863,33 @@ fn regression_a_huge_tag_count_is_refused_before_the_decoder_allocates() {
     let reason = tiff_reason(r);
     assert!(
         reason.contains("tag 256 announces 8388608 values"),
+        "{reason}"
+    );
+    assert!(stats.largest < 1 << 20, "{stats:?}");
+}
+
+/// The same in an overview's directory, which `Cog::open` never reads: it
+/// is refused when the overviews are listed, before the decoder reads it.
+#[test]
+fn regression_a_huge_tag_count_in_an_overview_is_refused_before_the_decoder_allocates() {
+    use geocube_testkit::fuzz::tiff::{EntryField, EntryPick};
+    let bytes = mutate_tiff(
+        tiff_seed("writer-f32-nodata-overviews"),
+        &[TiffMutation::Entry {
+            // The last of the seed's two overview directories.
+            ifd: At(u32::MAX),
+            entry: EntryPick::Tag(324),
+            field: EntryField::Count,
+            value: 1 << 23,
+        }],
+    );
+    let (r, stats) = measure(|| {
+        let cog = Cog::open(Arc::new(MemoryByteSource::new("fuzz.tif", bytes)))?;
+        cog.open_overview(1)
+    });
+    let reason = tiff_reason(r);
+    assert!(
+        reason.contains("tag 324 announces 8388608 values"),
         "{reason}"
     );
     assert!(stats.largest < 1 << 20, "{stats:?}");

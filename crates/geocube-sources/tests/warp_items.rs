@@ -272,3 +272,93 @@ fn a_scene_across_the_antimeridian_lands_on_both_edges_of_a_lonlat_cube() {
     assert_eq!(patch.geobox.bbox().left, -180.0);
     assert_eq!(patch.geobox.bbox().right, 180.0);
 }
+
+#[test]
+fn a_coarser_cube_reads_the_overview_of_its_shrink() {
+    use geocube_sources::cog::{Cog, FileByteSource};
+    let dir = tempfile::tempdir().unwrap();
+    let (scene, url) = write_ramp(
+        dir.path(),
+        "utm.tif",
+        32607,
+        500_000.0,
+        7_700_000.0,
+        10.0,
+        1200,
+    );
+    let polar = Crs::from_epsg(3413).unwrap();
+    // 40 m cells over a 10 m scene: a shrink of about 4, the ×4 overview.
+    let cube_grid = GeoBox::from_bbox(scene.grid.bbox_in(&polar).unwrap(), polar, 40.0).unwrap();
+    let chunk = cube_grid.width().max(cube_grid.height());
+    let stac = source(spec(cube_grid.clone(), chunk), Resampling::Bilinear);
+    let idx = stac.mosaic_patch("utm", vec![item("utm", &url)]).unwrap();
+    let patch = Source::download(&stac, &idx).unwrap();
+    let (valid, holes) = check(&patch, &scene);
+    assert_eq!(holes, 0);
+    assert!(valid > 50_000, "{valid}");
+    // The same chunk warped by hand from each level: only the ×4 overview's
+    // gives the patch's bits.
+    let path = dir.path().join("utm.tif");
+    let full = Cog::open(std::sync::Arc::new(FileByteSource::new(path))).unwrap();
+    let factors: Vec<f64> = full
+        .overviews()
+        .unwrap()
+        .iter()
+        .map(|o| o.scale_x)
+        .collect();
+    assert_eq!(factors[..2], [2.0, 4.0]);
+    let chunk_grid = cube_grid.clone();
+    let window = patch.geobox.clone();
+    let by_level = |level: Option<usize>| -> Vec<u32> {
+        let mut cog = match level {
+            Some(l) => full.open_overview(l).unwrap(),
+            None => Cog::open(std::sync::Arc::new(FileByteSource::new(
+                dir.path().join("utm.tif"),
+            )))
+            .unwrap(),
+        };
+        let g = cog.info().geobox("utm").unwrap();
+        let win = geocube_core::warp::source_window(
+            &g,
+            &chunk_grid,
+            chunk_grid.full_window(),
+            Resampling::Bilinear,
+        )
+        .unwrap()
+        .unwrap();
+        let data = cog.read_window(win).unwrap();
+        let out = geocube_core::warp::reproject(
+            &data,
+            &g.window(win).unwrap(),
+            None,
+            &chunk_grid,
+            None,
+            &geocube_core::warp::WarpOptions::new(Resampling::Bilinear),
+        )
+        .unwrap();
+        let (_, (r0, c0)) = {
+            let (c, r) = chunk_grid
+                .affine()
+                .invert(window.affine().x0, window.affine().y0);
+            ((), (r.round() as usize, c.round() as usize))
+        };
+        let a = out.as_array::<f32>().unwrap();
+        let (h, w) = window.shape();
+        (0..h)
+            .flat_map(|r| (0..w).map(move |c| (r, c)))
+            .map(|(r, c)| a[[r0 + r, c0 + c].as_slice()].to_bits())
+            .collect()
+    };
+    let got: Vec<u32> = patch.layers["b"]
+        .data
+        .as_array::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
+    assert!(got == by_level(Some(1)), "not the ×4 overview's warp");
+    assert!(
+        got != by_level(None),
+        "the full image's warp gives the same bits"
+    );
+}

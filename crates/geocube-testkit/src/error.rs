@@ -85,6 +85,10 @@ pub enum Error {
     /// ([`crate::moto`]).
     #[error("moto S3 server: {0}")]
     Moto(String),
+    /// No Python of the test venv with the modules a test needs
+    /// ([`crate::python`]).
+    #[error("{0}")]
+    Python(String),
     /// A preset name was not recognised.
     #[error("unknown preset {0:?}: use one of tiny, small, large, 2m")]
     UnknownPreset(String),

@@ -30,6 +30,8 @@
 //! - [`moto::MotoServer`] starts moto's S3 server (from the Python venv) on
 //!   127.0.0.1 for the object-storage tests, with bucket, listing and reset
 //!   helpers.
+//! - [`python::with_modules_or_skip`] finds the venv's Python for the tests
+//!   that run rasterio or odc (and skips them without it, but on CI).
 //! - `fuzz` (feature `fuzz`): mutations of valid inputs and the runner of
 //!   the fuzz tests, with a counting global allocator.
 //!
@@ -75,6 +77,7 @@ pub mod geoparquet;
 pub mod manifest;
 pub mod moto;
 pub mod preset;
+pub mod python;
 pub mod sentinel2;
 pub mod server;
 pub mod stac;

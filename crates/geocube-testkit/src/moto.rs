@@ -135,7 +135,7 @@ impl Response {
 /// [`Error::Moto`] naming every place looked at when none has it.
 pub fn python() -> Result<PathBuf> {
     let mut looked = Vec::new();
-    for python in python_candidates() {
+    for python in crate::python::candidates() {
         // Not canonicalised: a venv's `python` is a symlink to the base
         // interpreter, whose directory has no `moto_server`.
         let Some(bin) = python.parent() else { continue };
@@ -160,30 +160,6 @@ pub fn python() -> Result<PathBuf> {
 #[must_use]
 pub fn available() -> bool {
     python().is_ok()
-}
-
-/// The interpreters to look next to, in order.
-fn python_candidates() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os("GEOCUBE_PYTHON").filter(|p| !p.is_empty()) {
-        out.push(PathBuf::from(p));
-    }
-    let venv_python = Path::new("pyenv").join("bin").join("python");
-    // This crate is `<workspace>/crates/geocube-testkit`.
-    if let Some(workspace) = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2) {
-        out.push(workspace.join("target").join(&venv_python));
-    }
-    // A test binary is `<target>/<profile>/deps/<name>`; CARGO_TARGET_DIR may
-    // put `<target>` outside the workspace.
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1).take(4) {
-            let cand = dir.join(&venv_python);
-            if !out.contains(&cand) && dir.join("pyenv").is_dir() {
-                out.push(cand);
-            }
-        }
-    }
-    out
 }
 
 impl MotoServer {

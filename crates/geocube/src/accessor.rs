@@ -498,7 +498,21 @@ impl Accessor {
         time: Option<&[usize]>,
         opts: LoadOptions,
     ) -> Result<Loaded> {
-        let (clipped, report) = self.fetch_window(window, time, opts)?;
+        self.load_window_with_progress(window, time, opts, &NoProgress)
+    }
+
+    /// [`Accessor::load_window`] reporting its downloads to `progress`.
+    ///
+    /// # Errors
+    /// As [`Accessor::load_window`].
+    pub fn load_window_with_progress(
+        &self,
+        window: Window,
+        time: Option<&[usize]>,
+        opts: LoadOptions,
+        progress: &dyn Progress,
+    ) -> Result<Loaded> {
+        let (clipped, report) = self.fetch_window(window, time, opts, progress)?;
         let cube = self.cube()?;
         let mut dataset = cube.read_window(clipped, time)?;
         if opts.mask_nodata {
@@ -515,7 +529,7 @@ impl Accessor {
     /// As [`Accessor::load_window`], without [`Error::ResultTooLarge`].
     pub fn download_window(&self, window: Window, time: Option<&[usize]>) -> Result<LoadReport> {
         let opts = LoadOptions::default().max_bytes(None);
-        Ok(self.fetch_window(window, time, opts)?.1)
+        Ok(self.fetch_window(window, time, opts, &NoProgress)?.1)
     }
 
     /// `window` clipped to the cube, after the budget check and the
@@ -525,6 +539,7 @@ impl Accessor {
         window: Window,
         time: Option<&[usize]>,
         opts: LoadOptions,
+        progress: &dyn Progress,
     ) -> Result<(Window, LoadReport)> {
         let grid = &self.spec.geobox;
         let full = grid.full_window();
@@ -570,7 +585,7 @@ impl Accessor {
         }
         let cube = self.cube()?;
         let needed = self.patches_in(&cube, &[clipped], &toi)?;
-        let report = self.fetch(&cube, needed, &NoProgress)?;
+        let report = self.fetch(&cube, needed, progress)?;
         Ok((clipped, report))
     }
 

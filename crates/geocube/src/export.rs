@@ -389,12 +389,36 @@ impl TiffPlan {
                 ((*name).to_owned(), file)
             })
             .collect();
-        Ok(Self {
-            writer: CogWriter::new(w, h)
-                .geotransform([a.x0, a.res_x, 0.0, a.y0, 0.0, a.res_y])
-                .epsg(code, kind),
-            files,
-        })
+        let mut writer = CogWriter::new(w, h)
+            .geotransform([a.x0, a.res_x, 0.0, a.y0, 0.0, a.res_y])
+            .epsg(code, kind);
+        if kind == CrsKind::Projected {
+            writer = writer.crs_units(linear_unit_code(crs));
+        }
+        Ok(Self { writer, files })
+    }
+}
+
+/// ProjLinearUnitsGeoKey of a projected CRS, from its PROJ definition:
+/// metre (9001, also when it names no unit), foot (9002), US survey foot
+/// (9003); `None` (no key: GDAL takes the unit from the EPSG code) for
+/// any other. The writer's default, metre, would relabel a foot-based
+/// CRS's coordinates as metres (GDAL then reports e.g. "NAD83 /
+/// California zone 5 (ftUS)" with metre axes).
+fn linear_unit_code(crs: &geocube_core::Crs) -> Option<u16> {
+    let mut unit = "m";
+    for p in crs.proj4().split_whitespace() {
+        if let Some(u) = p.strip_prefix("+units=") {
+            unit = u;
+        } else if p.starts_with("+to_meter=") {
+            return None;
+        }
+    }
+    match unit {
+        "m" => Some(9001),
+        "ft" => Some(9002),
+        "us-ft" => Some(9003),
+        _ => None,
     }
 }
 
@@ -503,4 +527,23 @@ fn stream_band<T: CubeElement + Sample>(
     }
     tiles.finish().map_err(out)?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use geocube_core::Crs;
+
+    #[test]
+    fn projected_units_follow_the_crs() {
+        let code = |epsg| linear_unit_code(&Crs::from_epsg(epsg).unwrap());
+        assert_eq!(code(32607), Some(9001));
+        assert_eq!(code(3413), Some(9001));
+        // NAD83 / California zone 5 (ftUS), NAD83 / Arizona Central (ft).
+        assert_eq!(code(2229), Some(9003));
+        assert_eq!(code(2223), Some(9002));
+        let odd = Crs::from_proj4("+proj=merc +lon_0=0 +to_meter=0.3048 +no_defs").unwrap();
+        assert_eq!(linear_unit_code(&odd), None);
+    }
 }

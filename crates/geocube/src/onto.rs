@@ -12,11 +12,12 @@
 use std::collections::BTreeMap;
 
 use geocube_core::warp::{self, Resampling, WarpOptions};
-use geocube_core::{CubeElement, Dataset, GeoBox, Toi, TypedArray, Variable, Window};
+use geocube_core::{Aoi, Crs, CubeElement, Dataset, GeoBox, Toi, TypedArray, Variable, Window};
 use ndarray::{ArrayD, Axis};
 
 use crate::accessor::{Accessor, LoadOptions, Loaded};
 use crate::error::{Error, Result};
+use crate::progress::{NoProgress, Progress};
 
 impl Accessor {
     /// Load the pixels `target` covers at `toi` and return them on
@@ -40,6 +41,21 @@ impl Accessor {
         toi: &Toi,
         resampling: Resampling,
         opts: LoadOptions,
+    ) -> Result<Loaded> {
+        self.load_onto_with_progress(target, toi, resampling, opts, &NoProgress)
+    }
+
+    /// [`Accessor::load_onto`] reporting its downloads to `progress`.
+    ///
+    /// # Errors
+    /// As [`Accessor::load_onto`].
+    pub fn load_onto_with_progress(
+        &self,
+        target: &GeoBox,
+        toi: &Toi,
+        resampling: Resampling,
+        opts: LoadOptions,
+        progress: &dyn Progress,
     ) -> Result<Loaded> {
         let grid = &self.spec().geobox;
         let steps = match &self.spec().time {
@@ -74,7 +90,8 @@ impl Accessor {
             warp::source_window(grid, target, target.full_window(), resampling)?
         }
         .ok_or_else(outside)?;
-        let Loaded { dataset, report } = self.load_window(window, steps.as_deref(), opts)?;
+        let Loaded { dataset, report } =
+            self.load_window_with_progress(window, steps.as_deref(), opts, progress)?;
         let mut variables = BTreeMap::new();
         for (name, var) in &dataset.variables {
             let nodata = self
@@ -124,6 +141,49 @@ impl Accessor {
     ) -> Result<Loaded> {
         let toi = like.time.clone().map_or(Toi::None, Toi::List);
         self.load_onto(&like.geobox, &toi, resampling, opts)
+    }
+
+    /// The grid in `crs` (the cube's when `None`) of square `resolution`
+    /// pixels that covers `aoi`: the AOI's bounding box in `crs`, snapped
+    /// outward to pixel edges on multiples of the resolution (odc-geo's
+    /// `GeoBox.from_bbox(bbox, crs, resolution=...)`, see
+    /// [`GeoBox::from_bbox`]), what `geocube load --to-crs / --resolution`
+    /// loads onto.
+    ///
+    /// Without a resolution: in the cube's CRS, the cube's crop of the AOI
+    /// (what [`Accessor::load`] returns, so pixels are copied, not
+    /// resampled); in another CRS, [`warp::output_resolution`] of that crop
+    /// (the cube's resolution when both CRSs have the same units, else the
+    /// size of the crop's centre pixel in `crs`: odc-geo's `"auto"`).
+    ///
+    /// # Errors
+    /// [`Error::AoiOutsideExtent`] when the AOI misses the cube; CRS errors
+    /// when the AOI or the crop cannot be transformed; core's
+    /// `InvalidGrid` for a resolution that is not positive and finite or
+    /// too fine for the box.
+    pub fn grid_onto(
+        &self,
+        aoi: &Aoi,
+        crs: Option<&Crs>,
+        resolution: Option<f64>,
+    ) -> Result<GeoBox> {
+        let grid = &self.spec().geobox;
+        let crs = crs.unwrap_or(grid.crs());
+        let crop = || -> Result<GeoBox> {
+            let bounds = aoi.bounds_in(grid.crs())?;
+            grid.crop_bbox(&bounds)
+                .map(|(_, g)| g)
+                .ok_or_else(|| Error::AoiOutsideExtent {
+                    aoi: bounds.to_string(),
+                    extent: grid.bbox().to_string(),
+                })
+        };
+        let res = match resolution {
+            Some(r) => r,
+            None if crs == grid.crs() => return crop(),
+            None => warp::output_resolution(&crop()?, crs)?,
+        };
+        Ok(GeoBox::from_bbox(aoi.bounds_in(crs)?, crs.clone(), res)?)
     }
 
     /// Bytes of a result of `steps` time steps on `target`.

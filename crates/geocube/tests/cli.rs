@@ -1136,3 +1136,332 @@ fn earth_engine_presets_load_with_a_key_file_and_say_what_is_missing_without() {
     assert_eq!(emu.counts().served, 4);
     assert!(out_tif.is_file());
 }
+
+/// The grid of the GeoTIFF at `path`, read with geocube's own COG reader.
+fn tif_grid(path: &Path) -> geocube_core::GeoBox {
+    let cog = geocube_sources::cog::Cog::open(std::sync::Arc::new(
+        geocube_sources::cog::FileByteSource::new(path),
+    ))
+    .expect("open tif");
+    cog.info().geobox("tif").expect("grid")
+}
+
+/// gdalinfo's geotransform is `[x0, res_x, 0, y0, 0, res_y]` of `g` (to
+/// the digits GDAL prints: 13 significant ones for a pixel size in degrees).
+#[track_caller]
+fn assert_geotransform(info: &Value, g: &geocube_core::GeoBox) {
+    let a = g.affine();
+    let want = [a.x0, a.res_x, 0.0, a.y0, 0.0, a.res_y];
+    let got: Vec<f64> = info["geoTransform"]
+        .as_array()
+        .expect("geoTransform")
+        .iter()
+        .map(|v| v.as_f64().expect("number"))
+        .collect();
+    assert_eq!(got.len(), 6, "{got:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-12 * w.abs(), "{got:?} against {want:?}");
+    }
+}
+
+/// gdalinfo's report on `path`, `None` (said on stderr) without GDAL.
+fn gdal(path: &Path) -> Option<Value> {
+    if !geocube_testkit::gdal::gdalinfo_available() {
+        eprintln!("not checking with GDAL: gdalinfo is not on PATH");
+        return None;
+    }
+    let info = geocube_testkit::gdal::gdalinfo(path, &[]).expect("gdalinfo");
+    assert!(info.stderr.is_empty(), "GDAL warned: {}", info.stderr);
+    Some(info.json)
+}
+
+#[test]
+fn loads_onto_another_crs_resolution_or_a_geotiffs_grid() {
+    use geocube_core::{Aoi, BoundingBox, Crs, GeoBox};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    let b = &tile.bounds;
+    let inset = 2000.0;
+    let bbox = bbox_arg(b, inset);
+    let path = |name: &str| tmp.path().join(name);
+    let utm_tif = path("utm.tif");
+    let utm = json(&geocube(&load_args(
+        s,
+        &bbox,
+        &[
+            "--create",
+            "--to-crs",
+            "EPSG:32607",
+            "--resolution",
+            "30",
+            "--resampling",
+            "bilinear",
+            "--out",
+            utm_tif.to_str().expect("utf-8"),
+            "--json",
+            "--quiet",
+        ],
+    )));
+    // The grid: the area's bounding box in UTM 7N, edges on multiples of 30 m.
+    let aoi = Aoi::bbox(
+        BoundingBox::new(
+            b.xmin + inset,
+            b.ymin + inset,
+            b.xmax - inset,
+            b.ymax - inset,
+        ),
+        Crs::from_epsg(3413).expect("crs"),
+    );
+    let utm_crs = Crs::from_epsg(32607).expect("crs");
+    let bounds = aoi.bounds_in(&utm_crs).expect("bounds");
+    let want = GeoBox::from_bbox(bounds, utm_crs, 30.0).expect("grid");
+    let wb = want.bbox();
+    for edge in [wb.left, wb.bottom, wb.right, wb.top] {
+        assert_eq!(edge % 30.0, 0.0, "{edge}");
+    }
+    assert!(wb.left <= bounds.left && wb.right >= bounds.right);
+    assert!(wb.bottom <= bounds.bottom && wb.top >= bounds.top);
+    assert_eq!(utm["crs"], "EPSG:32607", "{utm}");
+    assert_eq!(utm["resolution"], 30.0);
+    assert_eq!(utm["resampling"], "bilinear");
+    assert_eq!(utm["shape"]["x"], want.width());
+    assert_eq!(utm["shape"]["y"], want.height());
+    assert_eq!(
+        utm["bounds"],
+        serde_json::json!([wb.left, wb.bottom, wb.right, wb.top])
+    );
+    // Interpolated heights stay within the tile's.
+    let dem = &utm["variables"]["dem"];
+    assert!(dem["valid_count"].as_u64().expect("count") > 0, "{utm}");
+    assert!(dem["min"].as_f64().expect("min") >= tile.stats.min - 1e-3);
+    assert!(dem["max"].as_f64().expect("max") <= tile.stats.max + 1e-3);
+    assert_eq!(tif_grid(&utm_tif), want);
+    assert_eq!(tif_grid(&path("utm_datamask.tif")), want);
+    if let Some(info) = gdal(&utm_tif) {
+        assert_eq!(
+            info["size"],
+            serde_json::json!([want.width(), want.height()])
+        );
+        assert_geotransform(&info, &want);
+        let wkt = info["coordinateSystem"]["wkt"].as_str().expect("wkt");
+        assert!(
+            wkt.contains("UTM zone 7N") && wkt.contains("32607"),
+            "{wkt}"
+        );
+        assert_eq!(info["bands"][0]["noDataValue"], -9999.0);
+    }
+
+    // Geographic, across the antimeridian, at the default resolution (a
+    // cube pixel's size in degrees): GeographicTypeGeoKey, longitudes
+    // continuous past -180°.
+    let crossing = world()
+        .manifest
+        .tiles
+        .iter()
+        .find(|t| t.antimeridian == AntimeridianSide::Crosses)
+        .expect("a tile across 180°");
+    let geo_tif = path("geo.tif");
+    let geo = json(&geocube(&load_args(
+        s,
+        &bbox_arg(&crossing.bounds, 1000.0),
+        &[
+            "--to-crs",
+            "EPSG:4326",
+            "--out",
+            geo_tif.to_str().expect("utf-8"),
+            "--json",
+            "--quiet",
+        ],
+    )));
+    let res = geo["resolution"].as_f64().expect("resolution");
+    assert!((0.000_3..0.001).contains(&res), "{geo}");
+    assert!(geo["bounds"][0].as_f64().expect("west") < -180.0, "{geo}");
+    assert!(geo["variables"]["dem"]["valid_count"].as_u64() > Some(0));
+    let geo_grid = tif_grid(&geo_tif);
+    assert!(geo_grid.crs().is_geographic());
+    if let Some(info) = gdal(&geo_tif) {
+        assert_geotransform(&info, &geo_grid);
+        let wkt = info["coordinateSystem"]["wkt"].as_str().expect("wkt");
+        assert!(wkt.starts_with("GEOGCRS") && wkt.contains("4326"), "{wkt}");
+    }
+
+    // --like: exactly that file's grid, no area needed.
+    let like_tif = path("like.tif");
+    let like = json(&geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--like",
+        utm_tif.to_str().expect("utf-8"),
+        "--out",
+        like_tif.to_str().expect("utf-8"),
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(tif_grid(&like_tif), want);
+    for key in ["crs", "shape", "bounds", "resolution"] {
+        assert_eq!(like[key], utm[key], "{key}");
+    }
+    assert_eq!(like["resampling"], "nearest");
+    if let Some(info) = gdal(&like_tif) {
+        assert_geotransform(&info, &want);
+        assert_eq!(
+            info["size"],
+            serde_json::json!([want.width(), want.height()])
+        );
+    }
+    // ... and with an area, the part of that grid the area touches.
+    let part = format!(
+        "{},{},{},{}",
+        wb.left + 3000.0,
+        wb.bottom + 3000.0,
+        wb.left + 6000.0,
+        wb.bottom + 6000.0
+    );
+    let cropped = json(&geocube(&[
+        "load",
+        DATASET,
+        "--store",
+        s,
+        "--like",
+        utm_tif.to_str().expect("utf-8"),
+        "--bbox",
+        &part,
+        "--crs",
+        "EPSG:32607",
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(cropped["shape"], serde_json::json!({"y": 100, "x": 100}));
+    assert_eq!(
+        cropped["bounds"],
+        serde_json::json!([
+            wb.left + 3000.0,
+            wb.bottom + 3000.0,
+            wb.left + 6000.0,
+            wb.bottom + 6000.0
+        ])
+    );
+
+    // --resolution alone: the cube's CRS, 64 m pixels on multiples of 64.
+    let coarse = json(&geocube(&load_args(
+        s,
+        &bbox,
+        &[
+            "--resolution",
+            "64",
+            "--resampling",
+            "average",
+            "--json",
+            "--quiet",
+        ],
+    )));
+    assert_eq!(coarse["crs"], "EPSG:3413");
+    assert_eq!(coarse["resolution"], 64.0);
+    assert_eq!(coarse["resampling"], "average");
+    let cb: Vec<f64> = coarse["bounds"]
+        .as_array()
+        .expect("bounds")
+        .iter()
+        .map(|v| v.as_f64().expect("edge"))
+        .collect();
+    assert!(cb.iter().all(|e| e % 64.0 == 0.0), "{coarse}");
+
+    // Mistakes: clap's usage errors (exit 2) and the command's own.
+    let bad = geocube(&load_args(s, &bbox, &["--resampling", "bicubic"]));
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let err = stderr(&bad);
+    assert!(
+        err.contains("bicubic") && err.contains("cubic_spline") && err.contains("nearest"),
+        "{err}"
+    );
+    for (extra, needle) in [
+        (
+            vec!["--like", "x.tif", "--to-crs", "EPSG:32607"],
+            "--to-crs",
+        ),
+        (vec!["--resolution", "-3"], "-3"),
+    ] {
+        let o = geocube(&load_args(s, &bbox, &extra));
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+    let missing = path("missing.tif");
+    user_error(
+        &geocube(&[
+            "load",
+            DATASET,
+            "--store",
+            s,
+            "--like",
+            missing.to_str().expect("utf-8"),
+        ]),
+        "missing.tif",
+    );
+    user_error(
+        &geocube(&load_args(s, &bbox, &["--to-crs", "EPSG:99999"])),
+        "EPSG:99999",
+    );
+}
+
+#[test]
+fn without_target_flags_a_load_is_the_cube_grid_bit_for_bit() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = store(tmp.path());
+    let s = store.to_str().expect("utf-8");
+    let tile = east_tile();
+    let bbox = bbox_arg(&tile.bounds, 1500.0);
+    let plain_tif = tmp.path().join("plain.tif");
+    let plain = json(&geocube(&load_args(
+        s,
+        &bbox,
+        &[
+            "--create",
+            "--out",
+            plain_tif.to_str().expect("utf-8"),
+            "--json",
+            "--quiet",
+        ],
+    )));
+    assert!(plain.get("resampling").is_none(), "{plain}");
+    // The cube's own pixels on the cube's lattice.
+    let cube = Cube::open(CubeStorage::local(&store)).expect("open");
+    let aoi = geocube::request::bbox_aoi(&bbox, "EPSG:3413").expect("aoi");
+    let window = cube.aoi_window(&aoi).expect("window");
+    let want = cube.read_window(window, None).expect("read");
+    assert_eq!(tif_grid(&plain_tif), want.geobox);
+    let mut decoder =
+        tiff::decoder::Decoder::new(std::fs::File::open(&plain_tif).expect("tif")).expect("tiff");
+    let tiff::decoder::DecodingResult::F32(px) = decoder.read_image().expect("pixels") else {
+        panic!("dem is not float32")
+    };
+    let cube_px = want.variables["dem"].data.as_array::<f32>().expect("f32");
+    let cube_px = cube_px.as_standard_layout();
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    assert!(bits(&px) == bits(cube_px.as_slice().expect("contiguous")));
+    // Asking for the cube's own CRS copies the same pixels: the same bytes.
+    let same_tif = tmp.path().join("same.tif");
+    let same = json(&geocube(&load_args(
+        s,
+        &bbox,
+        &[
+            "--to-crs",
+            "EPSG:3413",
+            "--resampling",
+            "cubic",
+            "--out",
+            same_tif.to_str().expect("utf-8"),
+            "--json",
+            "--quiet",
+        ],
+    )));
+    assert_eq!(same["resampling"], "copied");
+    for key in ["crs", "shape", "bounds", "resolution", "variables"] {
+        assert_eq!(same[key], plain[key], "{key}");
+    }
+    assert!(std::fs::read(&same_tif).expect("same") == std::fs::read(&plain_tif).expect("plain"));
+}

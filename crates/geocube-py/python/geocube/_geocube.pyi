@@ -10,6 +10,11 @@ __version__: str
 def presets() -> list[tuple[str, str]]:
     """``(name, title)`` of every preset, e.g. ``("arcticdem-32m", "ArcticDEM32m")``."""
 
+def crs_cf_attributes(crs: str) -> tuple[str, int | None]:
+    """The CF grid-mapping attributes the core writes on a cube's
+    ``spatial_ref`` for ``crs`` (an EPSG code, ``"EPSG:xxxx"`` or a PROJ
+    string) as JSON, without ``GeoTransform``; and the EPSG code or ``None``."""
+
 def open_snapshot_store(
     path: str, snapshot: str | None = None, s3: dict[str, str] | None = None
 ) -> SnapshotStore:
@@ -77,6 +82,24 @@ class Accessor:
         create: bool = False,
         max_bytes: int | None = None,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+    def load_onto(
+        self,
+        crs: str,
+        affine: tuple[float, float, float, float, float, float],
+        shape: tuple[int, int],
+        resampling: str = "nearest",
+        time: list[int] | None = None,
+        create: bool = False,
+        max_bytes: int | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The cube warped onto the north-up grid ``crs`` / ``affine`` (rasterio's
+        order ``(a, b, c, d, e, f)`` = ``tuple(geobox.affine)[:6]``, ``b = d = 0``)
+        / ``shape`` ``(height, width)`` with ``resampling`` (rasterio / odc-geo
+        names), at the time indices ``time`` (ascending; all when ``None``):
+        ``(variables {name: (y, x) or (time, y, x) array}, report)``, as
+        ``load_window``. ``ValueError`` for an unknown resampling, a rotated
+        grid, or a grid outside the cube; ``NoPatchesError`` when no patch
+        touches it."""
     def download_window(
         self, row: int, col: int, height: int, width: int, time: list[int] | None = None
     ) -> dict[str, Any]: ...

@@ -1,6 +1,11 @@
 //! The read cache between a [`ByteSource`] and the TIFF decoder: a
 //! `Read + Seek` view of the file that serves prefetched tile ranges first
 //! and fetches fixed-size blocks (headers, directories) on demand.
+//!
+//! The blocks are a [`BlockCache`] that every [`Cog`](super::Cog) opened on
+//! one file shares (the full-resolution image and its overviews): opening
+//! an overview of a COG reads directories the first open fetched already,
+//! and costs no request. The prefetched tile ranges stay each reader's own.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -17,17 +22,44 @@ const COALESCE_GAP: u64 = 64 << 10;
 /// Largest coalesced request.
 const MAX_REQUEST: u64 = 16 << 20;
 
+/// The fixed-size blocks of one file read so far (at most
+/// [`CACHE_BLOCKS`]), shared by the readers of that file.
+pub(super) struct BlockCache {
+    src: Arc<dyn ByteSource>,
+    block_size: u64,
+    /// Most recently used last. Never held locked across a request.
+    blocks: Mutex<Vec<(u64, Arc<Vec<u8>>)>>,
+}
+
+impl BlockCache {
+    fn cached(&self, index: u64) -> Option<Arc<Vec<u8>>> {
+        let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = blocks.iter().position(|(b, _)| *b == index)?;
+        let entry = blocks.remove(i);
+        let data = Arc::clone(&entry.1);
+        blocks.push(entry);
+        Some(data)
+    }
+
+    fn insert(&self, index: u64, data: Arc<Vec<u8>>) {
+        let mut blocks = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another reader of the file may have fetched it meanwhile.
+        blocks.retain(|(b, _)| *b != index);
+        if blocks.len() >= CACHE_BLOCKS {
+            blocks.remove(0);
+        }
+        blocks.push((index, data));
+    }
+}
+
 /// `Read + Seek` over a [`ByteSource`]: prefetched segments first, then a
 /// small cache of fixed-size blocks fetched on demand. The source's typed
 /// error is kept so the caller can report it instead of the `io::Error` the
 /// decoder saw.
 pub(super) struct CachedReader {
-    src: Arc<dyn ByteSource>,
+    cache: Arc<BlockCache>,
     pos: u64,
     pub(super) total: Option<u64>,
-    block_size: u64,
-    /// Most recently used last.
-    blocks: Vec<(u64, Arc<Vec<u8>>)>,
     segments: BTreeMap<u64, Vec<u8>>,
     /// Shared with the [`Cog`] so it survives the decoder.
     error: ErrorSlot,
@@ -48,16 +80,31 @@ impl ErrorSlot {
 }
 
 impl CachedReader {
+    /// A reader of `src` with a cache of its own.
     pub(super) fn new(src: Arc<dyn ByteSource>, block_size: u64, error: ErrorSlot) -> Self {
-        Self {
+        let cache = BlockCache {
             src,
-            pos: 0,
-            total: None,
             block_size: block_size.max(4096),
-            blocks: Vec::new(),
+            blocks: Mutex::new(Vec::new()),
+        };
+        Self::sharing(Arc::new(cache), None, error)
+    }
+
+    /// A reader of the file `cache` holds blocks of, at the start, whose
+    /// size is `total` if known.
+    pub(super) fn sharing(cache: Arc<BlockCache>, total: Option<u64>, error: ErrorSlot) -> Self {
+        Self {
+            cache,
+            pos: 0,
+            total,
             segments: BTreeMap::new(),
             error,
         }
+    }
+
+    /// The block cache, for another reader of the same file.
+    pub(super) fn cache(&self) -> &Arc<BlockCache> {
+        &self.cache
     }
 
     fn fail(&mut self, e: Error) -> io::Error {
@@ -75,23 +122,23 @@ impl CachedReader {
     }
 
     fn block(&mut self, index: u64) -> io::Result<Arc<Vec<u8>>> {
-        if let Some(i) = self.blocks.iter().position(|(b, _)| *b == index) {
-            let entry = self.blocks.remove(i);
-            let data = Arc::clone(&entry.1);
-            self.blocks.push(entry);
+        let block_size = self.cache.block_size;
+        if let Some(data) = self.cache.cached(index) {
+            // A block shorter than asked ends the file (the reader that
+            // fetched it learned so; this one may not have).
+            if self.total.is_none() && (data.len() as u64) < block_size {
+                self.total = Some(index * block_size + data.len() as u64);
+            }
             return Ok(data);
         }
-        let start = index * self.block_size;
-        let got = match self.src.read_range(start, self.block_size) {
+        let start = index * block_size;
+        let got = match self.cache.src.read_range(start, block_size) {
             Ok(g) => g,
             Err(e) => return Err(self.fail(e)),
         };
-        self.note_total(start, &got, self.block_size);
+        self.note_total(start, &got, block_size);
         let data = Arc::new(got.bytes);
-        if self.blocks.len() >= CACHE_BLOCKS {
-            self.blocks.remove(0);
-        }
-        self.blocks.push((index, Arc::clone(&data)));
+        self.cache.insert(index, Arc::clone(&data));
         Ok(data)
     }
 
@@ -118,7 +165,7 @@ impl CachedReader {
             }
         }
         for (s, e) in merged {
-            let got = self.src.read_range(s, e - s)?;
+            let got = self.cache.src.read_range(s, e - s)?;
             self.note_total(s, &got, e - s);
             self.segments.insert(s, got.bytes);
         }
@@ -140,9 +187,10 @@ impl Read for CachedReader {
                 return Ok(n);
             }
         }
-        let index = self.pos / self.block_size;
+        let block_size = self.cache.block_size;
+        let index = self.pos / block_size;
         let block = self.block(index)?;
-        let off = usize::try_from(self.pos - index * self.block_size).unwrap_or(usize::MAX);
+        let off = usize::try_from(self.pos - index * block_size).unwrap_or(usize::MAX);
         if off >= block.len() {
             return Ok(0);
         }

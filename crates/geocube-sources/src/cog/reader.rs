@@ -3,21 +3,21 @@
 
 use std::io::{self, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use geocube_core::DType;
 use tiff::decoder::{Decoder, Limits};
 
-use super::block_cache::{CachedReader, ErrorSlot};
+use super::block_cache::{BlockCache, CachedReader, ErrorSlot};
 use super::byte_source::ByteSource;
 use super::ifd::{self, CogInfo};
+use super::overview::OverviewInfo;
 use crate::error::{Error, Result};
-use crate::geotiff::{self, GeoReference};
 
 /// Block size of the read cache (bytes per range request for headers).
 pub const DEFAULT_BLOCK_SIZE: u64 = 512 << 10;
 
-/// One GeoTIFF image, opened for window reads.
+/// One GeoTIFF image, opened for window reads: the full-resolution image
+/// ([`Cog::open`]) or one of its overviews ([`Cog::open_overview`]).
 pub struct Cog {
     pub(super) decoder: Decoder<CachedReader>,
     pub(super) error: ErrorSlot,
@@ -27,12 +27,25 @@ pub struct Cog {
     pub(super) offsets: Vec<u64>,
     /// Compressed size of each chunk.
     pub(super) byte_counts: Vec<u64>,
+    /// What every image opened on this file shares.
+    pub(super) file: Arc<SharedFile>,
+    /// `Some(i)` for overview `i`, `None` for the full-resolution image.
+    pub(super) level: Option<usize>,
+}
+
+/// What the images opened on one file share: its header blocks, the
+/// full-resolution image's info and the overviews, once listed.
+pub(super) struct SharedFile {
+    pub(super) cache: Arc<BlockCache>,
+    pub(super) full: CogInfo,
+    pub(super) overviews: OnceLock<Vec<OverviewInfo>>,
 }
 
 impl std::fmt::Debug for Cog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cog")
             .field("name", &self.name)
+            .field("level", &self.level)
             .field("info", &self.info)
             .finish_non_exhaustive()
     }
@@ -93,43 +106,26 @@ impl Cog {
         // Before the decoder: it allocates from the directory's counts
         // with its default 256 MiB limits, which only apply from here on.
         ifd::check_directory(&mut reader, &error, &name)?;
-        reader.seek(SeekFrom::Start(0)).map_err(|e| {
-            error
-                .take()
-                .unwrap_or_else(|| Error::tiff(&name, format!("seeking to the header: {e}")))
-        })?;
-        let mut limits = Limits::default();
-        limits.decoding_buffer_size = ifd::MAX_CHUNK_BYTES;
-        let decoder = guarded(reader, &error, &name, "not a readable TIFF", Decoder::new)?
-            .with_limits(limits);
-        let mut cog = Cog {
+        let mut decoder = start_decoder(reader, &error, &name)?;
+        let layout = ifd::read_layout(&mut decoder, &error, &name)?;
+        let georef = ifd::read_georef(&mut decoder, &error, &name)?;
+        let nodata = ifd::read_nodata(&mut decoder, &error, &name)?;
+        let info = CogInfo::of(&layout, georef, nodata, decoder.inner().total);
+        let file = Arc::new(SharedFile {
+            cache: Arc::clone(decoder.inner().cache()),
+            full: info.clone(),
+            overviews: OnceLock::new(),
+        });
+        Ok(Cog {
             decoder,
             error,
-            info: CogInfo {
-                width: 0,
-                height: 0,
-                dtype: DType::Uint8,
-                georef: GeoReference {
-                    affine: geocube_core::Affine {
-                        x0: 0.0,
-                        res_x: 1.0,
-                        y0: 0.0,
-                        res_y: -1.0,
-                    },
-                    epsg: None,
-                    raster_type: geotiff::RasterType::PixelIsArea,
-                },
-                nodata: None,
-                chunk: (0, 0),
-                tiled: false,
-                file_size: None,
-            },
             name,
-            offsets: Vec::new(),
-            byte_counts: Vec::new(),
-        };
-        cog.read_info()?;
-        Ok(cog)
+            info,
+            offsets: layout.offsets,
+            byte_counts: layout.byte_counts,
+            file,
+            level: None,
+        })
     }
 
     /// Everything about the image but its pixels.
@@ -143,6 +139,23 @@ impl Cog {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// Start a decoder on `reader` from the header (it reads the first
+/// directory), with geocube's chunk limit.
+pub(super) fn start_decoder(
+    mut reader: CachedReader,
+    error: &ErrorSlot,
+    name: &str,
+) -> Result<Decoder<CachedReader>> {
+    reader.seek(SeekFrom::Start(0)).map_err(|e| {
+        error
+            .take()
+            .unwrap_or_else(|| Error::tiff(name, format!("seeking to the header: {e}")))
+    })?;
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = ifd::MAX_CHUNK_BYTES;
+    Ok(guarded(reader, error, name, "not a readable TIFF", Decoder::new)?.with_limits(limits))
 }
 
 #[cfg(test)]

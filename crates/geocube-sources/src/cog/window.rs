@@ -11,9 +11,10 @@ use super::reader::{Cog, guarded};
 use crate::error::{Error, Result};
 
 impl Cog {
-    /// Decode the pixels of `window` (of the full-resolution image) into an
-    /// array of shape `(height, width)` of the image's sample type. Only the
-    /// chunks overlapping the window are fetched and decoded.
+    /// Decode the pixels of `window` (of this image: the full-resolution
+    /// one, or the overview [`Cog::open_overview`] opened) into an array of
+    /// shape `(height, width)` of the image's sample type. Only the chunks
+    /// overlapping the window are fetched and decoded.
     ///
     /// # Errors
     /// [`Error::Tiff`] when the window is not inside the image or the data is
@@ -85,7 +86,7 @@ impl Cog {
         Ok(out)
     }
 
-    /// Decode the whole full-resolution image.
+    /// Decode the whole image.
     ///
     /// # Errors
     /// As [`Cog::read_window`].

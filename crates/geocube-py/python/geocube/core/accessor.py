@@ -9,6 +9,7 @@ returns.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -101,6 +102,60 @@ def crs_to_core(crs: Any) -> str:
     if c.epsg is not None:
         return f"EPSG:{c.epsg}"
     return c.proj.to_proj4()
+
+
+def resampling_name(resampling: Any) -> str:
+    """A resampling kernel as the core names it: a rasterio / odc-geo name
+    (``"nearest"``, ``"bilinear"``, ``"cubic"``, ``"average"``, ...) or a
+    ``rasterio.enums.Resampling`` member (by its ``.name``). Unknown names
+    are refused by the core (``ValueError``, listing the known ones)."""
+    if isinstance(resampling, str):
+        return resampling
+    name = getattr(resampling, "name", None)
+    if isinstance(name, str):
+        return name
+    raise InvalidRequestError(
+        f"resampling {resampling!r}: give a name such as 'bilinear' or a rasterio.enums.Resampling member"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _core_cf_attributes(crs_wkt: str) -> dict | None:
+    """The core's CF attributes of the CRS ``crs_wkt`` (what it writes on a
+    cube's ``spatial_ref``), or ``None`` when they would not name the same
+    CRS to pyproj: the core templates pyproj's WKT2 for EPSG 4326, 3413,
+    3995, 3857 and every WGS 84 UTM zone, and writes WKT1 without an
+    authority for other codes."""
+    from odc.geo.crs import CRS
+
+    crs = CRS(crs_wkt)
+    text, _epsg = _geocube.crs_cf_attributes(crs_to_core(crs))
+    attrs = json.loads(text)
+    try:
+        same = CRS(attrs.get("crs_wkt", "")) == crs
+    except Exception:  # noqa: BLE001 - a WKT pyproj cannot read is not the same CRS
+        same = False
+    return attrs if same else None
+
+
+def spatial_coords(geobox: GeoBox, dims: tuple[str, str] | None = None) -> dict[str, xr.DataArray]:
+    """The coordinates of a Dataset on ``geobox``, as odc-geo makes them
+    (``odc.geo.xr.xr_coords``: ``y``/``x``, or ``latitude``/``longitude``
+    for a geographic CRS unless ``dims`` names them, with ``units``,
+    ``resolution`` and ``crs``), and ``spatial_ref`` with the CF attributes
+    the core writes for a cube in that CRS (equal to pyproj's ``to_cf()``
+    where the core templates the CRS; pyproj's otherwise) and the grid's
+    own ``GeoTransform``."""
+    from odc.geo.xr import xr_coords
+
+    coords = xr_coords(geobox, dims=dims)
+    sr = coords["spatial_ref"]
+    core = _core_cf_attributes(geobox.crs.to_wkt())
+    if core is not None:
+        attrs = dict(core)
+        attrs["GeoTransform"] = sr.attrs["GeoTransform"]
+        coords["spatial_ref"] = xr.DataArray(sr.values, name=sr.name, dims=(), attrs=attrs)
+    return coords
 
 
 def as_geometry(aoi: Any, crs: Any = None) -> Geometry:
@@ -454,13 +509,15 @@ class RemoteAccessor(ABC):
 
     def load(
         self,
-        aoi: Any,
+        aoi: Any = None,
         toi: TOI = None,
         persist: bool = True,
         create: bool = False,
         *,
         crs: Any = None,
         max_bytes: int | None = None,
+        geobox: GeoBox | None = None,
+        resampling: Any = None,
     ) -> xr.Dataset:
         """Load the cube over ``aoi`` (and ``toi``), downloading the patches it lacks.
 
@@ -475,6 +532,27 @@ class RemoteAccessor(ABC):
         box is loaded, so no part of the result is left empty where the
         source has data.
 
+        ``geobox`` (an extension of smart-geocubes' call, keyword only):
+        load onto that odc-geo ``GeoBox`` instead of the cube's grid. The
+        geobox is the region (give no ``aoi``: both at once is an error);
+        the cube pixels it needs are loaded as any load does, then every
+        variable and time step is warped onto it with ``resampling``
+        (default ``"nearest"``; rasterio / odc-geo names such as
+        ``"bilinear"``, ``"cubic"``, ``"average"``, ``"mode"``, or a
+        ``rasterio.enums.Resampling`` member) as ``.odc.reproject(geobox,
+        resampling=...)`` does with GDAL: fixed kernels (``XSCALE=1,
+        YSCALE=1``), GDAL's approximate transformer (0.125 px), nodata and
+        NaN never blended in. The result's ``.odc.geobox`` is ``geobox``:
+        its coordinates as odc-geo makes them (``y``/``x``, or
+        ``latitude``/``longitude`` for a geographic CRS), ``spatial_ref``
+        with the target CRS's CF attributes and ``GeoTransform``, the
+        cube's variable types and attributes, the time coordinate and the
+        cube's root attributes. Pixels without a source get the variable's
+        nodata (``dem``: -9999), NaN, or False. A geobox on the cube's
+        lattice is copied bit for bit. Only in memory (``persist=True``).
+        Without ``geobox`` and ``resampling`` nothing changes: the cube's
+        grid, bit-exact.
+
         ``persist=True`` returns numpy arrays (Rust's buffers, not copied);
         ``persist=False`` a lazy dask-backed Dataset read through zarr-python
         from one snapshot of the cube. ``create=True`` creates a missing cube.
@@ -483,9 +561,15 @@ class RemoteAccessor(ABC):
 
         Raises:
             FileNotFoundError: no cube (and ``create`` not set).
-            ValueError: the AOI misses the cube, or no patch touches it.
+            ValueError: the AOI (or geobox) misses the cube, or no patch
+                touches it; an unknown resampling; ``resampling`` without
+                ``geobox``; ``geobox`` with ``aoi`` or ``persist=False``.
             RuntimeError: downloads failed after their retries.
         """
+        if geobox is not None or resampling is not None:
+            return self._load_onto(aoi, toi, persist, create, crs, max_bytes, geobox, resampling)
+        if aoi is None:
+            raise TypeError("load() needs an area of interest (aoi) or a geobox=")
         if toi is not None:
             self.assert_temporal_cube()
         geom = as_geometry(aoi, crs)
@@ -532,16 +616,106 @@ class RemoteAccessor(ABC):
         ds.attrs = self._root_attrs()
         return ds.load()
 
+    def _load_onto(self, aoi, toi, persist, create, crs, max_bytes, geobox, resampling) -> xr.Dataset:
+        """``load(geobox=..., resampling=...)``: the cube warped onto ``geobox``."""
+        if geobox is None:
+            raise InvalidRequestError(
+                "resampling= needs a target grid: load(geobox=..., resampling=...), or"
+                " load_like(ref, resampling=...); without them a load returns the cube's own grid"
+            )
+        if not isinstance(geobox, GeoBox):
+            raise InvalidRequestError(
+                f"geobox must be an odc.geo.geobox.GeoBox, not {type(geobox).__name__}"
+            )
+        if aoi is not None or crs is not None:
+            raise InvalidRequestError(
+                "give either an aoi or a geobox=, not both: the geobox is the region it loads"
+            )
+        if not persist:
+            raise InvalidRequestError(
+                "load(geobox=...) returns the result in memory only (persist=True); for a lazy"
+                " result load with persist=False and reproject it with .odc.reproject(geobox)"
+            )
+        if geobox.crs is None:
+            raise InvalidRequestError("the geobox has no CRS")
+        kernel = resampling_name("nearest" if resampling is None else resampling)
+        if toi is not None:
+            self.assert_temporal_cube()
+        if create:
+            self.create(exists_ok=True)
+        else:
+            self.assert_created()
+        tmpl = self._template_ds()
+        isel_time, core_time, squeeze = self._time_selection(tmpl, toi)
+        # The core returns the steps in ascending order, once each.
+        steps = None if core_time is None else sorted(set(core_time))
+        limit = None if max_bytes == 0 else max_bytes
+        variables, _report = self._work(
+            "load_onto",
+            crs_to_core(geobox.crs),
+            tuple(float(v) for v in tuple(geobox.affine)[:6]),
+            tuple(int(n) for n in geobox.shape),
+            kernel,
+            time=steps,
+            max_bytes=limit,
+        )
+        coords = spatial_coords(geobox)
+        ydim, xdim = geobox.dimensions
+        sdims: tuple[str, ...] = (ydim, xdim)
+        if "time" in tmpl.dims:
+            tcoord = tmpl["time"] if isel_time is None else tmpl["time"].isel(time=isel_time)
+            coords["time"] = tcoord
+            if not squeeze:
+                sdims = ("time", ydim, xdim)
+        data_vars = {}
+        for name in tmpl.data_vars:
+            if name not in variables:
+                continue
+            data = variables[name]
+            if steps is not None:
+                if squeeze:
+                    data = data[0]
+                elif steps != core_time:
+                    data = data[[steps.index(i) for i in core_time]]
+            data_vars[name] = xr.Variable(sdims, data, attrs=dict(tmpl[name].attrs))
+        return xr.Dataset(data_vars, coords=coords, attrs=self._root_attrs())
+
     def _root_attrs(self) -> dict:
         raw = self._core.snapshot_store().get("zarr.json")
         return dict(json.loads(raw).get("attributes", {}))
 
-    def load_like(self, ref: xr.Dataset | xr.DataArray, **kwargs) -> xr.Dataset:
-        """Load the region (and time steps) of ``ref``'s grid."""
+    def load_like(self, ref: xr.Dataset | xr.DataArray, resampling: Any = None, **kwargs) -> xr.Dataset:
+        """Load the region (and time steps) of ``ref``'s grid.
+
+        Without ``resampling``, as smart-geocubes: ``load(ref.odc.geobox,
+        toi=...)``, the cube's own pixels over the extent of ``ref``. With
+        ``resampling`` (an extension: ``"nearest"``, ``"bilinear"``,
+        ``"cubic"``, ... or a ``rasterio.enums.Resampling`` member) the cube
+        is warped onto ``ref.odc.geobox`` (``load(geobox=ref.odc.geobox,
+        resampling=...)``): the result's grid is ``ref``'s exactly, with
+        ``ref``'s spatial dimension names and coordinates. Either way the time steps are
+        ``ref``'s ``time`` coordinate when it has one and the cube is
+        temporal. Other keyword arguments go to :meth:`load`.
+        """
         toi = None
         if "time" in ref.coords and self.temporal_extent is not None:
             toi = ref.get_index("time")
-        return self.load(ref.odc.geobox, toi=toi, **kwargs)
+        if resampling is None:
+            return self.load(ref.odc.geobox, toi=toi, **kwargs)
+        gbox = ref.odc.geobox
+        if not isinstance(gbox, GeoBox):
+            raise InvalidRequestError(
+                "load_like(ref, resampling=...) needs a georegistered ref (ref.odc.geobox is"
+                f" {type(gbox).__name__})"
+            )
+        ds = self.load(toi=toi, geobox=gbox, resampling=resampling, **kwargs)
+        names = dict(zip(gbox.dimensions, ref.odc.spatial_dims))
+        renamed = {k: v for k, v in names.items() if k != v}
+        if renamed:
+            ds = ds.rename(renamed)
+        # ``ref``'s own coordinates (the same grid), so that the result
+        # aligns with ``ref`` exactly, attributes included.
+        return ds.assign_coords({d: ref[d].variable for d in names.values() if d in ref.coords})
 
     # -- state -------------------------------------------------------------------------
     def current_state(self) -> gpd.GeoDataFrame | None:

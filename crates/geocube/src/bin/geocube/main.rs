@@ -9,6 +9,7 @@ mod interrupt;
 mod log;
 mod progress;
 mod report;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -216,9 +217,16 @@ struct RequestArgs {
 }
 
 #[derive(Args)]
+// With --like the area is optional: one of the three is needed.
+#[command(
+    mut_group("area", |g| g.required(false)),
+    group(clap::ArgGroup::new("where").args(["bbox", "geojson", "like"]).required(true).multiple(true))
+)]
 struct LoadArgs {
     #[command(flatten)]
     request: RequestArgs,
+    #[command(flatten)]
+    target: target::TargetArgs,
     /// Never download; fail naming the patches the cube lacks.
     #[arg(long)]
     offline: bool,
@@ -237,7 +245,9 @@ struct LoadArgs {
     /// Largest result a plain load (without --out, --stats or --json) may
     /// hold in memory, e.g. 2GiB, 500MB, or `off` [default: 4GiB]. Larger
     /// regions fail before any download; --out, --stats and --json stream
-    /// the region and have no such limit.
+    /// the region and have no such limit. A load onto another grid
+    /// (--to-crs, --resolution, --like) is held in memory whatever the
+    /// output: the limit applies to its cube pixels and to its result.
     #[arg(long, value_name = "SIZE", value_parser = memory_limit)]
     max_memory: Option<MemoryLimit>,
 }
@@ -384,12 +394,17 @@ fn create(a: &CreateArgs, reporter: &Reporter) -> Result<()> {
 }
 
 /// The accessor, AOI and TOI of a load or prefetch, all validated before
-/// anything touches the cube.
-fn prepare(r: &RequestArgs, offline: bool, reporter: &Reporter) -> Result<(Accessor, Aoi, Toi)> {
+/// anything touches the cube. No AOI only for a `load --like` without
+/// --bbox or --geojson (clap requires one otherwise).
+fn prepare(
+    r: &RequestArgs,
+    offline: bool,
+    reporter: &Reporter,
+) -> Result<(Accessor, Option<Aoi>, Toi)> {
     let aoi = match (&r.area.bbox, &r.area.geojson) {
-        (Some(b), _) => request::bbox_aoi(b, &r.crs)?,
-        (None, Some(f)) => request::geojson_aoi(f, &r.crs)?,
-        (None, None) => unreachable!("clap requires --bbox or --geojson"),
+        (Some(b), _) => Some(request::bbox_aoi(b, &r.crs)?),
+        (None, Some(f)) => Some(request::geojson_aoi(f, &r.crs)?),
+        (None, None) => None,
     };
     let toi = r
         .time
@@ -442,6 +457,7 @@ fn save_events(accessor: &Accessor, r: &RequestArgs) -> Result<()> {
 fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
     let started = Instant::now();
     let out_kind = a.out.as_deref().map(report::OutKind::of).transpose()?;
+    let like = a.target.like_grid()?;
     let (accessor, aoi, toi) = prepare(&a.request, a.offline, reporter)?;
     let mut opts = LoadOptions::default()
         .create(a.request.create)
@@ -449,6 +465,12 @@ fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
     if let Some(MemoryLimit(limit)) = a.max_memory {
         opts = opts.max_bytes(limit);
     }
+    if let Some(grid) = a.target.grid(&accessor, aoi.as_ref(), like)? {
+        return load_onto(a, &accessor, &grid, &toi, opts, reporter, started);
+    }
+    let aoi = aoi.ok_or_else(|| {
+        geocube_core::Error::InvalidAoi("give --bbox or --geojson (or --like)".into())
+    })?;
     // The region is read lazily either way. A plain load stands for the
     // library's in-memory load and keeps its budget: a region that large is
     // more often a mistyped box than a wish to download a continent, and
@@ -486,9 +508,66 @@ fn load(a: &LoadArgs, reporter: &Reporter) -> Result<()> {
     Ok(())
 }
 
+/// `load` onto `grid` (a target grid flag was given): loaded and warped
+/// in memory, then written and summarised as a plain load's region is.
+fn load_onto(
+    a: &LoadArgs,
+    accessor: &Accessor,
+    grid: &geocube::GeoBox,
+    toi: &Toi,
+    opts: LoadOptions,
+    reporter: &Reporter,
+    started: Instant,
+) -> Result<()> {
+    let resampling = a.target.resampling;
+    let loaded = accessor.load_onto_with_progress(grid, toi, resampling, opts, reporter);
+    accessor.close()?;
+    save_events(accessor, &a.request)?;
+    let loaded = loaded.inspect_err(|e| {
+        if matches!(e, Error::ResultTooLarge { .. }) {
+            reporter.say(
+                "note: a load onto another grid (--to-crs, --resolution, --like) is held in memory, also with --out: load a smaller area, or raise --max-memory",
+            );
+        }
+    })?;
+    let out_kind = a.out.as_deref().map(report::OutKind::of).transpose()?;
+    if let (Some(path), Some(kind)) = (&a.out, out_kind) {
+        for (file, form) in
+            kind.write_dataset(&loaded.dataset, accessor.spec(), a.mask_nodata, path)?
+        {
+            reporter.say(&format!("wrote {} ({form})", file.display()));
+        }
+    }
+    let cube = &accessor.spec().geobox;
+    let onto = report::Onto {
+        resampling,
+        copied: geocube::warp::shares_lattice(cube, grid),
+        cube: format!("{} at {}", cube.crs(), report::resolution(cube)),
+    };
+    let summary = report::Summary::onto(
+        &loaded.dataset,
+        accessor.spec(),
+        &loaded.report,
+        a.stats || a.json,
+        started.elapsed().as_secs_f64(),
+        onto,
+    );
+    if a.json {
+        println!("{}", summary.to_json());
+    } else {
+        println!("{}", summary.headline());
+        if a.stats {
+            print!("{}", summary.stats_table());
+        }
+    }
+    Ok(())
+}
+
 fn prefetch(a: &PrefetchArgs, reporter: &Reporter) -> Result<()> {
     let started = Instant::now();
     let (accessor, aoi, toi) = prepare(&a.request, false, reporter)?;
+    let aoi =
+        aoi.ok_or_else(|| geocube_core::Error::InvalidAoi("give --bbox or --geojson".into()))?;
     if a.request.create {
         accessor.create(false, true)?;
     }

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use geocube::{Error, LazyRegion, LoadReport, Result, export};
+use chrono::{DateTime, Utc};
+use geocube::{Dataset, Error, GeoBox, LazyRegion, LoadReport, Resampling, Result, export};
 use geocube_core::{CubeSpec, Stats};
 use serde_json::{Value, json};
 
@@ -46,18 +47,10 @@ impl OutKind {
                 .map(|()| vec![(path.to_path_buf(), "Zarr v3, chunk by chunk")]),
             OutKind::GeoTiff => {
                 let order: Vec<&str> = spec.channels.iter().map(|c| c.name.as_str()).collect();
-                let nodata = |n: &str| {
-                    let c = spec.channel(n)?;
-                    if masked && c.dtype.is_float() {
-                        Some(f64::NAN)
-                    } else {
-                        c.nodata
-                    }
-                };
                 let files = export::write_geotiff_region(
                     region,
                     &order,
-                    nodata,
+                    |n| tiff_nodata(spec, masked, n),
                     path,
                     export::COG_MAX_BAND_BYTES,
                 )?;
@@ -75,6 +68,42 @@ impl OutKind {
             }
         }
     }
+
+    /// Write `dataset` (a load onto another grid, in memory) as
+    /// [`OutKind::write`] writes a region: the same files and metadata,
+    /// for the dataset's grid.
+    pub(crate) fn write_dataset(
+        self,
+        dataset: &Dataset,
+        spec: &CubeSpec,
+        masked: bool,
+        path: &Path,
+    ) -> Result<Vec<(PathBuf, &'static str)>> {
+        match self {
+            OutKind::Zarr => export::write_zarr(dataset, &spec.title, path)
+                .map(|()| vec![(path.to_path_buf(), "Zarr v3")]),
+            OutKind::GeoTiff => {
+                let order: Vec<&str> = spec.channels.iter().map(|c| c.name.as_str()).collect();
+                let files =
+                    export::write_geotiff(dataset, &order, |n| tiff_nodata(spec, masked, n), path)?;
+                Ok(files
+                    .into_iter()
+                    .map(|f| (f, "Cloud-Optimized GeoTIFF"))
+                    .collect())
+            }
+        }
+    }
+}
+
+/// The nodata value a GeoTIFF of variable `name` declares: NaN for a float
+/// variable whose nodata was `masked` (replaced by NaN), else the channel's.
+fn tiff_nodata(spec: &CubeSpec, masked: bool, name: &str) -> Option<f64> {
+    let c = spec.channel(name)?;
+    if masked && c.dtype.is_float() {
+        Some(f64::NAN)
+    } else {
+        c.nodata
+    }
 }
 
 /// One variable's statistics.
@@ -84,13 +113,28 @@ struct VariableStats {
     stats: Stats,
 }
 
-/// The summary of a load.
+/// The summary of a load: the grid it returned (the cube's crop, or the
+/// target grid of a load onto another grid), what it downloaded, and
+/// optionally statistics.
 pub(crate) struct Summary<'a> {
-    region: &'a LazyRegion,
+    geobox: GeoBox,
+    time: Option<Vec<DateTime<Utc>>>,
     report: &'a LoadReport,
     seconds: f64,
     /// Per-variable statistics, when computed.
     variables: Option<Vec<VariableStats>>,
+    /// How the pixels reached a target grid, for a load onto one.
+    onto: Option<Onto>,
+}
+
+/// How a load onto another grid made its pixels.
+pub(crate) struct Onto {
+    /// The kernel asked for.
+    pub(crate) resampling: Resampling,
+    /// The target shares the cube's pixel lattice: copied, not resampled.
+    pub(crate) copied: bool,
+    /// The cube's grid, as `EPSG:3413 at 32 m`.
+    pub(crate) cube: String,
 }
 
 /// NaN (no valid pixels) as JSON null.
@@ -102,7 +146,7 @@ impl<'a> Summary<'a> {
     /// The summary of `region`; with `stats`, read through the region one
     /// chunk at a time (never the whole region at once).
     pub(crate) fn new(
-        region: &'a LazyRegion,
+        region: &LazyRegion,
         spec: &CubeSpec,
         report: &'a LoadReport,
         stats: bool,
@@ -124,25 +168,74 @@ impl<'a> Summary<'a> {
             None
         };
         Ok(Summary {
-            region,
+            geobox: region.geobox().clone(),
+            time: region.time().map(<[_]>::to_vec),
             report,
             seconds,
             variables,
+            onto: None,
         })
+    }
+
+    /// The summary of a load onto another grid, held in memory as `dataset`.
+    pub(crate) fn onto(
+        dataset: &Dataset,
+        spec: &CubeSpec,
+        report: &'a LoadReport,
+        stats: bool,
+        seconds: f64,
+        onto: Onto,
+    ) -> Self {
+        // The cube's order of variables, as a region lists them.
+        let variables = stats.then(|| {
+            spec.channels
+                .iter()
+                .filter_map(|c| {
+                    let var = dataset.variables.get(&c.name)?;
+                    Some(VariableStats {
+                        name: c.name.clone(),
+                        dtype: var.data.dtype().zarr_name(),
+                        stats: var.data.stats(c.nodata),
+                    })
+                })
+                .collect()
+        });
+        Summary {
+            geobox: dataset.geobox.clone(),
+            time: dataset.time.clone(),
+            report,
+            seconds,
+            variables,
+            onto: Some(onto),
+        }
     }
 
     /// One line: shape, CRS, patches.
     pub(crate) fn headline(&self) -> String {
-        let (h, w) = self.region.geobox().shape();
+        let (h, w) = self.geobox.shape();
         let steps = self
-            .region
-            .time()
+            .time
+            .as_ref()
             .map_or(String::new(), |t| format!(" x {} time step(s)", t.len()));
+        let onto = match &self.onto {
+            None => String::new(),
+            Some(o) if o.copied => format!(
+                " at {}, copied from the cube's grid ({})",
+                resolution(&self.geobox),
+                o.cube
+            ),
+            Some(o) => format!(
+                " at {}, resampled ({}) from the cube's grid ({})",
+                resolution(&self.geobox),
+                o.resampling,
+                o.cube
+            ),
+        };
         let s = &self.report.submit;
         format!(
-            "{w} x {h} px{steps} in {}, bounds {}; {} patch(es): {} downloaded, {} already in the cube ({:.2} s)",
-            self.region.geobox().crs(),
-            self.region.geobox().bbox(),
+            "{w} x {h} px{steps} in {}{onto}, bounds {}; {} patch(es): {} downloaded, {} already in the cube ({:.2} s)",
+            self.geobox.crs(),
+            self.geobox.bbox(),
             self.report.patches.len(),
             s.downloaded.len(),
             s.already_loaded + s.awaited,
@@ -173,11 +266,11 @@ impl<'a> Summary<'a> {
 
     /// One JSON object.
     pub(crate) fn to_json(&self) -> Value {
-        let gb = self.region.geobox();
+        let gb = &self.geobox;
         let (h, w) = gb.shape();
         let b = gb.bbox();
         let mut shape = json!({"y": h, "x": w});
-        if let Some(t) = self.region.time() {
+        if let Some(t) = &self.time {
             shape["time"] = json!(t.len());
         }
         let variables: serde_json::Map<String, Value> = self
@@ -193,12 +286,12 @@ impl<'a> Summary<'a> {
             })
             .collect();
         let r = &self.report;
-        json!({
+        let mut out = json!({
             "shape": shape,
             "bounds": [b.left, b.bottom, b.right, b.top],
             "crs": gb.crs().to_string(),
             "resolution": gb.resolution().0.abs(),
-            "time": self.region.time().map(|t| t.iter().map(chrono::DateTime::to_rfc3339).collect::<Vec<_>>()),
+            "time": self.time.as_ref().map(|t| t.iter().map(chrono::DateTime::to_rfc3339).collect::<Vec<_>>()),
             "variables": variables,
             "patches": {
                 "touching": r.patches,
@@ -207,6 +300,32 @@ impl<'a> Summary<'a> {
                 "awaited": r.submit.awaited,
             },
             "seconds": self.seconds,
-        })
+        });
+        // Only a load onto another grid says how its pixels were made, so
+        // a plain load's object is what it always was.
+        if let Some(o) = &self.onto {
+            out["resampling"] = json!(if o.copied {
+                "copied"
+            } else {
+                o.resampling.name()
+            });
+        }
+        out
     }
+}
+
+/// `32 m`, `0.0005 deg`, `100 us-ft`: a grid's pixel size with its unit
+/// (a projected CRS's PROJ `+units`, metres when it names none).
+pub(crate) fn resolution(g: &GeoBox) -> String {
+    let r = g.resolution().0.abs();
+    let crs = g.crs();
+    let unit = if crs.is_geographic() {
+        "deg"
+    } else {
+        crs.proj4()
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("+units="))
+            .unwrap_or("m")
+    };
+    format!("{r} {unit}")
 }
