@@ -237,7 +237,6 @@ fn check(c: &Comparison, what: &str) {
 }
 
 #[test]
-#[ignore = "needs the warp loader"]
 fn loads_across_the_zone_boundary_equal_the_truth_in_polar_and_geographic_cubes() {
     let (dir, m) = fixtures();
     let server = FixtureServer::start(dir, ServerOptions::default()).unwrap();
@@ -283,7 +282,6 @@ fn loads_across_the_zone_boundary_equal_the_truth_in_polar_and_geographic_cubes(
 }
 
 #[test]
-#[ignore = "needs the warp loader"]
 fn a_cloud_filtered_cube_holds_only_the_clear_items() {
     let (dir, m) = fixtures();
     let server = FixtureServer::start(dir, ServerOptions::default()).unwrap();
