@@ -2,8 +2,10 @@
 //!
 //! - [`Source`]: what the accessor needs from a dataset — which patches touch
 //!   an area and time, and how to download one onto the cube grid.
-//! - [`StacSource`]: any STAC API collection whose assets are COGs on the
-//!   cube's pixel lattice (smart-geocubes' `STACAccessor`).
+//! - [`StacSource`]: any STAC API collection of COGs (smart-geocubes'
+//!   `STACAccessor`): assets on the cube's pixel lattice are copied
+//!   bit-exactly, assets on any other grid (UTM scenes, other resolutions)
+//!   warped into the cube chunk by chunk with `geocube_core::warp`.
 //! - [`datasets`]: presets, starting with ArcticDEM 2 m / 10 m / 32 m
 //!   ([`datasets::arcticdem::ArcticDem`]), patches from PGC's GeoParquet
 //!   mosaic index, items fetched lazily; [`datasets::presets`] and
