@@ -311,6 +311,21 @@ impl TypedArray {
         with_typed_array!(self, |a: T| a.iter().all(|v| v.is_fill()))
     }
 
+    /// Set every element to `v` as the element type (saturating for
+    /// integers, `v != 0` for booleans): an array of a nodata value.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub fn fill_with(&mut self, v: f64) {
+        match self {
+            TypedArray::Float32(x) => x.fill(v as f32),
+            TypedArray::Float64(x) => x.fill(v),
+            TypedArray::Uint8(x) => x.fill(v as u8),
+            TypedArray::Uint16(x) => x.fill(v as u16),
+            TypedArray::Int16(x) => x.fill(v as i16),
+            TypedArray::Int32(x) => x.fill(v as i32),
+            TypedArray::Bool(x) => x.fill(v != 0.0),
+        }
+    }
+
     /// Replace `nodata` with NaN in a float array (other types have no NaN
     /// and are left as they are).
     #[allow(clippy::float_cmp, clippy::cast_possible_truncation)]

@@ -313,13 +313,12 @@ impl Transformer for AnyTransformer {
     }
 }
 
-fn transformer(src: &GeoBox, dst: &GeoBox, max_error: f64) -> Result<AnyTransformer> {
-    let exact = exact_transformer(src, dst)?;
-    Ok(if max_error > 0.0 {
+fn approximate(exact: GenImgProjTransformer, max_error: f64) -> AnyTransformer {
+    if max_error > 0.0 {
         AnyTransformer::Approx(ApproxTransformer::new(exact, max_error))
     } else {
         AnyTransformer::Exact(exact)
-    })
+    }
 }
 
 /// The pixels of `src` that warping onto `dst` window `part` with
@@ -657,7 +656,9 @@ fn warp_band<T: WarpElement>(
         let start = r * src.width() + win.col;
         buf.extend_from_slice(&values[start..start + win.width]);
     }
-    let t = transformer(src, dst, opts.max_error)?;
+    // The exact transformer planned the window; the same one, wrapped,
+    // warps.
+    let t = approximate(exact, opts.max_error);
     let buffer = SourceBuffer {
         data: &buf,
         ncol: win.width,

@@ -48,6 +48,7 @@ pub mod geotiff;
 pub mod http;
 mod loader;
 pub mod mosaic_index;
+mod pixels;
 mod source;
 pub mod stac;
 pub mod wkb;

@@ -26,6 +26,7 @@ use serde_json::Value;
 use crate::cog::{ByteSource, Cog, FileByteSource, HttpByteSource, pick_overview};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
+use crate::pixels::{crop, paste};
 
 /// A STAC item and the URL it was read from (to resolve relative hrefs).
 #[derive(Clone, Debug)]
@@ -375,8 +376,13 @@ impl PatchLoader {
                         paste(
                             &mut out,
                             &read,
-                            (inside.row - part.row, inside.col - part.col),
-                        );
+                            Window::new(
+                                inside.row - part.row,
+                                inside.col - part.col,
+                                inside.height,
+                                inside.width,
+                            ),
+                        )?;
                     }
                     out
                 }
@@ -417,7 +423,7 @@ impl PatchLoader {
         let dtype = a.cog.info().dtype;
         let mut out = TypedArray::filled(dtype, &[part.height, part.width]);
         if let Some(nd) = a.nodata {
-            fill_with(&mut out, nd);
+            out.fill_with(nd);
         }
         let warp_err = |e: geocube_core::Error| {
             Error::item(id, format!("asset `{}`: {e}", a.key)).caused_by(e)
@@ -479,8 +485,13 @@ impl PatchLoader {
                 paste(
                     &mut out,
                     &inner,
-                    (target.row - part.row, target.col - part.col),
-                );
+                    Window::new(
+                        target.row - part.row,
+                        target.col - part.col,
+                        target.height,
+                        target.width,
+                    ),
+                )?;
             }
         }
         Ok(out)
@@ -739,53 +750,6 @@ fn place(id: &str, key: &str, cube: &GeoBox, src: &GeoBox) -> Result<Placement> 
         grid: src.clone(),
         cube: merge_overlapping(windows),
     })
-}
-
-/// Copy `src` into `dst` at `(row, col)` (both 2-D, of one type; clipped).
-fn paste(dst: &mut TypedArray, src: &TypedArray, at: (usize, usize)) {
-    fn go<T: Copy>(dst: &mut ArrayD<T>, src: &ArrayD<T>, at: (usize, usize)) {
-        for (idx, &v) in src.indexed_iter() {
-            if let Some(d) = dst.get_mut([idx[0] + at.0, idx[1] + at.1].as_slice()) {
-                *d = v;
-            }
-        }
-    }
-    match (dst, src) {
-        (TypedArray::Float32(d), TypedArray::Float32(s)) => go(d, s, at),
-        (TypedArray::Float64(d), TypedArray::Float64(s)) => go(d, s, at),
-        (TypedArray::Uint8(d), TypedArray::Uint8(s)) => go(d, s, at),
-        (TypedArray::Uint16(d), TypedArray::Uint16(s)) => go(d, s, at),
-        (TypedArray::Int16(d), TypedArray::Int16(s)) => go(d, s, at),
-        (TypedArray::Int32(d), TypedArray::Int32(s)) => go(d, s, at),
-        (TypedArray::Bool(d), TypedArray::Bool(s)) => go(d, s, at),
-        // Both come from the same COG: one type.
-        _ => {}
-    }
-}
-
-/// Window `w` of the 2-D array `a`.
-fn crop(a: &TypedArray, w: Window) -> TypedArray {
-    fn go<T: CubeElement>(a: &ArrayD<T>, w: Window) -> TypedArray {
-        T::wrap(ArrayD::from_shape_fn(
-            ndarray::IxDyn(&[w.height, w.width]),
-            |i| a[[i[0] + w.row, i[1] + w.col].as_slice()],
-        ))
-    }
-    geocube_core::with_typed_array!(a, |x: T| go::<T>(x, w))
-}
-
-/// Set every element of `a` to `v` (as the array's type).
-fn fill_with(a: &mut TypedArray, v: f64) {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    match a {
-        TypedArray::Float32(x) => x.fill(v as f32),
-        TypedArray::Float64(x) => x.fill(v),
-        TypedArray::Uint8(x) => x.fill(v as u8),
-        TypedArray::Uint16(x) => x.fill(v as u16),
-        TypedArray::Int16(x) => x.fill(v as i16),
-        TypedArray::Int32(x) => x.fill(v as i32),
-        TypedArray::Bool(x) => x.fill(v != 0.0),
-    }
 }
 
 /// Combine items into their bounding window: a valid pixel (neither fill nor

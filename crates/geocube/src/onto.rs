@@ -266,7 +266,7 @@ fn paste_onto(
     };
     let mut out = TypedArray::filled(data.dtype(), &shape);
     if let Some(v) = nodata {
-        fill_with(&mut out, v);
+        out.fill_with(v);
     }
     fn go<T: CubeElement>(out: &mut ArrayD<T>, a: &ArrayD<T>, in_src: Window, in_target: Window) {
         let timed = a.ndim() == 3;
@@ -291,18 +291,4 @@ fn paste_onto(
         }
     });
     Ok(out)
-}
-
-/// Set every element of `a` to `v` (as the array's type).
-fn fill_with(a: &mut TypedArray, v: f64) {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    match a {
-        TypedArray::Float32(x) => x.fill(v as f32),
-        TypedArray::Float64(x) => x.fill(v),
-        TypedArray::Uint8(x) => x.fill(v as u8),
-        TypedArray::Uint16(x) => x.fill(v as u16),
-        TypedArray::Int16(x) => x.fill(v as i16),
-        TypedArray::Int32(x) => x.fill(v as i32),
-        TypedArray::Bool(x) => x.fill(v != 0.0),
-    }
 }

@@ -45,9 +45,8 @@ use geocube_core::dataset::TypedArray;
 use geocube_core::grid::Tiles;
 use geocube_core::{
     Aoi, BoundingBox, Crs, CubeSpec, DType, DownloadError, GeoBox, Patch, PatchRef, PieceSink,
-    Streamed, Toi, Window,
+    Streamed, Toi,
 };
-use ndarray::ArrayD;
 
 pub use self::auth::{EeCredentials, ServiceAccountKey};
 pub use self::client::{ComputePixels, DEFAULT_EE_URL, EeConfig, PixelGrid};
@@ -55,6 +54,7 @@ use self::expression::{MosaicExpression, XEE_MASK_VALUE};
 pub use self::plan::{PlannedRequest, RequestLimits};
 use crate::datasets::earthengine::{EeDataset, PostProcess};
 use crate::error::{Error, Result};
+use crate::pixels::paste;
 use crate::source::impl_source;
 use crate::stac::aoi_text;
 
@@ -570,45 +570,6 @@ fn footprint_wgs84(tile: &GeoBox) -> Result<geo::Geometry<f64>> {
         &Crs::wgs84(),
         8,
     )?)
-}
-
-/// Copy `src` (a window's pixels) into `dst` (the chunk's) at `win`.
-fn paste(dst: &mut TypedArray, src: &TypedArray, win: Window) -> Result<()> {
-    fn go<T: Copy>(d: &mut ArrayD<T>, s: &ArrayD<T>, win: Window) -> Result<()> {
-        let width = d.shape().get(1).copied().unwrap_or(0);
-        match (d.as_slice_mut(), s.as_slice()) {
-            (Some(d), Some(s)) => copy_window(d, width, s, win),
-            _ => Err(Error::Config("internal: non-contiguous arrays".into())),
-        }
-    }
-    match (dst, src) {
-        (TypedArray::Float32(d), TypedArray::Float32(s)) => go(d, s, win),
-        (TypedArray::Float64(d), TypedArray::Float64(s)) => go(d, s, win),
-        (TypedArray::Uint8(d), TypedArray::Uint8(s)) => go(d, s, win),
-        (TypedArray::Uint16(d), TypedArray::Uint16(s)) => go(d, s, win),
-        (TypedArray::Int16(d), TypedArray::Int16(s)) => go(d, s, win),
-        (TypedArray::Int32(d), TypedArray::Int32(s)) => go(d, s, win),
-        (TypedArray::Bool(d), TypedArray::Bool(s)) => go(d, s, win),
-        _ => Err(Error::Config("internal: band types differ".into())),
-    }
-}
-
-/// Copy `src`, a `win.height × win.width` block in C order, into `dst`, an
-/// array `width` wide, at `win`.
-fn copy_window<T: Copy>(dst: &mut [T], width: usize, src: &[T], win: Window) -> Result<()> {
-    if src.len() != win.width * win.height
-        || win.col + win.width > width
-        || (win.row + win.height) * width > dst.len()
-    {
-        return Err(Error::Config(
-            "internal: a reply does not fit its window".into(),
-        ));
-    }
-    for (r, row) in src.chunks_exact(win.width.max(1)).enumerate() {
-        let at = (win.row + r) * width + win.col;
-        dst[at..at + win.width].copy_from_slice(row);
-    }
-    Ok(())
 }
 
 impl_source!(EarthEngineSource);
