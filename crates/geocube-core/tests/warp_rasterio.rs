@@ -21,9 +21,10 @@
 //! `cargo test -p geocube-core --test warp_rasterio -- --nocapture` prints
 //! the figures.
 //!
-//! The Python side is `tests/python/warp_rasterio.py`, run with the
-//! interpreter in `GEOCUBE_PYTHON`, as the interop tests do: without it the
-//! comparison is skipped, except on CI (`CI` set), where it fails. Arrays
+//! The Python side is `tests/python/warp_rasterio.py`, run with the test
+//! venv's interpreter as `geocube_testkit::python` finds it
+//! (`GEOCUBE_PYTHON`, else `target/pyenv`): without one the comparison is
+//! skipped, except on CI (`CI` set), where it fails. Arrays
 //! go through raw little-endian files in a temporary directory.
 
 #![allow(
@@ -37,7 +38,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -58,24 +59,6 @@ const TCTREND_RES: f64 = 0.000_269_494_585_236;
 // Running the Python side
 // ---------------------------------------------------------------------------
 
-/// The reference interpreter, or `None` (test skipped) outside CI.
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("GEOCUBE_PYTHON").filter(|p| !p.is_empty()) {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var_os("CI").is_some() => panic!(
-            "GEOCUBE_PYTHON is not set: the rasterio warp comparison needs the reference venv on CI; run \
-             `export GEOCUBE_PYTHON=\"$(ci/python-env.sh | tail -n1)\"` before `cargo test`"
-        ),
-        None => {
-            eprintln!(
-                "skipped: set GEOCUBE_PYTHON to a Python with the reference stack to compare the warp with rasterio \
-                 (`export GEOCUBE_PYTHON=\"$(ci/python-env.sh | tail -n1)\"`)"
-            );
-            None
-        }
-    }
-}
-
 /// Run the script with `request` on stdin; parse the JSON object it prints
 /// as its last stdout line.
 fn run_py(py: &Path, request: &Value) -> Value {
@@ -87,7 +70,7 @@ fn run_py(py: &Path, request: &Value) -> Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {} (GEOCUBE_PYTHON): {e}", py.display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", py.display()));
     child
         .stdin
         .take()
@@ -823,7 +806,11 @@ fn rounding_margin(
 
 #[test]
 fn warp_matches_rasterio() {
-    let Some(py) = python() else { return };
+    let Some(py) =
+        geocube_testkit::python::with_modules_or_skip("warp_rasterio", &["rasterio", "numpy"])
+    else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let plan = plan();
     let (sources, grids, cases) = (&plan.sources, &plan.grids, &plan.cases);

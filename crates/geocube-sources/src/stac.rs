@@ -86,14 +86,7 @@ impl StacSourceBuilder {
     /// is loaded, not what a cube is known to hold.
     #[must_use]
     pub fn query(mut self, query: Map<String, Value>) -> Self {
-        for (property, ops) in query {
-            match (self.query.get_mut(&property), ops) {
-                (Some(Value::Object(have)), Value::Object(more)) => have.extend(more),
-                (_, ops) => {
-                    self.query.insert(property, ops);
-                }
-            }
-        }
+        merge_query(&mut self.query, query);
         self
     }
 
@@ -215,6 +208,19 @@ impl StacSourceBuilder {
                 resampling,
             },
         })
+    }
+}
+
+/// Add the property filters of `more` to `into`: a property's operators
+/// are merged, so `lte` and `gte` given apart make a range.
+pub(crate) fn merge_query(into: &mut Map<String, Value>, more: Map<String, Value>) {
+    for (property, ops) in more {
+        match (into.get_mut(&property), ops) {
+            (Some(Value::Object(have)), Value::Object(more)) => have.extend(more),
+            (_, ops) => {
+                into.insert(property, ops);
+            }
+        }
     }
 }
 

@@ -383,14 +383,7 @@ impl Sentinel2Builder {
     /// merged with earlier ones.
     #[must_use]
     pub fn query(mut self, query: Map<String, Value>) -> Self {
-        for (property, ops) in query {
-            match (self.query.get_mut(&property), ops) {
-                (Some(Value::Object(have)), Value::Object(more)) => have.extend(more),
-                (_, ops) => {
-                    self.query.insert(property, ops);
-                }
-            }
-        }
+        crate::stac::merge_query(&mut self.query, query);
         self
     }
 
